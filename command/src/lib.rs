@@ -1,0 +1,15 @@
+//! Write side of the control plane.
+//!
+//! Aggregates are pure: everything they need arrives in the command, and they answer with events.
+//! The event store appends those events through postgres-es; a trigger writes the outbox row in
+//! the same transaction, and every event carries metadata hash-chained to its predecessor.
+
+pub mod id;
+pub mod metadata;
+pub mod organization;
+pub mod policy;
+pub mod store;
+pub mod values;
+
+pub use id::{OrganizationId, UserId};
+pub use metadata::CommandMetadata;

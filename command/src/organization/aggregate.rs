@@ -1,0 +1,407 @@
+use std::collections::BTreeMap;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use super::{OrganizationCommand, OrganizationEvent};
+use crate::id::{OrganizationId, UserId};
+use crate::policy::{self, Decision, OrgAction, OrgRole};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrganizationError {
+    #[error("organization not found")]
+    NotFound,
+    #[error("organization already exists")]
+    AlreadyExists,
+    #[error("only organization admins may do this")]
+    Forbidden,
+    #[error("{0} is already a member")]
+    AlreadyMember(String),
+    #[error("{0} already has a pending invitation")]
+    AlreadyInvited(String),
+    #[error("user {0} is not a member of this organization")]
+    MemberNotFound(String),
+    #[error("the last admin cannot be removed; make another member admin first")]
+    LastAdmin,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    id: Option<OrganizationId>,
+    name: String,
+    members: BTreeMap<UserId, OrgRole>,
+    invitations: BTreeMap<String, OrgRole>,
+}
+
+impl Organization {
+    fn authorize(&self, actor: &UserId, action: OrgAction) -> Result<(), OrganizationError> {
+        if self.id.is_none() {
+            return Err(OrganizationError::NotFound);
+        }
+        match policy::decide(self.members.get(actor).copied(), action) {
+            Decision::Allowed => Ok(()),
+            Decision::Forbidden => Err(OrganizationError::Forbidden),
+            Decision::NotFound => Err(OrganizationError::NotFound),
+        }
+    }
+
+    fn admins(&self) -> usize {
+        self.members
+            .values()
+            .filter(|role| **role == OrgRole::Admin)
+            .count()
+    }
+}
+
+impl Aggregate for Organization {
+    const TYPE: &'static str = "Organization";
+    type Command = OrganizationCommand;
+    type Event = OrganizationEvent;
+    type Error = OrganizationError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let event = match command {
+            OrganizationCommand::CreateOrganization { id, name, actor } => {
+                if self.id.is_some() {
+                    return Err(OrganizationError::AlreadyExists);
+                }
+                OrganizationEvent::OrganizationCreated {
+                    id,
+                    name: name.to_string(),
+                    created_by: actor,
+                }
+            }
+            OrganizationCommand::RenameOrganization { name, actor } => {
+                self.authorize(&actor, OrgAction::Rename)?;
+                if self.name == name.as_str() {
+                    // Renaming to the current name changes nothing, so it records nothing.
+                    return Ok(());
+                }
+                OrganizationEvent::OrganizationRenamed {
+                    name: name.to_string(),
+                }
+            }
+            OrganizationCommand::InviteUser { email, role, actor } => {
+                self.authorize(&actor, OrgAction::Invite)?;
+                if self.invitations.contains_key(email.as_str()) {
+                    return Err(OrganizationError::AlreadyInvited(email.to_string()));
+                }
+                OrganizationEvent::UserInvited {
+                    email: email.to_string(),
+                    role,
+                    invited_by: actor,
+                }
+            }
+            OrganizationCommand::RemoveMember { user_id, actor } => {
+                self.authorize(&actor, OrgAction::RemoveMember)?;
+                let role = self
+                    .members
+                    .get(&user_id)
+                    .ok_or_else(|| OrganizationError::MemberNotFound(user_id.to_string()))?;
+                if *role == OrgRole::Admin && self.admins() == 1 {
+                    return Err(OrganizationError::LastAdmin);
+                }
+                OrganizationEvent::MemberRemoved { user_id }
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            OrganizationEvent::OrganizationCreated {
+                id,
+                name,
+                created_by,
+            } => {
+                self.id = Some(id);
+                self.name = name;
+                self.members.insert(created_by, OrgRole::Admin);
+            }
+            OrganizationEvent::OrganizationRenamed { name } => self.name = name,
+            OrganizationEvent::UserInvited { email, role, .. } => {
+                self.invitations.insert(email, role);
+            }
+            OrganizationEvent::MemberRemoved { user_id } => {
+                self.members.remove(&user_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::test::TestFramework;
+
+    use super::*;
+    use crate::values::{DisplayName, Email};
+
+    type Given = TestFramework<Organization>;
+
+    fn name(raw: &str) -> DisplayName {
+        DisplayName::parse("name", raw).unwrap()
+    }
+
+    fn created(id: &OrganizationId, by: &UserId) -> OrganizationEvent {
+        OrganizationEvent::OrganizationCreated {
+            id: id.clone(),
+            name: "Acme".into(),
+            created_by: by.clone(),
+        }
+    }
+
+    /// A second member can only arrive through a later capability (accepted invitations), so
+    /// these tests build that state by hand.
+    fn with_member(
+        org: &OrganizationId,
+        admin: &UserId,
+        member: &UserId,
+        role: OrgRole,
+    ) -> Organization {
+        let mut state = Organization::default();
+        state.apply(created(org, admin));
+        state.members.insert(member.clone(), role);
+        state
+    }
+
+    async fn run(
+        mut state: Organization,
+        command: OrganizationCommand,
+    ) -> Result<Vec<OrganizationEvent>, OrganizationError> {
+        let sink = EventSink::default();
+        state.handle(command, &(), &sink).await?;
+        Ok(sink.collect().await)
+    }
+
+    #[test]
+    fn create_records_the_creator_as_first_admin() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given_no_previous_events()
+            .when(OrganizationCommand::CreateOrganization {
+                id: org.clone(),
+                name: name("Acme"),
+                actor: alice.clone(),
+            })
+            .then_expect_events(vec![created(&org, &alice)]);
+    }
+
+    #[test]
+    fn create_twice_is_refused() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![created(&org, &alice)])
+            .when(OrganizationCommand::CreateOrganization {
+                id: org.clone(),
+                name: name("Acme"),
+                actor: alice.clone(),
+            })
+            .then_expect_error(OrganizationError::AlreadyExists);
+    }
+
+    #[test]
+    fn admin_renames() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![created(&org, &alice)])
+            .when(OrganizationCommand::RenameOrganization {
+                name: name("Acme Corp"),
+                actor: alice,
+            })
+            .then_expect_events(vec![OrganizationEvent::OrganizationRenamed {
+                name: "Acme Corp".into(),
+            }]);
+    }
+
+    #[test]
+    fn rename_to_same_name_records_nothing() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![created(&org, &alice)])
+            .when(OrganizationCommand::RenameOrganization {
+                name: name("Acme"),
+                actor: alice,
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn strangers_cannot_rename_or_even_see_it() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![created(&org, &alice)])
+            .when(OrganizationCommand::RenameOrganization {
+                name: name("Mine now"),
+                actor: UserId::generate(),
+            })
+            .then_expect_error(OrganizationError::NotFound);
+    }
+
+    #[test]
+    fn commands_on_a_missing_organization_are_not_found() {
+        Given::with(())
+            .given_no_previous_events()
+            .when(OrganizationCommand::InviteUser {
+                email: Email::parse("email", "ada@example.com").unwrap(),
+                role: OrgRole::Member,
+                actor: UserId::generate(),
+            })
+            .then_expect_error(OrganizationError::NotFound);
+    }
+
+    #[test]
+    fn admin_invites_by_email() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![created(&org, &alice)])
+            .when(OrganizationCommand::InviteUser {
+                email: Email::parse("email", "Ada@Example.com").unwrap(),
+                role: OrgRole::Member,
+                actor: alice.clone(),
+            })
+            .then_expect_events(vec![OrganizationEvent::UserInvited {
+                email: "ada@example.com".into(),
+                role: OrgRole::Member,
+                invited_by: alice,
+            }]);
+    }
+
+    #[test]
+    fn inviting_the_same_email_twice_is_refused() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        let invited = OrganizationEvent::UserInvited {
+            email: "ada@example.com".into(),
+            role: OrgRole::Member,
+            invited_by: alice.clone(),
+        };
+        Given::with(())
+            .given(vec![created(&org, &alice), invited])
+            .when(OrganizationCommand::InviteUser {
+                email: Email::parse("email", "ADA@example.com").unwrap(),
+                role: OrgRole::Admin,
+                actor: alice,
+            })
+            .then_expect_error(OrganizationError::AlreadyInvited("ada@example.com".into()));
+    }
+
+    #[tokio::test]
+    async fn members_may_not_invite() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let state = with_member(&org, &alice, &bob, OrgRole::Member);
+        let result = run(
+            state,
+            OrganizationCommand::InviteUser {
+                email: Email::parse("email", "eve@example.com").unwrap(),
+                role: OrgRole::Admin,
+                actor: bob,
+            },
+        )
+        .await;
+        assert_eq!(result, Err(OrganizationError::Forbidden));
+    }
+
+    #[tokio::test]
+    async fn admin_removes_a_member() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let state = with_member(&org, &alice, &bob, OrgRole::Member);
+        let result = run(
+            state,
+            OrganizationCommand::RemoveMember {
+                user_id: bob.clone(),
+                actor: alice,
+            },
+        )
+        .await;
+        assert_eq!(
+            result,
+            Ok(vec![OrganizationEvent::MemberRemoved { user_id: bob }])
+        );
+    }
+
+    #[tokio::test]
+    async fn an_admin_may_leave_while_another_admin_remains() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let state = with_member(&org, &alice, &bob, OrgRole::Admin);
+        let result = run(
+            state,
+            OrganizationCommand::RemoveMember {
+                user_id: alice.clone(),
+                actor: alice.clone(),
+            },
+        )
+        .await;
+        assert_eq!(
+            result,
+            Ok(vec![OrganizationEvent::MemberRemoved { user_id: alice }])
+        );
+    }
+
+    #[test]
+    fn the_last_admin_cannot_be_removed() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![created(&org, &alice)])
+            .when(OrganizationCommand::RemoveMember {
+                user_id: alice.clone(),
+                actor: alice,
+            })
+            .then_expect_error(OrganizationError::LastAdmin);
+    }
+
+    #[test]
+    fn removing_a_non_member_is_refused() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        Given::with(())
+            .given(vec![created(&org, &alice)])
+            .when(OrganizationCommand::RemoveMember {
+                user_id: bob.clone(),
+                actor: alice,
+            })
+            .then_expect_error(OrganizationError::MemberNotFound(bob.to_string()));
+    }
+
+    #[test]
+    fn removed_members_lose_their_rights() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                OrganizationEvent::MemberRemoved {
+                    user_id: bob.clone(),
+                },
+            ])
+            .when(OrganizationCommand::RenameOrganization {
+                name: name("Bob's"),
+                actor: bob,
+            })
+            .then_expect_error(OrganizationError::NotFound);
+    }
+}

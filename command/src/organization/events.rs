@@ -1,0 +1,42 @@
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::id::{OrganizationId, UserId};
+use crate::policy::OrgRole;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OrganizationEvent {
+    /// The creator becomes the organization's first admin.
+    OrganizationCreated {
+        id: OrganizationId,
+        name: String,
+        created_by: UserId,
+    },
+    OrganizationRenamed {
+        name: String,
+    },
+    UserInvited {
+        email: String,
+        role: OrgRole,
+        invited_by: UserId,
+    },
+    MemberRemoved {
+        user_id: UserId,
+    },
+}
+
+impl DomainEvent for OrganizationEvent {
+    fn event_type(&self) -> String {
+        match self {
+            OrganizationEvent::OrganizationCreated { .. } => "OrganizationCreated",
+            OrganizationEvent::OrganizationRenamed { .. } => "OrganizationRenamed",
+            OrganizationEvent::UserInvited { .. } => "UserInvited",
+            OrganizationEvent::MemberRemoved { .. } => "MemberRemoved",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}

@@ -1,0 +1,114 @@
+//! Reading committed events in the shape that travels on JetStream and feeds projections.
+
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgExecutor, Row};
+
+/// One committed event with its global position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Global, gap-tolerant position in the store (assigned at insert); JetStream's
+    /// `Nats-Msg-Id` and the value clients pass to read their own writes.
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(Value::as_str)
+    }
+}
+
+impl FromRow<'_, PgRow> for StoredEvent {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            position: row.try_get("position")?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "position, aggregate_type, aggregate_id, sequence, event_type, \
+                       event_version, payload, metadata, recorded_at";
+
+pub async fn event_at(db: impl PgExecutor<'_>, position: i64) -> sqlx::Result<Option<StoredEvent>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM events WHERE position = $1"))
+        .bind(position)
+        .fetch_optional(db)
+        .await
+}
+
+/// Events of one aggregate with `from <= sequence <= to`, in sequence order.
+pub async fn aggregate_events(
+    db: impl PgExecutor<'_>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    from: i64,
+    to: i64,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND sequence BETWEEN $3 AND $4 ORDER BY sequence"
+    ))
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// Every event in position order.
+pub fn stream_all<'e>(
+    db: impl PgExecutor<'e> + 'e,
+) -> impl Stream<Item = sqlx::Result<StoredEvent>> + 'e {
+    sqlx::query_as(
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata, recorded_at FROM events ORDER BY position",
+    )
+    .fetch(db)
+}
+
+/// The position of the newest event of an aggregate (what a client passes to read its write).
+pub async fn head_position(
+    db: impl PgExecutor<'_>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT max(position) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Every event grouped by aggregate, in sequence order (for `verify`).
+pub(crate) fn stream_all_by_aggregate<'e>(
+    db: impl PgExecutor<'e> + 'e,
+) -> impl Stream<Item = sqlx::Result<StoredEvent>> + 'e {
+    sqlx::query_as(
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata, recorded_at FROM events \
+         ORDER BY aggregate_type, aggregate_id, sequence",
+    )
+    .fetch(db)
+}

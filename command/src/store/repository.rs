@@ -1,0 +1,118 @@
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::chain::{event_hash, ChainInput, HASH_KEY};
+
+/// postgres-es's repository with every persisted event linked to its predecessor by hash.
+pub struct ChainedRepository {
+    pool: PgPool,
+    inner: PostgresEventRepository,
+}
+
+impl ChainedRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            inner: PostgresEventRepository::new(pool.clone()),
+            pool,
+        }
+    }
+
+    async fn previous_hash(&self, first: &SerializedEvent) -> Result<String, PersistenceError> {
+        if first.sequence <= 1 {
+            return Ok(String::new());
+        }
+        let hash: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT metadata->>'hash' FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(&first.aggregate_type)
+        .bind(&first.aggregate_id)
+        .bind(to_i64(first.sequence - 1)?)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| PersistenceError::ConnectionError(Box::new(e)))?;
+        match hash {
+            Some(Some(hash)) => Ok(hash),
+            // The predecessor vanished or lost its hash: another writer won, or the store was
+            // tampered with. Either way appending would break the chain.
+            _ => Err(PersistenceError::OptimisticLockError),
+        }
+    }
+}
+
+fn to_i64(sequence: usize) -> Result<i64, PersistenceError> {
+    i64::try_from(sequence).map_err(|e| PersistenceError::UnknownError(Box::new(e)))
+}
+
+impl PersistedEventRepository for ChainedRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.inner.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.inner
+            .get_last_events::<A>(aggregate_id, last_sequence)
+            .await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.inner.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let Some(first) = events.first() else {
+            return self.inner.persist::<A>(events, snapshot_update).await;
+        };
+        let mut prev = self.previous_hash(first).await?;
+        let mut chained = Vec::with_capacity(events.len());
+        for event in events {
+            let mut event = event.clone();
+            let hash = event_hash(&ChainInput {
+                prev_hash: &prev,
+                aggregate_type: &event.aggregate_type,
+                aggregate_id: &event.aggregate_id,
+                sequence: to_i64(event.sequence)?,
+                event_type: &event.event_type,
+                event_version: &event.event_version,
+                payload: &event.payload,
+                metadata: &event.metadata,
+            });
+            if let Value::Object(map) = &mut event.metadata {
+                map.insert(HASH_KEY.to_owned(), Value::from(hash.clone()));
+            }
+            prev = hash;
+            chained.push(event);
+        }
+        self.inner.persist::<A>(&chained, snapshot_update).await
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.inner.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.inner.stream_all_events::<A>().await
+    }
+}

@@ -1,0 +1,276 @@
+//! `TestApp`: the control plane (API and, unless asked otherwise, the worker) in-process on a
+//! free port, against its own database and its own JetStream stream.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hexabase::app::{self, AppState, HttpServer};
+use hexabase::auth::{SigningKey, Tokens};
+use hexabase::config::Settings;
+use hexabase_command::UserId;
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::services::{self, TestDatabase, HOW_TO_START};
+
+#[derive(Debug, Clone)]
+pub struct TestAppOptions {
+    /// Run the outbox relay and projections in-process (default: yes).
+    pub worker: bool,
+}
+
+impl Default for TestAppOptions {
+    fn default() -> Self {
+        Self { worker: true }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: Arc<AppState>,
+    pub pool: PgPool,
+    pub settings: Settings,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+    shutdown: CancellationToken,
+    workers: Vec<JoinHandle<()>>,
+    key_dir: PathBuf,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TestAppOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: TestAppOptions) -> Self {
+        crate::init_crypto();
+        let db = TestDatabase::create().await;
+        let id = Uuid::new_v4().simple().to_string();
+        let key_dir = std::env::temp_dir().join(format!("hxb-it-{id}"));
+        let key_file = key_dir.join("signing-key.pem");
+        SigningKey::create_if_missing(&key_file).expect("write signing key");
+
+        let mut settings = Settings::load(None).expect("default settings");
+        settings.database.url = SecretString::from(db.url.clone());
+        settings.database.max_connections = 8;
+        settings.nats.url = services::nats_url();
+        settings.nats.stream = format!("HXBT_{id}");
+        settings.nats.subject_prefix = format!("hxbt.{id}");
+        settings.auth.signing_key_file = key_file;
+        settings.http.listen = "127.0.0.1:0".into();
+        settings.http.read_wait_ms = 10_000;
+        settings.log.filter = std::env::var("HEXABASE_TEST_LOG").unwrap_or_else(|_| "warn".into());
+        settings.log.format = "text".into();
+        hexabase::telemetry::init_logging(&settings.log);
+
+        let pool = db.pool(4).await;
+        app::migrate(&pool).await.expect("migrations apply");
+        pool.close().await;
+
+        let server = HttpServer::bind(&settings.http.listen).await.expect("bind");
+        let base = format!("http://{}", server.addr);
+        let state = AppState::connect(settings.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}"));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server.run(state.clone(), shutdown.clone()));
+        let mut test_app = Self {
+            base,
+            pool: state.pool.clone(),
+            state,
+            settings,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            db,
+            shutdown,
+            workers: Vec::new(),
+            key_dir,
+        };
+        if options.worker {
+            test_app.start_worker();
+        }
+        test_app
+    }
+
+    /// Start a worker (relay and projections); call again for more workers sharing the work.
+    pub fn start_worker(&mut self) {
+        let (state, token) = (self.state.clone(), self.shutdown.child_token());
+        self.workers.push(tokio::spawn(async move {
+            if let Err(e) = app::run_worker(state, token).await {
+                panic!("worker failed: {e:#}");
+            }
+        }));
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.state.tokens
+    }
+
+    /// A new user and a valid access token for them, signed by the real key.
+    pub fn user(&self) -> (UserId, String) {
+        let user = UserId::generate();
+        let token = self.tokens().issue(&user).expect("sign token");
+        (user, token)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Create an organization and return its id and the event position.
+    pub async fn create_org(&self, token: &str, name: &str) -> (String, i64) {
+        let reply = self
+            .post(
+                "/api/v1/organizations",
+                token,
+                &serde_json::json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        let id = reply.body["id"].as_str().expect("id").to_owned();
+        let position = reply.body["position"].as_i64().expect("position");
+        (id, position)
+    }
+
+    /// Poll until `check` holds (projections are asynchronous); panics after 20 s.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !check().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stop the workers abruptly (as a crash would) and wait until they have ended.
+    pub async fn kill_workers(&mut self) {
+        for worker in self.workers.drain(..) {
+            worker.abort();
+            let _ = worker.await;
+        }
+    }
+
+    /// Messages currently stored in this app's JetStream stream (0 if it does not exist yet).
+    pub async fn stream_messages(&self) -> u64 {
+        match self.state.js.get_stream(&self.settings.nats.stream).await {
+            Ok(mut stream) => stream.info().await.map(|i| i.state.messages).unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    /// Wait until every committed event is published and applied by every projection.
+    pub async fn caught_up(&self) {
+        let pool = self.pool.clone();
+        self.eventually("the outbox to drain and the projections to catch up", || {
+            let pool = pool.clone();
+            async move {
+                let behind: i64 = sqlx::query_scalar(
+                    "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) +                      (SELECT count(*) FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS seq                        FROM events GROUP BY 1, 2) e                       CROSS JOIN unnest($1::text[]) AS p(name)                       LEFT JOIN projection_offsets o ON o.projection = p.name                        AND o.aggregate_type = e.aggregate_type AND o.aggregate_id = e.aggregate_id                       WHERE coalesce(o.sequence, 0) < e.seq)",
+                )
+                .bind(hexabase_projector::all().iter().map(|p| p.name().to_owned()).collect::<Vec<_>>())
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(1);
+                behind == 0
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        for worker in self.workers.drain(..) {
+            worker.abort();
+        }
+        let _ = std::fs::remove_dir_all(&self.key_dir);
+        let (nats, stream) = (
+            self.settings.nats.url.clone(),
+            self.settings.nats.stream.clone(),
+        );
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(client) = async_nats::connect(nats).await {
+                    let _ = async_nats::jetstream::new(client)
+                        .delete_stream(stream)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

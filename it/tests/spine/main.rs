@@ -1,0 +1,9 @@
+//! The event-sourced spine against real PostgreSQL and NATS: HTTP API, invariants, schema.
+
+mod api_auth;
+mod api_bad_input;
+mod api_organizations;
+mod invariants;
+mod openapi;
+mod operations;
+mod schema;

@@ -1,0 +1,61 @@
+use hexabase_it::TestApp;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn health_readiness_metrics_and_docs_are_served() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.user();
+    let (_, position) = app.create_org(&token, "Acme").await;
+    app.get(
+        &format!("/api/v1/organizations?position={position}"),
+        &token,
+    )
+    .await;
+
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", app.base);
+        let client = app.client.clone();
+        async move { TestApp::read(client.get(url).send().await.unwrap()).await }
+    };
+    let health = get("/healthz").await;
+    assert_eq!(health.status, StatusCode::OK);
+    let ready = get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    assert_eq!(ready.body["postgres"], "ok");
+    assert_eq!(ready.body["nats"], "ok");
+
+    let metrics = get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    for name in [
+        "hexabase_http_request_duration_seconds_bucket",
+        "operation=\"createOrganization\"",
+        "hexabase_outbox_backlog",
+        "hexabase_projection_pending_events{projection=\"organizations\"}",
+        "hexabase_projection_lag_seconds",
+    ] {
+        assert!(metrics.text.contains(name), "{name} missing from /metrics");
+    }
+
+    let spec = get("/openapi.json").await;
+    assert_eq!(spec.status, StatusCode::OK);
+    assert!(spec.body["paths"]["/api/v1/organizations"].is_object());
+    let docs = get("/docs").await;
+    assert_eq!(docs.status, StatusCode::OK);
+    assert!(docs.text.contains("swagger"), "docs page is the Swagger UI");
+
+    let id = health
+        .headers
+        .get("x-request-id")
+        .expect("every response carries a request id");
+    assert!(!id.is_empty());
+    let echoed = TestApp::read(
+        app.client
+            .get(format!("{}/healthz", app.base))
+            .header("x-request-id", "abc-123")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(echoed.headers["x-request-id"], "abc-123");
+}

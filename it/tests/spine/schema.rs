@@ -1,0 +1,67 @@
+use hexabase_it::services::TestDatabase;
+
+#[tokio::test]
+async fn all_migrations_apply_to_an_empty_database_and_again_as_a_no_op() {
+    let db = TestDatabase::create().await;
+    let pool = db.pool(2).await;
+    hexabase_schema::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrations apply");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for expected in [
+        "events",
+        "snapshots",
+        "outbox",
+        "projection_offsets",
+        "idempotency",
+        "rm_organizations",
+        "rm_organization_members",
+        "rm_organization_invitations",
+        "rm_audit_events",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == expected),
+            "{expected} missing from {tables:?}"
+        );
+    }
+    hexabase_schema::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("second run is a no-op");
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(applied as usize, hexabase_schema::MIGRATOR.iter().count());
+}
+
+#[tokio::test]
+async fn the_event_table_refuses_updates_and_deletes() {
+    let db = TestDatabase::create().await;
+    let pool = db.pool(2).await;
+    hexabase_schema::MIGRATOR.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('T', 't-1', 1, 'Happened', '1', '{}', '{}')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let update = sqlx::query("UPDATE events SET payload = '{\"x\":1}'")
+        .execute(&pool)
+        .await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM events").execute(&pool).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(outbox, 1, "the insert wrote its outbox row");
+}

@@ -1,0 +1,33 @@
+//! From the event store to the read models.
+//!
+//! * `relay` publishes outbox rows to JetStream in commit order, de-duplicated by position.
+//! * `runner` drives one durable JetStream consumer per projection.
+//! * `projection::apply` is the one idempotent apply path, shared by the live runner and
+//!   `replay`, which rebuilds a read model from the event store alone.
+
+pub mod audit;
+pub mod organization;
+mod projection;
+pub mod relay;
+mod replay;
+mod runner;
+mod stream;
+
+use std::sync::Arc;
+
+pub use projection::{apply, Applied, Projection, ProjectionError};
+pub use replay::replay;
+pub use runner::run_projection;
+pub use stream::EventStream;
+
+/// Every projection the worker runs, by name.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(organization::OrganizationsProjection),
+        Arc::new(audit::AuditProjection),
+    ]
+}
+
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

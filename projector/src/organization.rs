@@ -1,0 +1,115 @@
+//! Read model of organizations, their members and pending invitations.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use hexabase_command::metadata::TIME;
+use hexabase_command::organization::{Organization, OrganizationEvent};
+use hexabase_command::policy::OrgRole;
+use hexabase_command::store::StoredEvent;
+use sqlx::PgConnection;
+
+use crate::projection::{Projection, ProjectionError};
+
+pub const NAME: &str = "organizations";
+
+pub struct OrganizationsProjection;
+
+/// When the command that caused the event ran (falls back to the commit time).
+pub fn occurred_at(event: &StoredEvent) -> DateTime<Utc> {
+    event
+        .meta(TIME)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(event.recorded_at)
+}
+
+#[async_trait]
+impl Projection for OrganizationsProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "rm_organizations",
+            "rm_organization_members",
+            "rm_organization_invitations",
+        ]
+    }
+
+    async fn apply_event(
+        &self,
+        db: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_type != Organization::TYPE {
+            return Ok(());
+        }
+        let payload: OrganizationEvent = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ProjectionError::malformed(event, e))?;
+        let org_id = &event.aggregate_id;
+        let at = occurred_at(event);
+        match payload {
+            OrganizationEvent::OrganizationCreated {
+                name, created_by, ..
+            } => {
+                sqlx::query(
+                    "INSERT INTO rm_organizations (id, name, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4)",
+                )
+                .bind(org_id)
+                .bind(&name)
+                .bind(created_by.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO rm_organization_members (org_id, user_id, role, since) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(org_id)
+                .bind(created_by.as_str())
+                .bind(OrgRole::Admin.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            OrganizationEvent::OrganizationRenamed { name } => {
+                sqlx::query("UPDATE rm_organizations SET name = $2, updated_at = $3 WHERE id = $1")
+                    .bind(org_id)
+                    .bind(&name)
+                    .bind(at)
+                    .execute(&mut *db)
+                    .await?;
+            }
+            OrganizationEvent::UserInvited {
+                email,
+                role,
+                invited_by,
+            } => {
+                sqlx::query(
+                    "INSERT INTO rm_organization_invitations (org_id, email, role, invited_by, invited_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(org_id)
+                .bind(&email)
+                .bind(role.as_str())
+                .bind(invited_by.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            OrganizationEvent::MemberRemoved { user_id } => {
+                sqlx::query(
+                    "DELETE FROM rm_organization_members WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org_id)
+                .bind(user_id.as_str())
+                .execute(&mut *db)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}

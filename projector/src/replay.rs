@@ -1,0 +1,30 @@
+use futures::TryStreamExt;
+use hexabase_command::store::stream_all;
+use sqlx::PgPool;
+
+use crate::projection::{apply, Projection, ProjectionError};
+
+/// Drop one read model and rebuild it from the event store, in one transaction: readers see
+/// the old model until the new one is complete, and the live projector waits on the table
+/// locks, then skips what the replay already applied.
+pub async fn replay(pool: &PgPool, projection: &dyn Projection) -> Result<u64, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    for table in projection.tables() {
+        // Table names are compile-time constants of the projection, never input.
+        sqlx::query(&format!("TRUNCATE {table}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM projection_offsets WHERE projection = $1")
+        .bind(projection.name())
+        .execute(&mut *tx)
+        .await?;
+    let mut events = stream_all(pool);
+    let mut count = 0;
+    while let Some(event) = events.try_next().await? {
+        apply(projection, &mut tx, &event).await?;
+        count += 1;
+    }
+    tx.commit().await?;
+    Ok(count)
+}

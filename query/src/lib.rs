@@ -1,0 +1,11 @@
+//! Read side: queries over the read models, shaped for the API's reads.
+//!
+//! Everything here reads tables written by projectors (never the event store directly, except to
+//! resolve a read-your-writes position), with bound parameters only.
+
+pub mod audit;
+pub mod consistency;
+pub mod organization;
+pub mod page;
+
+pub use page::Page;

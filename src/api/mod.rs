@@ -1,0 +1,52 @@
+//! The HTTP API: routes, OpenAPI document, middleware.
+
+mod context;
+pub mod error;
+mod idempotency;
+pub mod middleware;
+mod ops;
+mod organization;
+mod page;
+mod security;
+
+use std::sync::Arc;
+
+use poem::middleware::AddData;
+use poem::{get, Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+use crate::app::AppState;
+
+pub use organization::OrganizationsApi;
+
+pub const TITLE: &str = "Hexabase KaaS control plane";
+
+pub fn openapi() -> OpenApiService<OrganizationsApi, ()> {
+    OpenApiService::new(OrganizationsApi, TITLE, env!("CARGO_PKG_VERSION")).description(
+        "Multi-tenant Kubernetes as a Service. Every /api/v1 call needs a bearer JWT issued \
+             by this control plane. Writes answer once their event is committed and return its \
+             `position`; pass it as `position` to a read to see the write reflected. Every POST \
+             accepts an `Idempotency-Key`.",
+    )
+}
+
+/// The committed `openapi/openapi.json` is exactly this.
+pub fn spec() -> String {
+    openapi().spec()
+}
+
+pub fn routes(state: Arc<AppState>) -> impl Endpoint {
+    crate::telemetry::metrics();
+    let api = openapi();
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api.around(idempotency::idempotency))
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .at("/healthz", get(ops::healthz))
+        .at("/readyz", get(ops::readyz))
+        .at("/metrics", get(ops::prometheus))
+        .with(AddData::new(state))
+        .around(middleware::observe)
+}

@@ -1,0 +1,192 @@
+//! The application: connections, the HTTP server, the worker, and `dev` (both in one process).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use hexabase_command::organization::Organization;
+use hexabase_command::store::{self, Cqrs};
+use hexabase_projector::relay::Relay;
+use hexabase_projector::{run_projection, EventStream};
+use hexabase_query::consistency::{self, WaitError};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::Server;
+use secrecy::ExposeSecret;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Tokens;
+use crate::config::Settings;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+    pub js: jetstream::Context,
+    pub events: EventStream,
+    pub tokens: Tokens,
+    pub organizations: Cqrs<Organization>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot connect to Postgres: {0}")]
+    Postgres(#[source] sqlx::Error),
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Nats { url: String, reason: String },
+    #[error(transparent)]
+    Key(#[from] crate::auth::KeyError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl AppState {
+    pub async fn connect(settings: Settings) -> Result<Arc<Self>, StartError> {
+        let pool = connect_database(&settings).await?;
+        let nats = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&settings.nats.url)
+            .await
+            .map_err(|e| StartError::Nats {
+                url: settings.nats.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let js = jetstream::new(nats.clone());
+        let tokens = Tokens::from_settings(&settings.auth)?;
+        let events = EventStream {
+            stream: settings.nats.stream.clone(),
+            subject_prefix: settings.nats.subject_prefix.clone(),
+        };
+        Ok(Arc::new(Self {
+            organizations: store::cqrs(pool.clone(), ()),
+            settings,
+            pool,
+            nats,
+            js,
+            events,
+            tokens,
+        }))
+    }
+
+    pub async fn wait_for(&self, projection: &str, position: i64) -> Result<(), WaitError> {
+        let timeout = Duration::from_millis(self.settings.http.read_wait_ms);
+        consistency::wait_for(&self.pool, projection, position, timeout).await
+    }
+
+    /// Events each projection's consumer has yet to process.
+    pub async fn projection_pending(&self) -> Vec<(&'static str, u64)> {
+        let mut out = Vec::new();
+        let Ok(stream) = self.js.get_stream(&self.events.stream).await else {
+            return out;
+        };
+        for projection in hexabase_projector::all() {
+            let consumer: Result<jetstream::consumer::PullConsumer, _> =
+                stream.get_consumer(projection.name()).await;
+            if let Ok(mut consumer) = consumer {
+                if let Ok(info) = consumer.info().await {
+                    out.push((
+                        projection.name(),
+                        info.num_pending + info.num_ack_pending as u64,
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+pub async fn connect_database(settings: &Settings) -> Result<PgPool, StartError> {
+    PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(settings.database.url.expose_secret())
+        .await
+        .map_err(StartError::Postgres)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), StartError> {
+    hexabase_schema::MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// A bound HTTP listener; `addr` is known before serving (port 0 picks a free one).
+pub struct HttpServer {
+    acceptor: poem::listener::TcpAcceptor,
+    pub addr: SocketAddr,
+}
+
+impl HttpServer {
+    pub async fn bind(addr: &str) -> Result<Self, StartError> {
+        let listen_err = |e: std::io::Error| StartError::Listen {
+            addr: addr.to_owned(),
+            reason: e.to_string(),
+        };
+        let acceptor = TcpListener::bind(addr.to_owned())
+            .into_acceptor()
+            .await
+            .map_err(listen_err)?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| listen_err(std::io::Error::other("no local address")))?;
+        Ok(Self { acceptor, addr })
+    }
+
+    pub async fn run(
+        self,
+        state: Arc<AppState>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.addr, "HTTP API listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                crate::api::routes(state),
+                async move { shutdown.cancelled().await },
+                Some(Duration::from_secs(10)),
+            )
+            .await
+    }
+}
+
+/// The worker: the outbox relay and every projection, until `shutdown`.
+pub async fn run_worker(state: Arc<AppState>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    crate::telemetry::metrics();
+    let mut tasks = JoinSet::new();
+    let relay = Relay::new(state.pool.clone(), state.js.clone(), state.events.clone());
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        relay
+            .run(token.cancelled_owned())
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    for projection in hexabase_projector::all() {
+        let (pool, js, events, token) = (
+            state.pool.clone(),
+            state.js.clone(),
+            state.events.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            run_projection(pool, js, events, projection, token.cancelled_owned())
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    let mut result = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        let outcome = done.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "worker task failed; stopping the worker");
+            shutdown.cancel();
+            result = Err(e);
+        }
+    }
+    result
+}

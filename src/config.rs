@@ -1,0 +1,146 @@
+//! Configuration, layered: built-in defaults → an optional TOML file → `HEXABASE_…` environment
+//! variables (`__` separates sections: `HEXABASE_DATABASE__URL`). Secrets are `SecretString`s,
+//! which print as `[REDACTED]`.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const DEFAULTS: &str = r#"
+[http]
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080"
+read_wait_ms = 5000
+
+[database]
+url = "postgres://hexabase:hexabase@127.0.0.1:5432/hexabase"
+max_connections = 20
+
+[nats]
+url = "nats://127.0.0.1:4222"
+stream = "HEXABASE_EVENTS"
+subject_prefix = "hxb.events"
+
+[auth]
+issuer = "http://127.0.0.1:8080"
+audience = "hexabase-api"
+signing_key_file = ".hexabase/signing-key.pem"
+token_ttl_secs = 900
+
+[log]
+format = "json"
+filter = "info"
+"#;
+
+/// Unknown top-level keys are ignored (other tools share the `HEXABASE_` prefix); unknown keys
+/// inside a section are refused, so a typo never silently falls back to a default.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub nats: NatsSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address the API listens on.
+    pub listen: String,
+    /// How clients reach the API (used in links).
+    pub public_url: String,
+    /// How long a read carrying `position` waits for the read model to catch up.
+    pub read_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSettings {
+    pub url: String,
+    /// JetStream stream holding the domain events.
+    pub stream: String,
+    /// Events are published on `{subject_prefix}.{AggregateType}.{id}`.
+    pub subject_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `iss` of the tokens this control plane signs and accepts.
+    pub issuer: String,
+    /// `aud` of API access tokens.
+    pub audience: String,
+    /// PKCS#8 PEM of the ES256 signing key (`hexabase keygen` writes one).
+    pub signing_key_file: PathBuf,
+    pub token_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` (one object per line) or `text`.
+    pub format: String,
+    /// tracing `EnvFilter` directives, e.g. `info,hexabase=debug`.
+    pub filter: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(#[from] config::ConfigError);
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        let settings = builder
+            .add_source(
+                config::Environment::with_prefix("HEXABASE")
+                    .prefix_separator("_")
+                    .separator("__"),
+            )
+            .build()?
+            .try_deserialize()?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_secrets_do_not_print() {
+        let settings = Settings::load(None).unwrap();
+        assert_eq!(settings.nats.stream, "HEXABASE_EVENTS");
+        assert!(settings.database.url.expose_secret().contains("hexabase"));
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hexabase:hexabase@"), "{printed}");
+    }
+
+    #[test]
+    fn a_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("hxb-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hexabase.toml");
+        std::fs::write(&file, "[http]\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+        assert_eq!(settings.http.listen, "0.0.0.0:9000");
+        assert_eq!(settings.http.read_wait_ms, 5000);
+        std::fs::write(&file, "[http]\nlisten_on = 1\n").unwrap();
+        assert!(Settings::load(Some(&file)).is_err());
+    }
+}

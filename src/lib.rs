@@ -1,0 +1,7 @@
+//! The `hexabase` control plane: HTTP API, worker, and operator commands.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod telemetry;

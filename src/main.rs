@@ -1,0 +1,194 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use hexabase::app::{self, AppState, HttpServer};
+use hexabase::auth::{SigningKey, Tokens};
+use hexabase::config::Settings;
+use hexabase::{api, telemetry};
+use hexabase_command::UserId;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "hexabase", version, about = "Hexabase KaaS control plane")]
+struct Cli {
+    /// TOML configuration file (layered over the defaults; HEXABASE_… variables override it).
+    #[arg(long, global = true, env = "HEXABASE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve,
+    /// Run the outbox relay and the projections.
+    Worker,
+    /// Apply the database migrations.
+    Migrate,
+    /// Drop one read model and rebuild it from the event store.
+    Replay {
+        /// Projection name (`organizations`, `audit`).
+        projection: String,
+    },
+    /// Check the hash chain of every aggregate in the event store.
+    Verify,
+    /// Everything in one process on local defaults: migrate, serve and worker.
+    Dev,
+    /// Write a new ES256 signing key (PKCS#8 PEM) to `auth.signing_key_file` or `--out`.
+    Keygen {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Sign an API access token for a user with the configured key (operators only: it needs
+    /// the private signing key).
+    Token {
+        /// User id (`hxb-usr-…`).
+        #[arg(long)]
+        user: String,
+        /// Lifetime in seconds (default `auth.token_ttl_secs`).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Openapi => {
+            println!("{}", api::spec());
+        }
+        Command::Keygen { out } => {
+            let path = out.unwrap_or_else(|| settings.auth.signing_key_file.clone());
+            if SigningKey::create_if_missing(&path)? {
+                println!("wrote {}", path.display());
+            } else {
+                anyhow::bail!(
+                    "{} exists; refusing to overwrite a signing key",
+                    path.display()
+                );
+            }
+        }
+        Command::Token { user, ttl } => {
+            let user = UserId::parse(&user)?;
+            let tokens = Tokens::from_settings(&settings.auth)?;
+            let ttl = Duration::from_secs(ttl.unwrap_or(settings.auth.token_ttl_secs));
+            println!("{}", tokens.issue_with_ttl(&user, ttl)?);
+        }
+        Command::Migrate => {
+            telemetry::init_logging(&settings.log);
+            let pool = app::connect_database(&settings).await?;
+            app::migrate(&pool).await?;
+            println!("migrations applied");
+        }
+        Command::Verify => {
+            let pool = app::connect_database(&settings).await?;
+            let report = hexabase_command::store::verify::verify(&pool).await?;
+            for violation in &report.violations {
+                println!("BROKEN {violation}");
+            }
+            println!(
+                "{} events in {} aggregates checked, {} problems",
+                report.events,
+                report.aggregates,
+                report.violations.len()
+            );
+            if !report.violations.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Replay { projection } => {
+            telemetry::init_logging(&settings.log);
+            let known: Vec<&str> = hexabase_projector::all().iter().map(|p| p.name()).collect();
+            let Some(target) = hexabase_projector::by_name(&projection) else {
+                anyhow::bail!(
+                    "unknown projection `{projection}` (known: {})",
+                    known.join(", ")
+                );
+            };
+            let pool = app::connect_database(&settings).await?;
+            let count = hexabase_projector::replay(&pool, target.as_ref()).await?;
+            println!("{projection}: rebuilt from {count} events");
+        }
+        Command::Serve => {
+            telemetry::init_logging(&settings.log);
+            let server = HttpServer::bind(&settings.http.listen).await?;
+            let state = AppState::connect(settings).await?;
+            let shutdown = shutdown_on_signal();
+            server.run(state, shutdown).await?;
+        }
+        Command::Worker => {
+            telemetry::init_logging(&settings.log);
+            let state = AppState::connect(settings).await?;
+            app::run_worker(state, shutdown_on_signal()).await?;
+        }
+        Command::Dev => {
+            telemetry::init_logging(&settings.log);
+            if SigningKey::create_if_missing(&settings.auth.signing_key_file)? {
+                tracing::info!(path = %settings.auth.signing_key_file.display(), "created a signing key");
+            }
+            let pool = app::connect_database(&settings).await?;
+            app::migrate(&pool).await?;
+            let server = HttpServer::bind(&settings.http.listen).await?;
+            let state = AppState::connect(settings).await?;
+            let shutdown = shutdown_on_signal();
+            let worker = tokio::spawn(app::run_worker(state.clone(), shutdown.clone()));
+            server.run(state, shutdown.clone()).await?;
+            shutdown.cancel();
+            worker.await??;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        trigger.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    token
+}
