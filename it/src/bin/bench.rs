@@ -1,0 +1,167 @@
+//! Throughput and latency of the write path against a plain Postgres insert, and projection
+//! lag, measured in one run on one machine. Run through `scripts/bench`.
+//!
+//! Prints one figure per line as `name value unit`.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hexabase_it::TestApp;
+use serde_json::json;
+
+struct Args {
+    clients: usize,
+    seconds: u64,
+    rate: u64,
+}
+
+fn args() -> Args {
+    let get = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Args {
+        clients: get("BENCH_CLIENTS", 8) as usize,
+        seconds: get("BENCH_SECONDS", 10),
+        rate: get("BENCH_RATE", 50),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("{name} {value:.2} {unit}");
+}
+
+/// pgbench, N clients, one single-row INSERT per transaction, on the benchmark's own database.
+fn pgbench(app: &TestApp, args: &Args) -> f64 {
+    let script = std::env::temp_dir().join(format!("hxb-bench-{}.sql", std::process::id()));
+    std::fs::write(&script, "INSERT INTO bench_insert (payload) VALUES ('{\"name\":\"Acme\"}');\n")
+        .expect("write pgbench script");
+    let url = reqwest::Url::parse(&app.db.url).expect("database url");
+    let output = Command::new("pgbench")
+        .args(["-n", "-h", url.host_str().unwrap_or("127.0.0.1")])
+        .args(["-p", &url.port().unwrap_or(5432).to_string()])
+        .args(["-U", url.username()])
+        .args(["-c", &args.clients.to_string(), "-j", &args.clients.to_string()])
+        .args(["-T", &args.seconds.to_string(), "-f"])
+        .arg(&script)
+        .arg(&app.db.name)
+        .env("PGPASSWORD", url.password().unwrap_or(""))
+        .output()
+        .expect("run pgbench (from postgresql-contrib)");
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "pgbench failed: {text}{}", String::from_utf8_lossy(&output.stderr));
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .expect("pgbench tps line")
+}
+
+/// N clients creating organizations back to back for the duration.
+async fn create_throughput(app: &TestApp, args: &Args) -> (f64, Vec<f64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (_, token) = app.user();
+        let (client, url, stop) = (app.client.clone(), format!("{}/api/v1/organizations", app.base), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let reply = client.post(&url).bearer_auth(&token).json(&json!({ "name": "Acme" })).send().await;
+                if reply.map(|r| r.status().as_u16() == 201).unwrap_or(false) {
+                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("client task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    (all.len() as f64 / elapsed, all)
+}
+
+/// Commands at a fixed rate; lag = applied in the read model − recorded in the event store.
+async fn projection_lag(app: &TestApp, args: &Args) -> Vec<f64> {
+    let (_, token) = app.user();
+    let first: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("events");
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
+    let mut sent = Vec::new();
+    for _ in 0..args.rate * args.seconds {
+        ticker.tick().await;
+        let (client, url, token) = (app.client.clone(), format!("{}/api/v1/organizations", app.base), token.clone());
+        sent.push(tokio::spawn(async move {
+            client.post(&url).bearer_auth(&token).json(&json!({ "name": "Lag" })).send().await.map(|r| r.status().as_u16())
+        }));
+    }
+    for task in sent {
+        let _ = task.await;
+    }
+    app.caught_up().await;
+    let mut lags: Vec<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM (o.applied_at - e.recorded_at))::float8 * 1000 \
+         FROM events e JOIN projection_offsets o ON o.projection = 'organizations' \
+          AND o.aggregate_type = e.aggregate_type AND o.aggregate_id = e.aggregate_id \
+         WHERE e.position > $1",
+    )
+    .bind(first)
+    .fetch_all(&app.pool)
+    .await
+    .expect("lags");
+    lags.sort_by(f64::total_cmp);
+    lags
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let app = TestApp::spawn().await;
+    sqlx::query("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload json NOT NULL)")
+        .execute(&app.pool)
+        .await
+        .expect("create pgbench table");
+    // Warm up connections and caches.
+    let (_, token) = app.user();
+    for _ in 0..20 {
+        app.create_org(&token, "Warm-up").await;
+    }
+    app.caught_up().await;
+
+    let tps = pgbench(&app, &args);
+    let (ours, latencies) = create_throughput(&app, &args).await;
+    app.caught_up().await;
+    let lags = projection_lag(&app, &args).await;
+
+    figure("clients", args.clients as f64, "connections");
+    figure("pgbench_insert_tps", tps, "tx/s");
+    figure("create_organization_throughput", ours, "req/s");
+    figure("create_organization_p50", percentile(&latencies, 0.50), "ms");
+    figure("create_organization_p99", percentile(&latencies, 0.99), "ms");
+    figure("throughput_ratio", ours / tps, "ratio");
+    figure("projection_rate", args.rate as f64, "cmd/s");
+    figure("projection_lag_p50", percentile(&lags, 0.50), "ms");
+    figure("projection_lag_p99", percentile(&lags, 0.99), "ms");
+}
