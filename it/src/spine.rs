@@ -193,13 +193,22 @@ impl TestApp {
         (id, position)
     }
 
-    /// Poll until `check` holds (projections are asynchronous); panics after 20 s.
-    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    /// Poll until `check` holds (projections are asynchronous); panics after 30 s.
+    pub async fn eventually<F, Fut>(&self, what: &str, check: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        self.eventually_within(Duration::from_secs(30), what, check)
+            .await
+    }
+
+    pub async fn eventually_within<F, Fut>(&self, timeout: Duration, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
         while !check().await {
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -227,8 +236,12 @@ impl TestApp {
 
     /// Wait until every committed event is published and applied by every projection.
     pub async fn caught_up(&self) {
+        self.caught_up_within(Duration::from_secs(30)).await
+    }
+
+    pub async fn caught_up_within(&self, timeout: Duration) {
         let pool = self.pool.clone();
-        self.eventually("the outbox to drain and the projections to catch up", || {
+        self.eventually_within(timeout, "the outbox to drain and the projections to catch up", || {
             let pool = pool.clone();
             async move {
                 let behind: i64 = sqlx::query_scalar(

@@ -11,6 +11,9 @@ use sqlx::PgPool;
 use crate::projection::{apply, Applied, Projection, ProjectionError};
 use crate::stream::EventStream;
 
+/// Most events applied in one transaction.
+const MAX_BATCH: usize = 256;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
     #[error("JetStream: {0}")]
@@ -49,59 +52,98 @@ pub async fn run_projection(
         )
         .await
         .map_err(js_err)?;
-    let mut messages = consumer.messages().await.map_err(js_err)?;
+    // Whatever has arrived is applied in one transaction (up to a bound), so a backlog drains
+    // at batch speed while a single event still goes through at once.
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(js_err)?
+        .ready_chunks(MAX_BATCH);
     tracing::info!(projection = projection.name(), "projection running");
     tokio::pin!(shutdown);
     loop {
-        let message = tokio::select! {
+        let batch = tokio::select! {
             () = &mut shutdown => return Ok(()),
             next = messages.next() => match next {
-                Some(Ok(message)) => message,
-                Some(Err(e)) => {
-                    tracing::warn!(projection = projection.name(), error = %e, "consumer error");
-                    continue;
-                }
+                Some(batch) => batch,
                 None => return Err(js_err("consumer stream ended")),
             },
         };
-        let outcome = match serde_json::from_slice::<StoredEvent>(&message.payload) {
-            Ok(event) => handle(&pool, projection.as_ref(), &event).await,
-            Err(e) => Err(ProjectionError::Malformed {
-                position: -1,
-                event_type: message.subject.to_string(),
-                reason: e.to_string(),
-            }),
-        };
-        let ack = match outcome {
-            Ok(()) => message.ack().await,
-            Err(e) => {
-                metrics::counter!("hexabase_projection_errors_total", "projection" => projection.name()).increment(1);
-                tracing::error!(projection = projection.name(), error = %e, "apply failed; will retry");
-                message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await
+        let mut received = Vec::with_capacity(batch.len());
+        for item in batch {
+            match item {
+                Ok(message) => received.push(message),
+                Err(e) => {
+                    tracing::warn!(projection = projection.name(), error = %e, "consumer error")
+                }
+            }
+        }
+        let events: Vec<Result<StoredEvent, ProjectionError>> = received
+            .iter()
+            .map(|message| {
+                serde_json::from_slice::<StoredEvent>(&message.payload).map_err(|e| {
+                    ProjectionError::Malformed {
+                        position: -1,
+                        event_type: message.subject.to_string(),
+                        reason: e.to_string(),
+                    }
+                })
+            })
+            .collect();
+        // One transaction for the batch; if it fails, each event alone, so one bad event
+        // neither blocks nor repeats the others.
+        let outcomes = match handle_batch(&pool, projection.as_ref(), &events).await {
+            Ok(()) => events.iter().map(|_| Ok(())).collect(),
+            Err(_) => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for event in &events {
+                    outcomes.push(
+                        handle_batch(&pool, projection.as_ref(), std::slice::from_ref(event)).await,
+                    );
+                }
+                outcomes
             }
         };
-        if let Err(e) = ack {
-            // Not fatal: an unacknowledged message is redelivered and applying it is idempotent.
-            tracing::warn!(projection = projection.name(), error = %e, "ack failed");
+        for (message, outcome) in received.iter().zip(outcomes) {
+            let ack = match outcome {
+                Ok(()) => message.ack().await,
+                Err(e) => {
+                    metrics::counter!("hexabase_projection_errors_total", "projection" => projection.name()).increment(1);
+                    tracing::error!(projection = projection.name(), error = %e, "apply failed; will retry");
+                    message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await
+                }
+            };
+            if let Err(e) = ack {
+                // Not fatal: an unacknowledged message is redelivered and applying it is idempotent.
+                tracing::warn!(projection = projection.name(), error = %e, "ack failed");
+            }
         }
     }
 }
 
-async fn handle(
+async fn handle_batch(
     pool: &PgPool,
     projection: &dyn Projection,
-    event: &StoredEvent,
+    events: &[Result<StoredEvent, ProjectionError>],
 ) -> Result<(), ProjectionError> {
     let mut tx = pool.begin().await?;
-    let applied = apply(projection, &mut tx, event).await?;
+    let mut applied = Vec::with_capacity(events.len());
+    for event in events {
+        let event = event.as_ref().map_err(|e| ProjectionError::Malformed {
+            position: -1,
+            event_type: String::new(),
+            reason: e.to_string(),
+        })?;
+        if let Applied::Applied { .. } = apply(projection, &mut tx, event).await? {
+            applied.push(event.recorded_at);
+        }
+    }
     tx.commit().await?;
-    if let Applied::Applied { .. } = applied {
-        let lag = (Utc::now() - event.recorded_at)
-            .num_microseconds()
-            .unwrap_or(0) as f64
-            / 1e6;
+    let now = Utc::now();
+    for recorded_at in applied {
+        let lag = (now - recorded_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
         metrics::histogram!("hexabase_projection_lag_seconds", "projection" => projection.name())
             .record(lag.max(0.0));
     }

@@ -106,16 +106,15 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         == 1;
 
     if !claimed {
-        let record: Option<StoredResponse> =
-            sqlx::query_as(
-                "SELECT request_hash, status, content_type, body FROM idempotency \
+        let record: Option<StoredResponse> = sqlx::query_as(
+            "SELECT request_hash, status, content_type, body FROM idempotency \
              WHERE user_id = $1 AND key = $2",
-            )
-            .bind(user.as_str())
-            .bind(&key)
-            .fetch_optional(&state.pool)
-            .await
-            .map_err(ApiError::from)?;
+        )
+        .bind(user.as_str())
+        .bind(&key)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(ApiError::from)?;
         return Ok(match record {
             Some((stored, _, _, _)) if stored != hash => ApiError::invalid(
                 "Idempotency-Key",

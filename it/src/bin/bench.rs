@@ -4,8 +4,8 @@
 //! Prints one figure per line as `name value unit`.
 
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hexabase_it::TestApp;
@@ -46,14 +46,22 @@ fn figure(name: &str, value: f64, unit: &str) {
 /// pgbench, N clients, one single-row INSERT per transaction, on the benchmark's own database.
 fn pgbench(app: &TestApp, args: &Args) -> f64 {
     let script = std::env::temp_dir().join(format!("hxb-bench-{}.sql", std::process::id()));
-    std::fs::write(&script, "INSERT INTO bench_insert (payload) VALUES ('{\"name\":\"Acme\"}');\n")
-        .expect("write pgbench script");
+    std::fs::write(
+        &script,
+        "INSERT INTO bench_insert (payload) VALUES ('{\"name\":\"Acme\"}');\n",
+    )
+    .expect("write pgbench script");
     let url = reqwest::Url::parse(&app.db.url).expect("database url");
     let output = Command::new("pgbench")
         .args(["-n", "-h", url.host_str().unwrap_or("127.0.0.1")])
         .args(["-p", &url.port().unwrap_or(5432).to_string()])
         .args(["-U", url.username()])
-        .args(["-c", &args.clients.to_string(), "-j", &args.clients.to_string()])
+        .args([
+            "-c",
+            &args.clients.to_string(),
+            "-j",
+            &args.clients.to_string(),
+        ])
         .args(["-T", &args.seconds.to_string(), "-f"])
         .arg(&script)
         .arg(&app.db.name)
@@ -62,7 +70,11 @@ fn pgbench(app: &TestApp, args: &Args) -> f64 {
         .expect("run pgbench (from postgresql-contrib)");
     let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "pgbench failed: {text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "pgbench failed: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     text.lines()
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.split_whitespace().nth(2))
@@ -77,12 +89,21 @@ async fn create_throughput(app: &TestApp, args: &Args) -> (f64, Vec<f64>) {
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
         let (_, token) = app.user();
-        let (client, url, stop) = (app.client.clone(), format!("{}/api/v1/organizations", app.base), stop.clone());
+        let (client, url, stop) = (
+            app.client.clone(),
+            format!("{}/api/v1/organizations", app.base),
+            stop.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let reply = client.post(&url).bearer_auth(&token).json(&json!({ "name": "Acme" })).send().await;
+                let reply = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({ "name": "Acme" }))
+                    .send()
+                    .await;
                 if reply.map(|r| r.status().as_u16() == 201).unwrap_or(false) {
                     latencies.push(t.elapsed().as_secs_f64() * 1e3);
                 }
@@ -112,9 +133,19 @@ async fn projection_lag(app: &TestApp, args: &Args) -> Vec<f64> {
     let mut sent = Vec::new();
     for _ in 0..args.rate * args.seconds {
         ticker.tick().await;
-        let (client, url, token) = (app.client.clone(), format!("{}/api/v1/organizations", app.base), token.clone());
+        let (client, url, token) = (
+            app.client.clone(),
+            format!("{}/api/v1/organizations", app.base),
+            token.clone(),
+        );
         sent.push(tokio::spawn(async move {
-            client.post(&url).bearer_auth(&token).json(&json!({ "name": "Lag" })).send().await.map(|r| r.status().as_u16())
+            client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({ "name": "Lag" }))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
         }));
     }
     for task in sent {
@@ -152,15 +183,26 @@ async fn main() {
 
     let tps = pgbench(&app, &args);
     let (ours, latencies) = create_throughput(&app, &args).await;
-    app.caught_up().await;
+    let backlog = Instant::now();
+    app.caught_up_within(Duration::from_secs(600)).await;
+    let drained = backlog.elapsed().as_secs_f64();
     let lags = projection_lag(&app, &args).await;
 
     figure("clients", args.clients as f64, "connections");
     figure("pgbench_insert_tps", tps, "tx/s");
     figure("create_organization_throughput", ours, "req/s");
-    figure("create_organization_p50", percentile(&latencies, 0.50), "ms");
-    figure("create_organization_p99", percentile(&latencies, 0.99), "ms");
+    figure(
+        "create_organization_p50",
+        percentile(&latencies, 0.50),
+        "ms",
+    );
+    figure(
+        "create_organization_p99",
+        percentile(&latencies, 0.99),
+        "ms",
+    );
     figure("throughput_ratio", ours / tps, "ratio");
+    figure("backlog_drain_after_load", drained, "s");
     figure("projection_rate", args.rate as f64, "cmd/s");
     figure("projection_lag_p50", percentile(&lags, 0.50), "ms");
     figure("projection_lag_p99", percentile(&lags, 0.99), "ms");

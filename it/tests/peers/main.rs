@@ -1,0 +1,5 @@
+//! Smoke tests proving each test peer is the real program.
+
+mod identity;
+mod kube;
+mod stripe;
