@@ -23,7 +23,9 @@ pub fn redis_url() -> String {
     std::env::var("HEXABASE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// A database of its own, dropped (with any connections left) when the value is dropped.
+/// A database of its own. Test databases are not dropped when a test ends: `DROP DATABASE`
+/// waits for every Postgres process to acknowledge it, which can take a checkpoint's time;
+/// `scripts/test` removes the previous run's `hxb_test_*` databases before it starts.
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
@@ -61,33 +63,5 @@ impl TestDatabase {
             .connect(&self.url)
             .await
             .expect("connect to test database")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside any async context we can rely on: clean up on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = admin_url()
-                    .parse::<PgConnectOptions>()
-                    .expect("admin url")
-                    .connect()
-                    .await
-                {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
     }
 }

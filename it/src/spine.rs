@@ -23,11 +23,16 @@ use crate::services::{self, TestDatabase, HOW_TO_START};
 pub struct TestAppOptions {
     /// Run the outbox relay and projections in-process (default: yes).
     pub worker: bool,
+    /// Size of the app's Postgres pool (default 8).
+    pub max_connections: u32,
 }
 
 impl Default for TestAppOptions {
     fn default() -> Self {
-        Self { worker: true }
+        Self {
+            worker: true,
+            max_connections: 8,
+        }
     }
 }
 
@@ -67,7 +72,7 @@ impl TestApp {
 
         let mut settings = Settings::load(None).expect("default settings");
         settings.database.url = SecretString::from(db.url.clone());
-        settings.database.max_connections = 8;
+        settings.database.max_connections = options.max_connections;
         settings.nats.url = services::nats_url();
         settings.nats.stream = format!("HXBT_{id}");
         settings.nats.subject_prefix = format!("hxbt.{id}");

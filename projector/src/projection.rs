@@ -66,6 +66,45 @@ pub async fn apply(
     db: &mut PgConnection,
     event: &StoredEvent,
 ) -> Result<Applied, ProjectionError> {
+    // Common cases in one statement each: the next event of a known aggregate, or the first
+    // event of a new one. The row lock taken here orders concurrent appliers of one aggregate.
+    let advanced = if event.sequence == 1 {
+        sqlx::query(
+            "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, position) \
+             VALUES ($1, $2, $3, 1, $4) ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING",
+        )
+        .bind(projection.name())
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.position)
+        .execute(&mut *db)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE projection_offsets SET sequence = $4, position = $5, applied_at = clock_timestamp() \
+             WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence = $4 - 1",
+        )
+        .bind(projection.name())
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence)
+        .bind(event.position)
+        .execute(&mut *db)
+        .await?
+    };
+    if advanced.rows_affected() == 1 {
+        projection.apply_event(&mut *db, event).await?;
+        return Ok(Applied::Applied { caught_up: 0 });
+    }
+    apply_out_of_order(projection, db, event).await
+}
+
+/// A redelivery, or an event that overtook its predecessors.
+async fn apply_out_of_order(
+    projection: &dyn Projection,
+    db: &mut PgConnection,
+    event: &StoredEvent,
+) -> Result<Applied, ProjectionError> {
     let applied: i64 = sqlx::query_scalar(
         "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, position) \
          VALUES ($1, $2, $3, 0, 0) \

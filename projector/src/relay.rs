@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream;
 use async_nats::HeaderMap;
-use hexabase_command::store::{StoredEvent, OUTBOX_CHANNEL, OUTBOX_PARTITIONS};
+use hexabase_command::store::{StoredEvent, OUTBOX_CHANNEL};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 
@@ -82,53 +82,39 @@ impl Relay {
         }
     }
 
-    /// One pass over every partition this relay can lock; returns how many events it published.
+    /// Publish one batch; returns how many events it published (0 when there is nothing
+    /// this relay may publish now).
     pub async fn drain(&self) -> Result<usize, RelayError> {
-        let mut published = 0;
-        for partition in 0..OUTBOX_PARTITIONS {
-            let mut tx = self.pool.begin().await?;
-            let Some(events) = self.claim(&mut tx, partition).await? else {
-                continue;
-            };
-            if events.is_empty() {
-                continue;
-            }
-            self.publish(&events).await?;
-            mark_sent(&mut tx, &events).await?;
-            tx.commit().await?;
-            metrics::counter!("hexabase_outbox_published_total").increment(events.len() as u64);
-            published += events.len();
+        let mut tx = self.pool.begin().await?;
+        let events = self.claim(&mut tx).await?;
+        if events.is_empty() {
+            return Ok(0);
         }
-        Ok(published)
+        self.publish(&events).await?;
+        mark_sent(&mut tx, &events).await?;
+        tx.commit().await?;
+        metrics::counter!("hexabase_outbox_published_total").increment(events.len() as u64);
+        Ok(events.len())
     }
 
-    /// Lock a partition for this transaction and read its unsent events in position order.
-    /// `None` when another relay holds the partition.
-    pub async fn claim(
-        &self,
-        tx: &mut PgConnection,
-        partition: i16,
-    ) -> Result<Option<Vec<StoredEvent>>, RelayError> {
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
-            .bind(LOCK_NAMESPACE)
-            .bind(i32::from(partition))
-            .fetch_one(&mut *tx)
-            .await?;
-        if !locked {
-            return Ok(None);
-        }
+    /// Read the oldest unsent events, in position order, of the partitions this transaction
+    /// can lock; partitions another relay holds are skipped whole.
+    pub async fn claim(&self, tx: &mut PgConnection) -> Result<Vec<StoredEvent>, RelayError> {
         let events = sqlx::query_as::<_, StoredEvent>(
-            "SELECT e.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
+            "WITH claimed AS ( \
+                 SELECT position FROM outbox \
+                 WHERE sent_at IS NULL AND pg_try_advisory_xact_lock($1, partition) \
+                 ORDER BY position LIMIT $2) \
+             SELECT e.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
                     e.event_version, e.payload, e.metadata, e.recorded_at \
-             FROM outbox o JOIN events e ON e.position = o.position \
-             WHERE o.partition = $1 AND o.sent_at IS NULL \
-             ORDER BY o.position LIMIT $2",
+             FROM claimed c JOIN events e ON e.position = c.position \
+             ORDER BY e.position",
         )
-        .bind(partition)
+        .bind(LOCK_NAMESPACE)
         .bind(self.batch)
         .fetch_all(&mut *tx)
         .await?;
-        Ok(Some(events))
+        Ok(events)
     }
 
     /// Publish in order and wait for every acknowledgement. Publishes are pipelined on one

@@ -49,15 +49,15 @@ CREATE TABLE outbox
     aggregate_type text        NOT NULL,
     aggregate_id   text        NOT NULL,
     sequence       bigint      NOT NULL,
-    -- Relays lock whole partitions; one aggregate always falls in one partition, so its events
-    -- are published by one relay at a time, in order.
+    -- Relays lock whole partitions while they publish; one aggregate always falls in one
+    -- partition, so its events are published by one relay at a time, in order.
     partition      smallint    NOT NULL,
     hash           text,
     created_at     timestamptz NOT NULL DEFAULT now(),
     sent_at        timestamptz
 );
 
-CREATE INDEX outbox_unsent ON outbox (partition, position) WHERE sent_at IS NULL;
+CREATE INDEX outbox_unsent ON outbox (position) WHERE sent_at IS NULL;
 
 CREATE FUNCTION outbox_enqueue() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -17,8 +17,6 @@ use sqlx::PgPool;
 pub use read::{aggregate_events, event_at, head_position, stream_all, StoredEvent};
 pub use repository::ChainedRepository;
 
-/// Partitions of the outbox; must match `outbox_enqueue()` in the schema.
-pub const OUTBOX_PARTITIONS: i16 = 8;
 /// Channel the outbox trigger notifies on commit, so relays wake without polling.
 pub const OUTBOX_CHANNEL: &str = "hexabase_outbox";
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hexabase_it::TestApp;
+use hexabase_it::{TestApp, TestAppOptions};
 use serde_json::json;
 
 struct Args {
@@ -169,7 +169,11 @@ async fn projection_lag(app: &TestApp, args: &Args) -> Vec<f64> {
 #[tokio::main]
 async fn main() {
     let args = args();
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(TestAppOptions {
+        max_connections: 2 * args.clients as u32 + 8,
+        ..TestAppOptions::default()
+    })
+    .await;
     sqlx::query("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload json NOT NULL)")
         .execute(&app.pool)
         .await
