@@ -80,17 +80,7 @@ pub async fn apply(
         .execute(&mut *db)
         .await?
     } else {
-        sqlx::query(
-            "UPDATE projection_offsets SET sequence = $4, position = $5, applied_at = clock_timestamp() \
-             WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence = $4 - 1",
-        )
-        .bind(projection.name())
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.sequence)
-        .bind(event.position)
-        .execute(&mut *db)
-        .await?
+        advance(projection, db, event, event.sequence - 1).await?
     };
     if advanced.rows_affected() == 1 {
         projection.apply_event(&mut *db, event).await?;
@@ -143,16 +133,27 @@ async fn apply_out_of_order(
         caught_up = missing.len();
     }
     projection.apply_event(&mut *db, event).await?;
-    sqlx::query(
+    advance(projection, db, event, applied).await?;
+    Ok(Applied::Applied { caught_up })
+}
+
+/// Move the checkpoint of `event`'s aggregate to `event`, if it stands at `from`.
+async fn advance(
+    projection: &dyn Projection,
+    db: &mut PgConnection,
+    event: &StoredEvent,
+    from: i64,
+) -> Result<sqlx::postgres::PgQueryResult, ProjectionError> {
+    Ok(sqlx::query(
         "UPDATE projection_offsets SET sequence = $4, position = $5, applied_at = clock_timestamp() \
-         WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+         WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence = $6",
     )
     .bind(projection.name())
     .bind(&event.aggregate_type)
     .bind(&event.aggregate_id)
     .bind(event.sequence)
     .bind(event.position)
+    .bind(from)
     .execute(&mut *db)
-    .await?;
-    Ok(Applied::Applied { caught_up })
+    .await?)
 }

@@ -5,14 +5,14 @@
 //! the control plane's own issuer, which is what the vClusters trust.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::binary;
 use super::pki::Ca;
-use super::process::{free_port, Peer, TempDir};
+use super::process::{answers, free_port, wait_ready, Peer, TempDir};
 
 #[derive(Debug, Clone)]
 pub struct IdpUser {
@@ -105,23 +105,10 @@ impl IdentityProvider {
         let mut peer = Peer::spawn("dex", command, &d.join("dex.log"));
         let client = trusting(&ca.cert_pem);
         let discovery = format!("{issuer}/.well-known/openid-configuration");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Err(e) = peer.check_alive() {
-                panic!("{e}");
-            }
-            if let Ok(response) = client.get(&discovery).send().await {
-                if response.status().is_success() {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dex did not start; see {}",
-                peer.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&mut peer, Duration::from_secs(30), || {
+            answers(&client, &discovery)
+        })
+        .await;
         Self {
             issuer,
             ca_pem: ca.cert_pem.clone(),

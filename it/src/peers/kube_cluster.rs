@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::binary;
 use super::pki::{signing_key_pair, Ca};
-use super::process::{free_port, Peer, TempDir};
+use super::process::{answers, free_port, wait_ready, Peer, TempDir};
 
 #[derive(Debug, Clone, Default)]
 pub struct KubeClusterOptions {
@@ -78,11 +78,13 @@ impl KubeCluster {
             "--log-level=warn".into(),
         ]);
         let mut etcd = Peer::spawn("etcd", etcd_cmd, &d.join("etcd.log"));
-        wait_http(
-            &mut etcd,
-            &format!("http://127.0.0.1:{etcd_port}/health"),
-            Duration::from_secs(30),
-        )
+        let (http, health) = (
+            reqwest::Client::new(),
+            format!("http://127.0.0.1:{etcd_port}/health"),
+        );
+        wait_ready(&mut etcd, Duration::from_secs(30), || {
+            answers(&http, &health)
+        })
         .await;
 
         let ca = Ca::new("hexabase-test-kube-ca");
@@ -166,14 +168,19 @@ impl KubeCluster {
     async fn with_nodes(mut self, nodes: usize, sa_key: &str, ca: &str) -> Self {
         let d = self.dir.path().to_owned();
         let kubeconfig = self.kubeconfig.display().to_string();
-        let mut cm = Command::new(binary("kube-controller-manager"));
-        cm.args([
+        // What controller-manager and scheduler share: the admin identity, no leader election,
+        // their own serving port on loopback.
+        let component = [
             format!("--kubeconfig={kubeconfig}"),
             format!("--authentication-kubeconfig={kubeconfig}"),
             format!("--authorization-kubeconfig={kubeconfig}"),
             "--leader-elect=false".into(),
             "--bind-address=127.0.0.1".into(),
-            format!("--secure-port={}", free_port()),
+        ];
+        let mut cm = Command::new(binary("kube-controller-manager"));
+        cm.args(&component)
+            .arg(format!("--secure-port={}", free_port()));
+        cm.args([
             format!("--service-account-private-key-file={sa_key}"),
             format!("--root-ca-file={ca}"),
             "--use-service-account-credentials=false".into(),
@@ -185,14 +192,9 @@ impl KubeCluster {
             &d.join("controller-manager.log"),
         ));
         let mut scheduler = Command::new(binary("kube-scheduler"));
-        scheduler.args([
-            format!("--kubeconfig={kubeconfig}"),
-            format!("--authentication-kubeconfig={kubeconfig}"),
-            format!("--authorization-kubeconfig={kubeconfig}"),
-            "--leader-elect=false".into(),
-            "--bind-address=127.0.0.1".into(),
-            format!("--secure-port={}", free_port()),
-        ]);
+        scheduler
+            .args(&component)
+            .arg(format!("--secure-port={}", free_port()));
         self._helpers.push(Peer::spawn(
             "kube-scheduler",
             scheduler,
@@ -264,26 +266,16 @@ impl KubeCluster {
             &self.dir.path().join("apiserver.log"),
         );
         let client = self.client().await;
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Err(e) = apiserver.check_alive() {
-                panic!("{e}");
-            }
+        wait_ready(&mut apiserver, Duration::from_secs(90), || async {
             let request = http::Request::get("/readyz")
                 .body(Vec::new())
                 .expect("request");
-            if let Ok(body) = client.request_text(request).await {
-                if body.trim() == "ok" {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kube-apiserver not ready after 90 s; see {}",
-                apiserver.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            client
+                .request_text(request)
+                .await
+                .is_ok_and(|body| body.trim() == "ok")
+        })
+        .await;
         *self.startup.lock().expect("lock") = started.elapsed();
         *self.apiserver.lock().expect("lock") = Some(apiserver);
     }
@@ -370,26 +362,4 @@ fn pem_to_der(pem: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .expect("PEM body")
-}
-
-async fn wait_http(peer: &mut Peer, url: &str, timeout: Duration) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Err(e) = peer.check_alive() {
-            panic!("{e}");
-        }
-        if let Ok(response) = client.get(url).send().await {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} did not answer {url}; see {}",
-            peer.name,
-            peer.log.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

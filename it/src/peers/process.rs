@@ -100,6 +100,41 @@ impl Drop for Peer {
     }
 }
 
+/// Poll `probe` until it answers true; fails the test with the peer's log if the peer exits or
+/// `timeout` passes first.
+pub async fn wait_ready<F, Fut>(peer: &mut Peer, timeout: std::time::Duration, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Err(e) = peer.check_alive() {
+            panic!("{e}");
+        }
+        if probe().await {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} not ready after {timeout:?}; last lines of {}:\n{}",
+            peer.name,
+            peer.log.display(),
+            log_tail(&peer.log, 30)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether `url` answers with a success status.
+pub async fn answers(client: &reqwest::Client, url: &str) -> bool {
+    client
+        .get(url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
 /// A free port on 127.0.0.1 (the listener is closed again, the peer binds it right after).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -1,10 +1,10 @@
 //! `StripeMock`: Stripe's own API mock (stateless, answers from Stripe's OpenAPI spec).
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::binary;
-use super::process::{free_port, Peer, TempDir};
+use super::process::{free_port, wait_ready, Peer, TempDir};
 
 pub struct StripeMock {
     _dir: TempDir,
@@ -26,27 +26,12 @@ impl StripeMock {
         ]);
         let mut peer = Peer::spawn("stripe-mock", command, &dir.path().join("stripe-mock.log"));
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Err(e) = peer.check_alive() {
-                panic!("{e}");
-            }
-            // Any HTTP answer means it listens (unauthenticated calls get 401).
-            if client
-                .get(format!("http://127.0.0.1:{port}/v1/customers"))
-                .send()
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "stripe-mock did not start; see {}",
-                peer.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let url = format!("http://127.0.0.1:{port}/v1/customers");
+        // Any HTTP answer means it listens (unauthenticated calls get 401).
+        wait_ready(&mut peer, Duration::from_secs(30), || async {
+            client.get(&url).send().await.is_ok()
+        })
+        .await;
         Self {
             _dir: dir,
             _peer: peer,

@@ -14,23 +14,18 @@ async fn the_identity_providers_discovery_and_jwks_verify_its_id_tokens() {
     let idp =
         IdentityProvider::start(std::slice::from_ref(&ada), "http://127.0.0.1:1/callback").await;
     let http = idp.http_client();
-    let discovery: Value = http
-        .get(format!("{}/.well-known/openid-configuration", idp.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let discovery: Value = serde_json::from_str(
+        &get(format!("{}/.well-known/openid-configuration", idp.issuer)).await,
+    )
+    .unwrap();
     assert_eq!(discovery["issuer"], idp.issuer.as_str());
-    let jwks: JwkSet = http
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet =
+        serde_json::from_str(&get(discovery["jwks_uri"].as_str().unwrap().to_owned()).await)
+            .unwrap();
 
     let tokens = idp.password_grant(&ada).await;
     let header = decode_header(&tokens.id_token).unwrap();
