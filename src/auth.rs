@@ -4,7 +4,9 @@
 //! every replica holding the same file agrees on it. Verification checks the algorithm, `kid`,
 //! signature, `iss`, `aud`, `exp` and `nbf`; there is no other way in.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -149,7 +151,16 @@ pub struct Tokens {
     issuer: String,
     audience: String,
     ttl: Duration,
+    /// Tokens that verified, with their expiry: a client sends the same token many times, and an
+    /// ES256 verification costs more than the rest of a simple request. Keyed by the whole
+    /// token, so only an identical token is ever accepted from here.
+    verified: Mutex<HashMap<String, (Principal, u64)>>,
 }
+
+/// Verified tokens remembered at most (the cache is emptied when full).
+const VERIFIED_CACHE: usize = 10_000;
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+const LEEWAY: u64 = 30;
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -165,6 +176,7 @@ impl Tokens {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl: Duration::from_secs(settings.token_ttl_secs),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -203,6 +215,25 @@ impl Tokens {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let now = now_secs();
+        if let Ok(cache) = self.verified.lock() {
+            if let Some((principal, exp)) = cache.get(token) {
+                if now <= exp + LEEWAY {
+                    return Ok(principal.clone());
+                }
+            }
+        }
+        let (principal, exp) = self.verify_signature(token)?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= VERIFIED_CACHE {
+                cache.clear();
+            }
+            cache.insert(token.to_owned(), (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<(Principal, u64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::ES256 || header.kid.as_deref() != Some(self.key.kid.as_str()) {
             return Err(TokenError::UnknownKey);
@@ -212,15 +243,18 @@ impl Tokens {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
         validation.validate_nbf = true;
-        validation.leeway = 30;
+        validation.leeway = LEEWAY;
         let data = jsonwebtoken::decode::<Claims>(token, &self.key.decoding, &validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
         let user = UserId::parse(&data.claims.sub)
             .map_err(|_| TokenError::Invalid("`sub` is not a user id".into()))?;
-        Ok(Principal {
-            user,
-            token_id: data.claims.jti,
-        })
+        Ok((
+            Principal {
+                user,
+                token_id: data.claims.jti,
+            },
+            data.claims.exp,
+        ))
     }
 }
 
@@ -316,6 +350,27 @@ mod tests {
         parts[2] = other.split('.').nth(2).unwrap();
         assert!(matches!(
             a.verify(&parts.join(".")),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_remembered_token_does_not_vouch_for_an_altered_one() {
+        let t = tokens();
+        let user = UserId::generate();
+        let token = t.issue(&user).unwrap();
+        assert_eq!(t.verify(&token).unwrap().user, user);
+        assert_eq!(
+            t.verify(&token).unwrap().user,
+            user,
+            "second time from the cache"
+        );
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut claims = claims(&t, &UserId::generate());
+        claims.exp = now_secs() + 60;
+        parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+        assert!(matches!(
+            t.verify(&parts.join(".")),
             Err(TokenError::Invalid(_))
         ));
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use hexabase_command::organization::{Organization, OrganizationCommand};
 use hexabase_command::policy::{self, Decision, OrgAction, OrgRole};
-use hexabase_command::store::head_position;
+use hexabase_command::store::{head_position, with_position};
 use hexabase_command::values::{DisplayName, Email};
 use hexabase_command::{CommandMetadata, OrganizationId, UserId};
 use hexabase_projector::{audit, organization as org_projection};
@@ -246,11 +246,18 @@ async fn execute(
     command: OrganizationCommand,
     metadata: CommandMetadata,
 ) -> ApiResult<Option<i64>> {
-    ctx.state
-        .organizations
-        .execute_with_metadata(org.as_str(), command, metadata.into_map())
-        .await?;
-    Ok(head_position(&ctx.state.pool, Organization::TYPE, org.as_str()).await?)
+    let (result, position) = with_position(ctx.state.organizations.execute_with_metadata(
+        org.as_str(),
+        command,
+        metadata.into_map(),
+    ))
+    .await;
+    result?;
+    match position {
+        Some(position) => Ok(Some(position)),
+        // Nothing was appended (the command changed nothing): the aggregate's latest event.
+        None => Ok(head_position(&ctx.state.pool, Organization::TYPE, org.as_str()).await?),
+    }
 }
 
 /// Wait for `projection` to reach `position` when the caller asked to read its own write.

@@ -1,6 +1,9 @@
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
+use std::cell::Cell;
+use std::future::Future;
+
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
@@ -8,7 +11,27 @@ use sqlx::PgPool;
 
 use super::chain::{event_hash, ChainInput, HASH_KEY};
 
+tokio::task_local! {
+    static LAST_POSITION: Cell<Option<i64>>;
+}
+
+/// Run a command and learn the global position of the last event it appended (`None` when it
+/// appended nothing). cqrs-es returns nothing from `execute`, so the repository reports the
+/// position through this task-local slot.
+pub async fn with_position<F: Future>(command: F) -> (F::Output, Option<i64>) {
+    LAST_POSITION
+        .scope(Cell::new(None), async {
+            let output = command.await;
+            (output, LAST_POSITION.with(Cell::get))
+        })
+        .await
+}
+
 /// postgres-es's repository with every persisted event linked to its predecessor by hash.
+///
+/// Reads go to postgres-es. Appends without a snapshot (the only kind our stores make) are one
+/// multi-row INSERT into the same table: atomic on its own, so the outbox trigger commits with
+/// it, and it returns the events' positions without another round trip.
 pub struct ChainedRepository {
     pool: PgPool,
     inner: PostgresEventRepository,
@@ -42,6 +65,42 @@ impl ChainedRepository {
             // tampered with. Either way appending would break the chain.
             _ => Err(PersistenceError::OptimisticLockError),
         }
+    }
+}
+
+impl ChainedRepository {
+    async fn append(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
+        let mut sequences = Vec::with_capacity(events.len());
+        for event in events {
+            sequences.push(to_i64(event.sequence)?);
+        }
+        let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+        let positions: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                                 payload, metadata) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+                                  $6::text[]::json[], $7::text[]::json[]) \
+             RETURNING position",
+        )
+        .bind(column(|e| e.aggregate_type.clone()))
+        .bind(column(|e| e.aggregate_id.clone()))
+        .bind(&sequences)
+        .bind(column(|e| e.event_type.clone()))
+        .bind(column(|e| e.event_version.clone()))
+        .bind(column(|e| e.payload.to_string()))
+        .bind(column(|e| e.metadata.to_string()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+                PersistenceError::OptimisticLockError
+            }
+            _ => PersistenceError::ConnectionError(Box::new(e)),
+        })?;
+        positions
+            .into_iter()
+            .max()
+            .ok_or_else(|| PersistenceError::UnknownError("no event was appended".into()))
     }
 }
 
@@ -102,7 +161,12 @@ impl PersistedEventRepository for ChainedRepository {
             prev = hash;
             chained.push(event);
         }
-        self.inner.persist::<A>(&chained, snapshot_update).await
+        if snapshot_update.is_some() {
+            return self.inner.persist::<A>(&chained, snapshot_update).await;
+        }
+        let position = self.append(&chained).await?;
+        let _ = LAST_POSITION.try_with(|slot| slot.set(Some(position)));
+        Ok(())
     }
 
     async fn stream_events<A: Aggregate>(
