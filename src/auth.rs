@@ -197,7 +197,7 @@ impl Tokens {
             sub: user.to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            exp: now + ttl.as_secs(),
+            exp: now.saturating_add(ttl.as_secs()),
             iat: now,
             nbf: now,
             jti: Uuid::now_v7().to_string(),
@@ -218,7 +218,7 @@ impl Tokens {
         let now = now_secs();
         if let Ok(cache) = self.verified.lock() {
             if let Some((principal, exp)) = cache.get(token) {
-                if now <= exp + LEEWAY {
+                if now <= exp.saturating_add(LEEWAY) {
                     return Ok(principal.clone());
                 }
             }

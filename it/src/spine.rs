@@ -23,7 +23,7 @@ use crate::services::{self, TestDatabase, HOW_TO_START};
 pub struct TestAppOptions {
     /// Run the outbox relay and projections in-process (default: yes).
     pub worker: bool,
-    /// Size of the app's Postgres pool (default 8).
+    /// Size of the app's Postgres pool (default 12).
     pub max_connections: u32,
 }
 
@@ -31,7 +31,7 @@ impl Default for TestAppOptions {
     fn default() -> Self {
         Self {
             worker: true,
-            max_connections: 8,
+            max_connections: 12,
         }
     }
 }
@@ -255,7 +255,7 @@ impl TestApp {
                 .bind(hexabase_projector::all().iter().map(|p| p.name().to_owned()).collect::<Vec<_>>())
                 .fetch_one(&pool)
                 .await
-                .unwrap_or(1);
+                .expect("read the pipeline's progress");
                 behind == 0
             }
         })

@@ -47,6 +47,34 @@ pub trait Projection: Send + Sync + 'static {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Live appliers: any number at once.
+    Shared,
+    /// A replay: alone.
+    Exclusive,
+}
+
+/// Take the projection's transaction-scoped lock, so a replay and live appliers never
+/// interleave (and never deadlock on each other's checkpoint rows).
+pub async fn lock(
+    db: &mut PgConnection,
+    projection: &dyn Projection,
+    mode: Mode,
+) -> Result<(), ProjectionError> {
+    let sql = match mode {
+        Mode::Shared => {
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended('projection:' || $1, 0))"
+        }
+        Mode::Exclusive => "SELECT pg_advisory_xact_lock(hashtextextended('projection:' || $1, 0))",
+    };
+    sqlx::query(sql)
+        .bind(projection.name())
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     /// Applied now (with `n` earlier events of the aggregate fetched from the store first).
     Applied { caught_up: usize },

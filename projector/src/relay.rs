@@ -98,13 +98,15 @@ impl Relay {
     }
 
     /// Read the oldest unsent events, in position order, of the partitions this transaction
-    /// can lock; partitions another relay holds are skipped whole.
+    /// can lock; partitions another relay holds are skipped whole. `FOR UPDATE` re-checks
+    /// `sent_at` on the newest row version, so rows another relay marked sent after this
+    /// statement's snapshot was taken are not published again.
     pub async fn claim(&self, tx: &mut PgConnection) -> Result<Vec<StoredEvent>, RelayError> {
         let events = sqlx::query_as::<_, StoredEvent>(
             "WITH claimed AS ( \
                  SELECT position FROM outbox \
                  WHERE sent_at IS NULL AND pg_try_advisory_xact_lock($1, partition) \
-                 ORDER BY position LIMIT $2) \
+                 ORDER BY position LIMIT $2 FOR UPDATE) \
              SELECT e.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
                     e.event_version, e.payload, e.metadata, e.recorded_at \
              FROM claimed c JOIN events e ON e.position = c.position \

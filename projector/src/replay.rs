@@ -2,16 +2,17 @@ use futures::TryStreamExt;
 use hexabase_command::store::stream_all;
 use sqlx::PgPool;
 
-use crate::projection::{apply, Projection, ProjectionError};
+use crate::projection::{apply, lock, Mode, Projection, ProjectionError};
 
-/// Drop one read model and rebuild it from the event store, in one transaction: readers see
-/// the old model until the new one is complete, and the live projector waits on the table
-/// locks, then skips what the replay already applied.
+/// Drop one read model and rebuild it from the event store, in one transaction: readers keep
+/// seeing the old model until the new one commits (rows are deleted, not truncated), and the
+/// live projector waits on the projection's lock, then skips what the replay already applied.
 pub async fn replay(pool: &PgPool, projection: &dyn Projection) -> Result<u64, ProjectionError> {
     let mut tx = pool.begin().await?;
+    lock(&mut tx, projection, Mode::Exclusive).await?;
     for table in projection.tables() {
         // Table names are compile-time constants of the projection, never input.
-        sqlx::query(&format!("TRUNCATE {table}"))
+        sqlx::query(&format!("DELETE FROM {table}"))
             .execute(&mut *tx)
             .await?;
     }

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use hexabase_command::store::StoredEvent;
 use sqlx::PgPool;
 
-use crate::projection::{apply, Applied, Projection, ProjectionError};
+use crate::projection::{apply, lock, Applied, Mode, Projection, ProjectionError};
 use crate::stream::EventStream;
 
 /// Most events applied in one transaction.
@@ -107,6 +107,14 @@ pub async fn run_projection(
         for (message, outcome) in received.iter().zip(outcomes) {
             let ack = match outcome {
                 Ok(()) => message.ack().await,
+                // A message that is not an event will never become one: drop it, loudly. (The
+                // event store is the source of truth; a real event is re-read from there by
+                // the gap fill of its aggregate's next event, or by `replay`.)
+                Err(e @ ProjectionError::Malformed { position: -1, .. }) => {
+                    metrics::counter!("hexabase_projection_errors_total", "projection" => projection.name()).increment(1);
+                    tracing::error!(projection = projection.name(), error = %e, "unreadable message dropped");
+                    message.ack_with(AckKind::Term).await
+                }
                 Err(e) => {
                     metrics::counter!("hexabase_projection_errors_total", "projection" => projection.name()).increment(1);
                     tracing::error!(projection = projection.name(), error = %e, "apply failed; will retry");
@@ -129,8 +137,20 @@ async fn handle_batch(
     events: &[Result<StoredEvent, ProjectionError>],
 ) -> Result<(), ProjectionError> {
     let mut tx = pool.begin().await?;
+    lock(&mut tx, projection, Mode::Shared).await?;
+    // Aggregates in one order in every transaction, so workers sharing the consumer wait for
+    // each other's checkpoint rows instead of deadlocking on them.
+    let mut ordered: Vec<&Result<StoredEvent, ProjectionError>> = events.iter().collect();
+    ordered.sort_by(|a, b| match (a, b) {
+        (Ok(a), Ok(b)) => (&a.aggregate_type, &a.aggregate_id, a.sequence).cmp(&(
+            &b.aggregate_type,
+            &b.aggregate_id,
+            b.sequence,
+        )),
+        _ => std::cmp::Ordering::Equal,
+    });
     let mut applied = Vec::with_capacity(events.len());
-    for event in events {
+    for event in ordered {
         let event = event.as_ref().map_err(|e| ProjectionError::Malformed {
             position: -1,
             event_type: String::new(),

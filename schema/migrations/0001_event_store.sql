@@ -25,8 +25,11 @@ CREATE TABLE snapshots
     PRIMARY KEY (aggregate_type, aggregate_id, last_sequence)
 );
 
--- History is append-only. Tampering needs a superuser who disables this trigger first, and
--- `hexabase verify` still notices through the hash chain.
+-- History is append-only. Tampering needs the table's owner (or a superuser) to disable this
+-- trigger first, and `hexabase verify` then notices through the hash chain and the outbox's copy
+-- of each hash — unless the tamperer also rewrites every later hash of the aggregate and the
+-- outbox, which the chain (unkeyed) cannot prevent. Run the services as a role that does not
+-- own these tables for that.
 CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'events are append-only (% refused)', TG_OP;

@@ -19,9 +19,11 @@ CREATE TABLE idempotency
     user_id       text        NOT NULL,
     key           text        NOT NULL,
     request_hash  text        NOT NULL,
-    -- NULL while the first request is still running.
+    -- NULL while the first request is still running (a claim older than a minute is stale:
+    -- its request died, and a retry may take it over).
     status        smallint,
-    content_type  text,
+    -- Response headers worth replaying (content type, location), as a JSON object.
+    headers       jsonb,
     body          bytea,
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, key)

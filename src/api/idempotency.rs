@@ -2,9 +2,10 @@
 //! without running the command again; the same key with a different request is refused (422).
 //! Keys are scoped per user. Records are written beside the event store, never instead of it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use poem::http::{Method, StatusCode};
+use poem::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use ring::digest::{digest, SHA256};
 
@@ -14,14 +15,24 @@ use crate::app::AppState;
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
+/// Response headers that belong to the answer itself and are replayed with it.
+const REPLAYED_HEADERS: [HeaderName; 2] = [header::CONTENT_TYPE, header::LOCATION];
+
+/// A claim still without an answer after this long belongs to a request that died.
+const STALE_CLAIM_SECS: i32 = 60;
+
 fn fingerprint(req: &Request, body: &[u8]) -> String {
+    let content_type = req.content_type().unwrap_or("");
     let mut input = Vec::with_capacity(body.len() + 64);
-    input.extend_from_slice(req.method().as_str().as_bytes());
-    input.push(0);
-    input.extend_from_slice(req.uri().path().as_bytes());
-    input.push(0);
-    input.extend_from_slice(req.uri().query().unwrap_or("").as_bytes());
-    input.push(0);
+    for part in [
+        req.method().as_str(),
+        req.uri().path(),
+        req.uri().query().unwrap_or(""),
+        content_type,
+    ] {
+        input.extend_from_slice(part.as_bytes());
+        input.push(0);
+    }
     input.extend_from_slice(body);
     digest(&SHA256, &input)
         .as_ref()
@@ -39,14 +50,31 @@ fn is_final(status: StatusCode) -> bool {
         || status == StatusCode::SERVICE_UNAVAILABLE)
 }
 
-/// (request hash, status, content type, body) of a recorded request.
-type StoredResponse = (String, Option<i16>, Option<String>, Option<Vec<u8>>);
+/// (request hash, status, headers, body) of a recorded request.
+type StoredResponse = (
+    String,
+    Option<i16>,
+    Option<serde_json::Value>,
+    Option<Vec<u8>>,
+);
 
 async fn call<E: Endpoint>(next: &E, req: Request) -> Response {
     match next.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => error_response(e),
     }
+}
+
+/// The user a bearer token names, if it verifies (the scheme is case-insensitive, as in the
+/// endpoint's own check).
+fn bearer_user(state: &AppState, req: &Request) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let principal = state.tokens.verify(token.trim()).ok()?;
+    Some(principal.user.to_string())
 }
 
 pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
@@ -78,14 +106,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         return Ok(call(&next, req).await);
     };
     // Keys belong to a user; without a valid token the endpoint answers 401 on its own.
-    let Some(user) = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| state.tokens.verify(token).ok())
-        .map(|principal| principal.user)
-    else {
+    let Some(user) = bearer_user(&state, &req) else {
         return Ok(call(&next, req).await);
     };
     let body = req.take_body().into_bytes().await?;
@@ -94,11 +115,14 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
 
     let claimed = sqlx::query(
         "INSERT INTO idempotency (user_id, key, request_hash) VALUES ($1, $2, $3) \
-         ON CONFLICT (user_id, key) DO NOTHING",
+         ON CONFLICT (user_id, key) DO UPDATE SET created_at = now() \
+         WHERE idempotency.status IS NULL AND idempotency.request_hash = EXCLUDED.request_hash \
+           AND idempotency.created_at < now() - make_interval(secs => $4)",
     )
-    .bind(user.as_str())
+    .bind(&user)
     .bind(&key)
     .bind(&hash)
+    .bind(STALE_CLAIM_SECS)
     .execute(&state.pool)
     .await
     .map_err(ApiError::from)?
@@ -107,10 +131,10 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
 
     if !claimed {
         let record: Option<StoredResponse> = sqlx::query_as(
-            "SELECT request_hash, status, content_type, body FROM idempotency \
+            "SELECT request_hash, status, headers, body FROM idempotency \
              WHERE user_id = $1 AND key = $2",
         )
-        .bind(user.as_str())
+        .bind(&user)
         .bind(&key)
         .fetch_optional(&state.pool)
         .await
@@ -121,15 +145,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
                 "this Idempotency-Key was already used for a different request",
             )
             .into_response(),
-            Some((_, Some(status), content_type, body)) => {
-                let mut response = Response::builder()
-                    .status(StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK))
-                    .header(REPLAYED_HEADER, "true");
-                if let Some(content_type) = content_type {
-                    response = response.content_type(content_type);
-                }
-                response.body(body.unwrap_or_default())
-            }
+            Some((_, Some(status), headers, body)) => replay(status, headers, body),
             // Still running, or finished without a final answer a moment ago.
             _ => ApiError::conflict(
                 "a request with this Idempotency-Key is in progress; retry shortly",
@@ -141,16 +157,23 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     let mut response = call(&next, req).await;
     let status = response.status();
     if is_final(status) {
-        let content_type = response.content_type().map(str::to_owned);
+        let headers: BTreeMap<&str, &str> = REPLAYED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = response.headers().get(name)?.to_str().ok()?;
+                Some((name.as_str(), value))
+            })
+            .collect();
+        let headers = serde_json::to_value(headers).unwrap_or_default();
         let bytes = response.take_body().into_vec().await.unwrap_or_default();
         sqlx::query(
-            "UPDATE idempotency SET status = $3, content_type = $4, body = $5 \
+            "UPDATE idempotency SET status = $3, headers = $4, body = $5 \
              WHERE user_id = $1 AND key = $2",
         )
-        .bind(user.as_str())
+        .bind(&user)
         .bind(&key)
         .bind(status.as_u16() as i16)
-        .bind(&content_type)
+        .bind(&headers)
         .bind(&bytes)
         .execute(&state.pool)
         .await
@@ -158,11 +181,30 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         response.set_body(bytes);
     } else {
         sqlx::query("DELETE FROM idempotency WHERE user_id = $1 AND key = $2")
-            .bind(user.as_str())
+            .bind(&user)
             .bind(&key)
             .execute(&state.pool)
             .await
             .map_err(ApiError::from)?;
     }
     Ok(response)
+}
+
+fn replay(status: i16, headers: Option<serde_json::Value>, body: Option<Vec<u8>>) -> Response {
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK))
+        .header(REPLAYED_HEADER, "true")
+        .body(body.unwrap_or_default());
+    if let Some(serde_json::Value::Object(headers)) = headers {
+        for (name, value) in headers {
+            let (Ok(name), Some(Ok(value))) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                value.as_str().map(HeaderValue::from_str),
+            ) else {
+                continue;
+            };
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }

@@ -35,9 +35,19 @@ fn request_id(req: &Request) -> String {
 pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().to_string();
+    // Only standard methods become metric labels; anything else a client invents is "other".
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let span = tracing::info_span!("request", request_id = %id, method, %path);
     let started = Instant::now();
     let mut response = async {
         match next.call(req).await {
@@ -56,7 +66,7 @@ pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Res
     metrics::histogram!(
         "hexabase_http_request_duration_seconds",
         "operation" => operation,
-        "method" => method.clone(),
+        "method" => method,
         "status" => status.to_string(),
     )
     .record(elapsed.as_secs_f64());

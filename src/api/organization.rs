@@ -511,10 +511,10 @@ impl OrganizationsApi {
         let limit = page::limit(limit.0)?;
         let after = page::position_cursor(cursor.0.as_deref())?;
         let filter = AuditFilter {
-            aggregate_type: aggregate_type.0,
-            aggregate_id: aggregate_id.0,
-            since: since.0,
-            until: until.0,
+            aggregate_type: page::text_filter("aggregate_type", aggregate_type.0)?,
+            aggregate_id: page::text_filter("aggregate_id", aggregate_id.0)?,
+            since: page::time_filter("since", since.0)?,
+            until: page::time_filter("until", until.0)?,
         };
         let rows = audit_query::history(&ctx.state.pool, &org, &filter, after, limit).await?;
         Ok(Json(AuditEventList {

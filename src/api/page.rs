@@ -27,3 +27,29 @@ pub fn position_cursor(cursor: Option<&str>) -> ApiResult<Option<i64>> {
         })
         .transpose()
 }
+
+/// A free-text filter: at most 200 characters, no NUL (which Postgres cannot store).
+pub fn text_filter(field: &str, value: Option<String>) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if v.len() > 200 || v.contains('\0') => Err(ApiError::bad_request(
+            format!("{field} must be at most 200 characters without NUL"),
+            Some(field),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A time filter within what Postgres can compare (years 1 to 9999).
+pub fn time_filter(
+    field: &str,
+    value: Option<chrono::DateTime<chrono::Utc>>,
+) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    use chrono::Datelike;
+    match value {
+        Some(t) if !(1..=9999).contains(&t.year()) => Err(ApiError::bad_request(
+            format!("{field} must be between years 1 and 9999"),
+            Some(field),
+        )),
+        other => Ok(other),
+    }
+}

@@ -91,21 +91,20 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Report> {
         expected_sequence = event.sequence + 1;
     }
 
-    let mut orphans =
-        sqlx::query_as::<_, (String, String, i64, i64, Option<String>, Option<String>)>(
-            "SELECT o.aggregate_type, o.aggregate_id, o.sequence, o.position, o.hash, \
-                e.metadata->>'hash' \
+    let mut orphans = sqlx::query_as::<_, (String, String, i64, i64, Option<String>, bool)>(
+        "SELECT o.aggregate_type, o.aggregate_id, o.sequence, o.position, o.hash, \
+                e.aggregate_id IS NULL \
          FROM outbox o LEFT JOIN events e \
            ON e.aggregate_type = o.aggregate_type AND e.aggregate_id = o.aggregate_id \
           AND e.sequence = o.sequence \
          WHERE e.aggregate_id IS NULL OR e.metadata->>'hash' IS DISTINCT FROM o.hash \
          ORDER BY o.position",
-        )
-        .fetch(pool);
-    while let Some((aggregate_type, aggregate_id, sequence, position, _, event_hash)) =
+    )
+    .fetch(pool);
+    while let Some((aggregate_type, aggregate_id, sequence, position, _, deleted)) =
         orphans.try_next().await?
     {
-        let problem = if event_hash.is_none() {
+        let problem = if deleted {
             "event was deleted (the outbox recorded it)"
         } else {
             "hash differs from the one recorded in the outbox"

@@ -146,6 +146,7 @@ async fn an_idempotency_key_replays_the_first_answer() {
         "the same organization, not a second one"
     );
     assert_eq!(second.headers["idempotent-replayed"], "true");
+    assert_eq!(second.headers["location"], first.headers["location"]);
     assert_eq!(event_count(&app).await, 1);
 
     let different = TestApp::read(send(&alice, "key-1", "Other").await.unwrap()).await;
@@ -173,6 +174,21 @@ async fn an_idempotency_key_replays_the_first_answer() {
 
     let bad_key = TestApp::read(send(&alice, "", "Acme").await.unwrap()).await;
     assert_eq!(bad_key.status, StatusCode::BAD_REQUEST);
+
+    // The scheme is case-insensitive for the key as it is for authentication.
+    let lower = |_: ()| {
+        app.client
+            .post(&url)
+            .header("authorization", format!("bearer {alice}"))
+            .header("Idempotency-Key", "key-3")
+            .json(&json!({ "name": "Lower" }))
+            .send()
+    };
+    let once = TestApp::read(lower(()).await.unwrap()).await;
+    let twice = TestApp::read(lower(()).await.unwrap()).await;
+    assert_eq!(once.status, StatusCode::CREATED, "{}", once.text);
+    assert_eq!(twice.body, once.body);
+    assert_eq!(event_count(&app).await, 3);
 }
 
 #[tokio::test]

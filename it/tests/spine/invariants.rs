@@ -70,7 +70,7 @@ async fn a_relay_killed_between_publish_and_marking_causes_no_duplicate() {
     let mut tx = app.pool.begin().await.unwrap();
     let events = relay.claim(&mut tx).await.unwrap();
     relay.publish(&events).await.unwrap();
-    drop(tx);
+    tx.rollback().await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(
         count(&app, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").await,

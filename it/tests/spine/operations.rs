@@ -24,7 +24,16 @@ async fn health_readiness_metrics_and_docs_are_served() {
     assert_eq!(ready.body["postgres"], "ok");
     assert_eq!(ready.body["nats"], "ok");
 
-    let metrics = get("/metrics").await;
+    // The lag histogram is recorded by the worker just after its commit: allow it a moment.
+    app.caught_up().await;
+    let mut metrics = get("/metrics").await;
+    for _ in 0..100 {
+        if metrics.text.contains("hexabase_projection_lag_seconds") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        metrics = get("/metrics").await;
+    }
     assert_eq!(metrics.status, StatusCode::OK);
     for name in [
         "hexabase_http_request_duration_seconds_bucket",
