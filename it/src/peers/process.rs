@@ -84,10 +84,6 @@ impl Peer {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
