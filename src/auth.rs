@@ -192,8 +192,13 @@ impl Tokens {
     }
 
     pub fn issue_with_ttl(&self, user: &UserId, ttl: Duration) -> Result<String, TokenError> {
+        self.sign(&self.claims_for(user, ttl))
+    }
+
+    /// The claims of an access token for `user`, valid from now for `ttl`.
+    pub fn claims_for(&self, user: &UserId, ttl: Duration) -> Claims {
         let now = now_secs();
-        let claims = Claims {
+        Claims {
             sub: user.to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -201,8 +206,7 @@ impl Tokens {
             iat: now,
             nbf: now,
             jti: Uuid::now_v7().to_string(),
-        };
-        self.sign(&claims)
+        }
     }
 
     /// Sign arbitrary claims with the control plane's key (tests use it to build bad tokens the
@@ -277,16 +281,7 @@ mod tests {
     }
 
     fn claims(t: &Tokens, user: &UserId) -> Claims {
-        let now = now_secs();
-        Claims {
-            sub: user.to_string(),
-            iss: t.issuer.clone(),
-            aud: t.audience.clone(),
-            exp: now + 60,
-            iat: now,
-            nbf: now,
-            jti: "j".into(),
-        }
+        t.claims_for(user, Duration::from_secs(60))
     }
 
     #[test]

@@ -16,15 +16,7 @@ fn now() -> u64 {
 }
 
 fn claims(app: &TestApp, user: &UserId) -> Claims {
-    Claims {
-        sub: user.to_string(),
-        iss: app.settings.auth.issuer.clone(),
-        aud: app.settings.auth.audience.clone(),
-        exp: now() + 300,
-        iat: now(),
-        nbf: now(),
-        jti: "test".into(),
-    }
+    app.tokens().claims_for(user, Duration::from_secs(300))
 }
 
 #[tokio::test]
