@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Tokens;
 use crate::config::Settings;
+use crate::shared::Shared;
 
 pub struct AppState {
     pub settings: Settings,
@@ -28,6 +29,8 @@ pub struct AppState {
     pub js: jetstream::Context,
     pub events: EventStream,
     pub tokens: Tokens,
+    /// Redis: what every replica must see at once (revocations, rate limits).
+    pub shared: Shared,
     pub organizations: Cqrs<Organization>,
 }
 
@@ -41,6 +44,8 @@ pub enum StartError {
     Key(#[from] crate::auth::KeyError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error("invalid Redis URL: {0}")]
+    Redis(#[from] redis::RedisError),
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -62,8 +67,10 @@ impl AppState {
             stream: settings.nats.stream.clone(),
             subject_prefix: settings.nats.subject_prefix.clone(),
         };
+        let shared = Shared::new(&settings.redis)?;
         Ok(Arc::new(Self {
             organizations: store::cqrs(pool.clone(), ()),
+            shared,
             settings,
             pool,
             nats,

@@ -47,6 +47,10 @@ pub struct Claims {
     pub iat: u64,
     pub nbf: u64,
     pub jti: String,
+    /// The login session the token belongs to; logging out revokes every token of the session.
+    /// Tokens an operator signs with `hexabase token` have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Who is calling, once their token checked out.
@@ -54,6 +58,9 @@ pub struct Claims {
 pub struct Principal {
     pub user: UserId,
     pub token_id: String,
+    pub session: Option<String>,
+    /// When the token expires (seconds since the epoch).
+    pub expires_at: u64,
 }
 
 pub struct SigningKey {
@@ -195,6 +202,23 @@ impl Tokens {
         self.sign(&self.claims_for(user, ttl))
     }
 
+    /// An access token of a login session, with the configured lifetime; returns it with its
+    /// expiry.
+    pub fn issue_for_session(
+        &self,
+        user: &UserId,
+        session: &str,
+    ) -> Result<(String, u64), TokenError> {
+        let mut claims = self.claims_for(user, self.ttl);
+        claims.sid = Some(session.to_owned());
+        Ok((self.sign(&claims)?, claims.exp))
+    }
+
+    /// Lifetime of access tokens.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// The claims of an access token for `user`, valid from now for `ttl`.
     pub fn claims_for(&self, user: &UserId, ttl: Duration) -> Claims {
         let now = now_secs();
@@ -206,6 +230,7 @@ impl Tokens {
             iat: now,
             nbf: now,
             jti: Uuid::now_v7().to_string(),
+            sid: None,
         }
     }
 
@@ -256,6 +281,8 @@ impl Tokens {
             Principal {
                 user,
                 token_id: data.claims.jti,
+                session: data.claims.sid,
+                expires_at: data.claims.exp,
             },
             data.claims.exp,
         ))
@@ -272,6 +299,9 @@ mod tests {
             audience: "hexabase-api".into(),
             signing_key_file: "unused".into(),
             token_ttl_secs: 900,
+            refresh_ttl_secs: 3600,
+            login_ttl_secs: 600,
+            providers: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! variables (`__` separates sections: `HEXABASE_DATABASE__URL`). Secrets are `SecretString`s,
 //! which print as `[REDACTED]`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
@@ -27,6 +28,17 @@ issuer = "http://127.0.0.1:8080"
 audience = "hexabase-api"
 signing_key_file = ".hexabase/signing-key.pem"
 token_ttl_secs = 900
+refresh_ttl_secs = 2592000
+login_ttl_secs = 600
+
+[redis]
+url = "redis://127.0.0.1:6379"
+key_prefix = "hxb"
+
+[rate_limit]
+window_secs = 60
+auth_per_window = 30
+api_per_window = 1200
 
 [log]
 format = "json"
@@ -41,6 +53,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub nats: NatsSettings,
     pub auth: AuthSettings,
+    pub redis: RedisSettings,
+    pub rate_limit: RateLimitSettings,
     pub log: LogSettings,
 }
 
@@ -82,6 +96,68 @@ pub struct AuthSettings {
     /// PKCS#8 PEM of the ES256 signing key (`hexabase keygen` writes one).
     pub signing_key_file: PathBuf,
     pub token_ttl_secs: u64,
+    /// Lifetime of a login session's refresh tokens (each refresh rotates the token).
+    pub refresh_ttl_secs: u64,
+    /// How long a started login (its `state`, `nonce` and PKCE verifier) may take to complete.
+    pub login_ttl_secs: u64,
+    /// External identity providers by name (`/auth/login/{name}`).
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenID Connect issuer (Google, dex, Keycloak…): discovery, ID token, JWKS.
+    Oidc,
+    /// GitHub's OAuth 2.0 apps: no ID token; the user and their verified primary email come
+    /// from the REST API.
+    Github,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub kind: ProviderKind,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// OIDC: the issuer; its `/.well-known/openid-configuration` names the other endpoints.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Scopes requested (default: `openid email profile` for OIDC, `read:user user:email` for
+    /// GitHub).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// GitHub: where its OAuth endpoints and REST API live (defaults: github.com).
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// An extra CA certificate (PEM) to trust for this provider, e.g. a private IdP.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Redis: session revocations and rate-limit counters shared by every API replica.
+    pub url: SecretString,
+    /// Prefix of every key this deployment writes.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Length of a rate-limit window.
+    pub window_secs: u64,
+    /// Requests per window to `/auth/…`, per client IP.
+    pub auth_per_window: u64,
+    /// Requests per window to everything else, per client IP and per signed-in user.
+    pub api_per_window: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

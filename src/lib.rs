@@ -4,4 +4,5 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod shared;
 pub mod telemetry;

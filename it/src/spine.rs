@@ -77,6 +77,8 @@ impl TestApp {
         settings.nats.stream = format!("HXBT_{id}");
         settings.nats.subject_prefix = format!("hxbt.{id}");
         settings.auth.signing_key_file = key_file;
+        settings.redis.url = SecretString::from(services::redis_url());
+        settings.redis.key_prefix = format!("hxbt:{id}");
         settings.http.listen = "127.0.0.1:0".into();
         settings.http.read_wait_ms = 10_000;
         settings.log.filter = std::env::var("HEXABASE_TEST_LOG").unwrap_or_else(|_| "warn".into());

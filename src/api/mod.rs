@@ -7,6 +7,7 @@ pub mod middleware;
 mod ops;
 mod organization;
 mod page;
+mod ratelimit;
 mod security;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::prometheus))
+        .around(ratelimit::limit)
         .with(AddData::new(state))
         .around(middleware::observe)
 }

@@ -1,0 +1,116 @@
+//! State every API replica must see at once lives in Redis: session revocations and rate-limit
+//! counters. Redis being down must not take the API down with it, so callers get `None` and
+//! fall back (to Postgres for revocations, to a per-process limiter for rate limits); a
+//! reconnect is tried at most every few seconds.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::ExposeSecret;
+
+use crate::config::RedisSettings;
+
+/// How long one Redis command may take before the caller falls back.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause between reconnect attempts while Redis is unreachable.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+pub struct Shared {
+    client: redis::Client,
+    prefix: String,
+    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    next_attempt: Mutex<Instant>,
+}
+
+impl Shared {
+    pub fn new(settings: &RedisSettings) -> Result<Self, redis::RedisError> {
+        Ok(Self {
+            client: redis::Client::open(settings.url.expose_secret())?,
+            prefix: settings.key_prefix.clone(),
+            connection: tokio::sync::Mutex::new(None),
+            next_attempt: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// `<prefix>:<part>:<part>…`
+    pub fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    }
+
+    /// A connection, or `None` while Redis is unreachable (never waits for another caller's
+    /// connection attempt).
+    pub async fn connection(&self) -> Option<ConnectionManager> {
+        let Ok(mut slot) = self.connection.try_lock() else {
+            return None;
+        };
+        if let Some(connection) = slot.as_ref() {
+            return Some(connection.clone());
+        }
+        {
+            let mut next = self.next_attempt.lock().ok()?;
+            if Instant::now() < *next {
+                return None;
+            }
+            *next = Instant::now() + RETRY_EVERY;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(RETRY_EVERY);
+        let attempt = ConnectionManager::new_with_config(self.client.clone(), config);
+        match tokio::time::timeout(RESPONSE_TIMEOUT * 2, attempt).await {
+            Ok(Ok(connection)) => {
+                tracing::info!("connected to Redis");
+                *slot = Some(connection.clone());
+                Some(connection)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Redis is unreachable; falling back");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("Redis did not answer in time; falling back");
+                None
+            }
+        }
+    }
+
+    /// Run a command; `None` when Redis is unreachable or fails (logged).
+    pub async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Option<T> {
+        let mut connection = self.connection().await?;
+        match tokio::time::timeout(RESPONSE_TIMEOUT, command.query_async(&mut connection)).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Redis command failed; falling back");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("Redis command timed out; falling back");
+                None
+            }
+        }
+    }
+
+    /// Run a pipeline; `None` when Redis is unreachable or fails (logged).
+    pub async fn pipeline<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Option<T> {
+        let mut connection = self.connection().await?;
+        match tokio::time::timeout(RESPONSE_TIMEOUT, pipe.query_async(&mut connection)).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Redis pipeline failed; falling back");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("Redis pipeline timed out; falling back");
+                None
+            }
+        }
+    }
+}
