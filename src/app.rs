@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use hexabase_command::organization::Organization;
 use hexabase_command::store::{self, Cqrs};
+use hexabase_command::user::User;
 use hexabase_projector::relay::Relay;
 use hexabase_projector::{run_projection, EventStream};
 use hexabase_query::consistency::{self, WaitError};
@@ -20,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Tokens;
 use crate::config::Settings;
+use crate::identity::Providers;
+use crate::keyring::KeyringService;
 use crate::shared::Shared;
 
 pub struct AppState {
@@ -29,9 +32,14 @@ pub struct AppState {
     pub js: jetstream::Context,
     pub events: EventStream,
     pub tokens: Tokens,
+    /// The keys `tokens` signs and verifies with, from the event store.
+    pub session_keys: Arc<KeyringService>,
     /// Redis: what every replica must see at once (revocations, rate limits).
     pub shared: Shared,
+    /// External identity providers users sign in with.
+    pub providers: Providers,
     pub organizations: Cqrs<Organization>,
+    pub users: Cqrs<User>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +49,11 @@ pub enum StartError {
     #[error("cannot connect to NATS at {url}: {reason}")]
     Nats { url: String, reason: String },
     #[error(transparent)]
-    Key(#[from] crate::auth::KeyError),
+    Keyring(#[from] crate::keyring::KeyringError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error(transparent)]
+    Provider(#[from] crate::identity::LoginError),
     #[error("invalid Redis URL: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("migrations failed: {0}")]
@@ -62,21 +72,26 @@ impl AppState {
                 reason: e.to_string(),
             })?;
         let js = jetstream::new(nats.clone());
-        let tokens = Tokens::from_settings(&settings.auth)?;
+        let session_keys = Arc::new(KeyringService::for_sessions(&pool, &settings.auth).await?);
+        let tokens = Tokens::new(session_keys.key_set().await?, &settings.auth);
         let events = EventStream {
             stream: settings.nats.stream.clone(),
             subject_prefix: settings.nats.subject_prefix.clone(),
         };
         let shared = Shared::new(&settings.redis)?;
+        let providers = Providers::from_settings(&settings)?;
         Ok(Arc::new(Self {
             organizations: store::cqrs(pool.clone(), ()),
+            users: store::cqrs(pool.clone(), ()),
             shared,
+            providers,
             settings,
             pool,
             nats,
             js,
             events,
             tokens,
+            session_keys,
         }))
     }
 
@@ -151,13 +166,22 @@ impl HttpServer {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "HTTP API listening");
-        Server::new_with_acceptor(self.acceptor)
+        // Signing keys: refreshed from the event store and rotated while the API serves.
+        let keys_stop = shutdown.child_token();
+        let keys = {
+            let (state, stop) = (state.clone(), keys_stop.clone());
+            tokio::spawn(async move { state.session_keys.run(&state.tokens, stop).await })
+        };
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 crate::api::routes(state),
                 async move { shutdown.cancelled().await },
                 Some(Duration::from_secs(10)),
             )
-            .await
+            .await;
+        keys_stop.cancel();
+        let _ = keys.await;
+        served
     }
 }
 

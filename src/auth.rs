@@ -1,29 +1,30 @@
-//! API access tokens: ES256 JWTs signed by the control plane's own key.
+//! API access tokens: ES256 JWTs signed by the control plane's `sessions` keyring.
 //!
-//! The key is a PKCS#8 PEM file; its `kid` is the RFC 7638 thumbprint of the public key, so
-//! every replica holding the same file agrees on it. Verification checks the algorithm, `kid`,
-//! signature, `iss`, `aud`, `exp` and `nbf`; there is no other way in.
+//! Tokens are signed with the keyring's active key and verified against every key it still
+//! trusts, chosen by `kid` (the RFC 7638 thumbprint of the public key, so every replica derives
+//! the same id). Verification checks the algorithm, `kid`, signature, `iss`, `aud`, `exp` and
+//! `nbf`; there is no other way in. The keys themselves live in the event store (see
+//! `crate::keyring`), which swaps new key sets in here as keys rotate.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use hexabase_command::keyring::PublicJwk;
 use hexabase_command::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::config::AuthSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("signing key {path}: {reason}")]
-    Unreadable { path: String, reason: String },
     #[error("signing key: {0}")]
     Invalid(String),
 }
@@ -48,7 +49,7 @@ pub struct Claims {
     pub nbf: u64,
     pub jti: String,
     /// The login session the token belongs to; logging out revokes every token of the session.
-    /// Tokens an operator signs with `hexabase token` have none.
+    /// Every token issued at sign-in names its session; one without cannot be revoked early.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
 }
@@ -63,19 +64,38 @@ pub struct Principal {
     pub expires_at: u64,
 }
 
+/// The RFC 7638 thumbprint of a P-256 public key: its `kid`.
+pub fn jwk_thumbprint(jwk: &PublicJwk) -> String {
+    // Required members only, in lexicographic order, without whitespace.
+    let input = format!(
+        r#"{{"crv":"{}","kty":"{}","x":"{}","y":"{}"}}"#,
+        jwk.crv, jwk.kty, jwk.x, jwk.y
+    );
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        input.as_bytes(),
+    ))
+}
+
+/// A private ES256 key: what signs.
 pub struct SigningKey {
     kid: String,
+    public_jwk: PublicJwk,
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
 
 impl SigningKey {
+    /// A fresh P-256 key as PKCS#8 DER.
+    pub fn generate_pkcs8() -> Result<Vec<u8>, KeyError> {
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map(|pkcs8| pkcs8.as_ref().to_vec())
+            .map_err(|_| KeyError::Invalid("key generation failed".into()))
+    }
+
     /// A fresh P-256 key as PKCS#8 PEM.
     pub fn generate_pem() -> Result<String, KeyError> {
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| KeyError::Invalid("key generation failed".into()))?;
-        let body = STANDARD.encode(pkcs8.as_ref());
+        let body = STANDARD.encode(Self::generate_pkcs8()?);
         let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
         for line in body.as_bytes().chunks(64) {
             pem.push_str(&String::from_utf8_lossy(line));
@@ -94,57 +114,63 @@ impl SigningKey {
         let der = STANDARD
             .decode(body)
             .map_err(|_| KeyError::Invalid("not a PEM file".into()))?;
+        Self::from_pkcs8(&der)
+    }
+
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
         let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
                 .map_err(|_| KeyError::Invalid("not a PKCS#8 P-256 private key".into()))?;
         let point = pair.public_key().as_ref();
         if point.len() != 65 || point[0] != 4 {
             return Err(KeyError::Invalid("unexpected public key encoding".into()));
         }
-        let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
-        let y = URL_SAFE_NO_PAD.encode(&point[33..65]);
-        let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-            &ring::digest::SHA256,
-            thumbprint_input.as_bytes(),
-        ));
-        let decoding = DecodingKey::from_ec_components(&x, &y)
-            .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let public_jwk = PublicJwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x: URL_SAFE_NO_PAD.encode(&point[1..33]),
+            y: URL_SAFE_NO_PAD.encode(&point[33..65]),
+        };
+        let verifying = VerifyingKey::from_jwk(&public_jwk)?;
         Ok(Self {
-            kid,
-            encoding: EncodingKey::from_ec_der(&der),
-            decoding,
+            kid: verifying.kid,
+            public_jwk,
+            encoding: EncodingKey::from_ec_der(der),
+            decoding: verifying.decoding,
         })
     }
 
-    pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let pem = std::fs::read_to_string(path).map_err(|e| KeyError::Unreadable {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Self::from_pem(&pem)
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
-    /// Write a new key to `path` unless one is there already (used by `dev` and `keygen`).
-    pub fn create_if_missing(path: &Path) -> Result<bool, KeyError> {
-        if path.exists() {
-            return Ok(false);
+    /// The public half, as published in a JWKS.
+    pub fn public_jwk(&self) -> &PublicJwk {
+        &self.public_jwk
+    }
+}
+
+/// The public half of a key: what verifies.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    kid: String,
+    decoding: DecodingKey,
+}
+
+impl VerifyingKey {
+    pub fn from_jwk(jwk: &PublicJwk) -> Result<Self, KeyError> {
+        if jwk.kty != "EC" || jwk.crv != "P-256" {
+            return Err(KeyError::Invalid(format!(
+                "a {} {} key cannot verify ES256",
+                jwk.kty, jwk.crv
+            )));
         }
-        let unreadable = |e: std::io::Error| KeyError::Unreadable {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(unreadable)?;
-        }
-        let pem = Self::generate_pem()?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(unreadable)?;
-        std::io::Write::write_all(&mut file, pem.as_bytes()).map_err(unreadable)?;
-        Ok(true)
+        let decoding = DecodingKey::from_ec_components(&jwk.x, &jwk.y)
+            .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        Ok(Self {
+            kid: jwk_thumbprint(jwk),
+            decoding,
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -152,22 +178,70 @@ impl SigningKey {
     }
 }
 
+/// The keys tokens are signed and verified with: one signing key, and every key whose tokens
+/// are still accepted (the signing key among them).
+#[derive(Clone)]
+pub struct KeySet {
+    signing: Arc<SigningKey>,
+    verifying: HashMap<String, DecodingKey>,
+}
+
+impl KeySet {
+    pub fn new(
+        signing: Arc<SigningKey>,
+        verifying: impl IntoIterator<Item = VerifyingKey>,
+    ) -> Self {
+        let mut keys: HashMap<String, DecodingKey> = verifying
+            .into_iter()
+            .map(|key| (key.kid, key.decoding))
+            .collect();
+        keys.insert(signing.kid.clone(), signing.decoding.clone());
+        Self {
+            signing,
+            verifying: keys,
+        }
+    }
+
+    pub fn signing_kid(&self) -> &str {
+        &self.signing.kid
+    }
+
+    /// Whether tokens signed by `kid` are accepted.
+    pub fn verifies(&self, kid: &str) -> bool {
+        self.verifying.contains_key(kid)
+    }
+}
+
+impl From<SigningKey> for KeySet {
+    fn from(key: SigningKey) -> Self {
+        Self::new(Arc::new(key), [])
+    }
+}
+
 /// Issues and verifies API access tokens.
 pub struct Tokens {
-    key: SigningKey,
+    keys: RwLock<Arc<KeySet>>,
     issuer: String,
     audience: String,
     ttl: Duration,
     /// Tokens that verified, with their expiry: a client sends the same token many times, and an
     /// ES256 verification costs more than the rest of a simple request. Keyed by the whole
-    /// token, so only an identical token is ever accepted from here.
+    /// token, so only an identical token is ever accepted from here. Emptied when a key stops
+    /// verifying.
     verified: Mutex<HashMap<String, (Principal, u64)>>,
+    /// Raised when a token names a key this replica does not know: another replica may have
+    /// rotated, so the keyring is read again (see `crate::keyring`).
+    reload: Notify,
+    last_reload: Mutex<Option<Instant>>,
 }
 
 /// Verified tokens remembered at most (the cache is emptied when full).
 const VERIFIED_CACHE: usize = 10_000;
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
-const LEEWAY: u64 = 30;
+pub const LEEWAY: u64 = 30;
+/// Unknown `kid`s ask for a keyring reload at most this often, so made-up ids cannot make every
+/// request read the store.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -177,21 +251,63 @@ fn now_secs() -> u64 {
 }
 
 impl Tokens {
-    pub fn new(key: SigningKey, settings: &AuthSettings) -> Self {
+    pub fn new(keys: impl Into<KeySet>, settings: &AuthSettings) -> Self {
         Self {
-            key,
+            keys: RwLock::new(Arc::new(keys.into())),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl: Duration::from_secs(settings.token_ttl_secs),
             verified: Mutex::new(HashMap::new()),
+            reload: Notify::new(),
+            last_reload: Mutex::new(None),
         }
     }
 
-    pub fn from_settings(settings: &AuthSettings) -> Result<Self, KeyError> {
-        Ok(Self::new(
-            SigningKey::load(&settings.signing_key_file)?,
-            settings,
-        ))
+    fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Sign with `keys` from now on. Tokens of keys that left the set stop verifying at once,
+    /// including those remembered as verified.
+    pub fn set_keys(&self, keys: KeySet) {
+        let keys = Arc::new(keys);
+        let dropped = {
+            let mut current = match self.keys.write() {
+                Ok(current) => current,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let dropped = current.verifying.keys().any(|kid| !keys.verifies(kid));
+            *current = keys;
+            dropped
+        };
+        if dropped {
+            if let Ok(mut cache) = self.verified.lock() {
+                cache.clear();
+            }
+        }
+    }
+
+    /// The `kid` new tokens carry.
+    pub fn signing_kid(&self) -> String {
+        self.keys().signing.kid.clone()
+    }
+
+    /// Completes when a token named an unknown key and the keyring should be read again.
+    pub async fn reload_requested(&self) {
+        self.reload.notified().await
+    }
+
+    fn request_reload(&self) {
+        let Ok(mut last) = self.last_reload.lock() else {
+            return;
+        };
+        if last.is_none_or(|at| at.elapsed() >= RELOAD_INTERVAL) {
+            *last = Some(Instant::now());
+            self.reload.notify_one();
+        }
     }
 
     pub fn issue(&self, user: &UserId) -> Result<String, TokenError> {
@@ -234,12 +350,13 @@ impl Tokens {
         }
     }
 
-    /// Sign arbitrary claims with the control plane's key (tests use it to build bad tokens the
-    /// real way).
+    /// Sign arbitrary claims with the active key (tests use it to build bad tokens the real
+    /// way).
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        let keys = self.keys();
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key.encoding)
+        header.kid = Some(keys.signing.kid.clone());
+        jsonwebtoken::encode(&header, claims, &keys.signing.encoding)
             .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 
@@ -264,16 +381,27 @@ impl Tokens {
 
     fn verify_signature(&self, token: &str) -> Result<(Principal, u64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        if header.alg != Algorithm::ES256 || header.kid.as_deref() != Some(self.key.kid.as_str()) {
+        if header.alg != Algorithm::ES256 {
             return Err(TokenError::UnknownKey);
         }
+        let keys = self.keys();
+        let Some(key) = header
+            .kid
+            .as_deref()
+            .and_then(|kid| keys.verifying.get(kid))
+        else {
+            if header.kid.is_some() {
+                self.request_reload();
+            }
+            return Err(TokenError::UnknownKey);
+        };
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key.decoding, &validation)
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
         let user = UserId::parse(&data.claims.sub)
             .map_err(|_| TokenError::Invalid("`sub` is not a user id".into()))?;
@@ -297,7 +425,9 @@ mod tests {
         AuthSettings {
             issuer: "https://hexabase.test".into(),
             audience: "hexabase-api".into(),
-            signing_key_file: "unused".into(),
+            key_encryption_key: None,
+            key_encryption_key_file: "unused".into(),
+            key_rotation_secs: 3600,
             token_ttl_secs: 900,
             refresh_ttl_secs: 3600,
             login_ttl_secs: 600,
@@ -305,9 +435,16 @@ mod tests {
         }
     }
 
+    fn key() -> SigningKey {
+        SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().unwrap()).unwrap()
+    }
+
     fn tokens() -> Tokens {
-        let key = SigningKey::from_pem(&SigningKey::generate_pem().unwrap()).unwrap();
-        Tokens::new(key, &settings())
+        Tokens::new(key(), &settings())
+    }
+
+    fn verifying(key: &SigningKey) -> VerifyingKey {
+        VerifyingKey::from_jwk(key.public_jwk()).unwrap()
     }
 
     fn claims(t: &Tokens, user: &UserId) -> Claims {
@@ -322,7 +459,7 @@ mod tests {
         assert_eq!(t.verify(&token).unwrap().user, user);
         assert_eq!(
             jsonwebtoken::decode_header(&token).unwrap().kid.unwrap(),
-            t.key.kid
+            t.signing_kid()
         );
     }
 
@@ -398,6 +535,60 @@ mod tests {
             t.verify(&parts.join(".")),
             Err(TokenError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn after_a_rotation_new_tokens_carry_the_new_key_and_old_ones_verify_until_it_leaves() {
+        let (old, new) = (Arc::new(key()), Arc::new(key()));
+        let t = Tokens::new(KeySet::new(old.clone(), []), &settings());
+        let user = UserId::generate();
+        let before = t.issue(&user).unwrap();
+        assert_eq!(t.verify(&before).unwrap().user, user, "now remembered");
+
+        t.set_keys(KeySet::new(new.clone(), [verifying(&old)]));
+        let after = t.issue(&user).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&after).unwrap().kid.as_deref(),
+            Some(new.kid())
+        );
+        assert_eq!(t.verify(&after).unwrap().user, user);
+        assert_eq!(t.verify(&before).unwrap().user, user);
+
+        t.set_keys(KeySet::new(new, []));
+        assert_eq!(
+            t.verify(&before),
+            Err(TokenError::UnknownKey),
+            "forgotten too"
+        );
+        assert_eq!(t.verify(&after).unwrap().user, user);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_key_asks_for_a_reload_at_most_every_few_seconds() {
+        let (a, b) = (tokens(), tokens());
+        let user = UserId::generate();
+        let foreign = b.issue(&user).unwrap();
+        assert_eq!(a.verify(&foreign), Err(TokenError::UnknownKey));
+        tokio::time::timeout(Duration::from_secs(1), a.reload_requested())
+            .await
+            .expect("a reload was requested");
+        assert_eq!(a.verify(&foreign), Err(TokenError::UnknownKey));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), a.reload_requested())
+                .await
+                .is_err(),
+            "not again so soon"
+        );
+    }
+
+    #[test]
+    fn verifying_keys_are_named_by_their_thumbprint() {
+        let key = key();
+        assert_eq!(verifying(&key).kid(), key.kid());
+        assert_eq!(jwk_thumbprint(key.public_jwk()), key.kid());
+        let mut wrong = key.public_jwk().clone();
+        wrong.crv = "P-384".into();
+        assert!(VerifyingKey::from_jwk(&wrong).is_err());
     }
 
     #[test]

@@ -26,7 +26,8 @@ subject_prefix = "hxb.events"
 [auth]
 issuer = "http://127.0.0.1:8080"
 audience = "hexabase-api"
-signing_key_file = ".hexabase/signing-key.pem"
+key_encryption_key_file = ".hexabase/key-encryption-key"
+key_rotation_secs = 604800
 token_ttl_secs = 900
 refresh_ttl_secs = 2592000
 login_ttl_secs = 600
@@ -39,6 +40,7 @@ key_prefix = "hxb"
 window_secs = 60
 auth_per_window = 30
 api_per_window = 1200
+trust_forwarded_for = false
 
 [log]
 format = "json"
@@ -93,8 +95,14 @@ pub struct AuthSettings {
     pub issuer: String,
     /// `aud` of API access tokens.
     pub audience: String,
-    /// PKCS#8 PEM of the ES256 signing key (`hexabase keygen` writes one).
-    pub signing_key_file: PathBuf,
+    /// Key-encryption key sealing the private halves of the signing keys in the event store:
+    /// base64 of 32 random bytes. Takes precedence over `key_encryption_key_file`.
+    #[serde(default)]
+    pub key_encryption_key: Option<SecretString>,
+    /// File holding the key-encryption key in the same form (`hexabase keygen` writes one).
+    pub key_encryption_key_file: PathBuf,
+    /// Age at which the active signing key is replaced by a new one.
+    pub key_rotation_secs: u64,
     pub token_ttl_secs: u64,
     /// Lifetime of a login session's refresh tokens (each refresh rotates the token).
     pub refresh_ttl_secs: u64,
@@ -154,10 +162,13 @@ pub struct RedisSettings {
 pub struct RateLimitSettings {
     /// Length of a rate-limit window.
     pub window_secs: u64,
-    /// Requests per window to `/auth/…`, per client IP.
+    /// Requests per window to `/auth/…`, per client IP (0: no limit).
     pub auth_per_window: u64,
-    /// Requests per window to everything else, per client IP and per signed-in user.
+    /// Requests per window to `/api/…`, per client IP and per signed-in user (0: no limit).
     pub api_per_window: u64,
+    /// Take the client IP from the left-most `X-Forwarded-For` entry; only behind a proxy that
+    /// replaces that header, or clients choose their own IP.
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

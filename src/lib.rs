@@ -4,5 +4,8 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod identity;
+pub mod keyring;
+pub mod session;
 pub mod shared;
 pub mod telemetry;

@@ -1,13 +1,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hexabase::app::{self, AppState, HttpServer};
-use hexabase::auth::{SigningKey, Tokens};
 use hexabase::config::Settings;
+use hexabase::keyring::Kek;
 use hexabase::{api, telemetry};
-use hexabase_command::UserId;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -37,20 +35,11 @@ enum Command {
     Verify,
     /// Everything in one process on local defaults: migrate, serve and worker.
     Dev,
-    /// Write a new ES256 signing key (PKCS#8 PEM) to `auth.signing_key_file` or `--out`.
+    /// Write a new key-encryption key (base64 of 32 random bytes, mode 0600) to `--out` or
+    /// `auth.key_encryption_key_file`; never overwrites.
     Keygen {
         #[arg(long)]
         out: Option<PathBuf>,
-    },
-    /// Sign an API access token for a user with the configured key (operators only: it needs
-    /// the private signing key).
-    Token {
-        /// User id (`hxb-usr-…`).
-        #[arg(long)]
-        user: String,
-        /// Lifetime in seconds (default `auth.token_ttl_secs`).
-        #[arg(long)]
-        ttl: Option<u64>,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -82,21 +71,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", api::spec());
         }
         Command::Keygen { out } => {
-            let path = out.unwrap_or_else(|| settings.auth.signing_key_file.clone());
-            if SigningKey::create_if_missing(&path)? {
+            let path = out.unwrap_or_else(|| settings.auth.key_encryption_key_file.clone());
+            if Kek::create_file(&path)? {
                 println!("wrote {}", path.display());
             } else {
                 anyhow::bail!(
-                    "{} exists; refusing to overwrite a signing key",
+                    "{} exists; refusing to overwrite a key-encryption key (the signing keys \
+                     sealed with it could no longer be opened)",
                     path.display()
                 );
             }
-        }
-        Command::Token { user, ttl } => {
-            let user = UserId::parse(&user)?;
-            let tokens = Tokens::from_settings(&settings.auth)?;
-            let ttl = Duration::from_secs(ttl.unwrap_or(settings.auth.token_ttl_secs));
-            println!("{}", tokens.issue_with_ttl(&user, ttl)?);
         }
         Command::Migrate => {
             telemetry::init_logging(&settings.log);
@@ -147,8 +131,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dev => {
             telemetry::init_logging(&settings.log);
-            if SigningKey::create_if_missing(&settings.auth.signing_key_file)? {
-                tracing::info!(path = %settings.auth.signing_key_file.display(), "created a signing key");
+            let kek_file = &settings.auth.key_encryption_key_file;
+            if settings.auth.key_encryption_key.is_none() && Kek::create_file(kek_file)? {
+                tracing::info!(path = %kek_file.display(), "created a key-encryption key");
             }
             let pool = app::connect_database(&settings).await?;
             app::migrate(&pool).await?;

@@ -3,7 +3,7 @@
 //! fall back (to Postgres for revocations, to a per-process limiter for rate limits); a
 //! reconnect is tried at most every few seconds.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -19,8 +19,12 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 pub struct Shared {
     client: redis::Client,
     prefix: String,
-    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    connection: RwLock<Option<ConnectionManager>>,
+    /// Held while one caller (re)connects; the others fall back meanwhile.
+    connecting: tokio::sync::Mutex<()>,
     next_attempt: Mutex<Instant>,
+    /// When Redis last failed us, if ever.
+    last_failure: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -28,8 +32,10 @@ impl Shared {
         Ok(Self {
             client: redis::Client::open(settings.url.expose_secret())?,
             prefix: settings.key_prefix.clone(),
-            connection: tokio::sync::Mutex::new(None),
+            connection: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             next_attempt: Mutex::new(Instant::now()),
+            last_failure: Mutex::new(None),
         })
     }
 
@@ -43,18 +49,37 @@ impl Shared {
         key
     }
 
+    /// Whether Redis failed at some point during the last `window` (writes made then may be
+    /// missing from it).
+    pub fn unreachable_within(&self, window: Duration) -> bool {
+        self.last_failure
+            .lock()
+            .ok()
+            .and_then(|last| *last)
+            .is_some_and(|at| at.elapsed() < window)
+    }
+
+    fn failed(&self) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = Some(Instant::now());
+        }
+    }
+
     /// A connection, or `None` while Redis is unreachable (never waits for another caller's
     /// connection attempt).
     pub async fn connection(&self) -> Option<ConnectionManager> {
-        let Ok(mut slot) = self.connection.try_lock() else {
+        if let Some(connection) = self.connection.read().ok().and_then(|c| c.clone()) {
+            return Some(connection);
+        }
+        let Ok(_connecting) = self.connecting.try_lock() else {
+            self.failed();
             return None;
         };
-        if let Some(connection) = slot.as_ref() {
-            return Some(connection.clone());
-        }
         {
             let mut next = self.next_attempt.lock().ok()?;
             if Instant::now() < *next {
+                drop(next);
+                self.failed();
                 return None;
             }
             *next = Instant::now() + RETRY_EVERY;
@@ -68,15 +93,19 @@ impl Shared {
         match tokio::time::timeout(RESPONSE_TIMEOUT * 2, attempt).await {
             Ok(Ok(connection)) => {
                 tracing::info!("connected to Redis");
-                *slot = Some(connection.clone());
+                if let Ok(mut slot) = self.connection.write() {
+                    *slot = Some(connection.clone());
+                }
                 Some(connection)
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Redis is unreachable; falling back");
+                self.failed();
                 None
             }
             Err(_) => {
                 tracing::warn!("Redis did not answer in time; falling back");
+                self.failed();
                 None
             }
         }
@@ -89,10 +118,12 @@ impl Shared {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Redis command failed; falling back");
+                self.failed();
                 None
             }
             Err(_) => {
                 tracing::warn!("Redis command timed out; falling back");
+                self.failed();
                 None
             }
         }
@@ -105,10 +136,12 @@ impl Shared {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Redis pipeline failed; falling back");
+                self.failed();
                 None
             }
             Err(_) => {
                 tracing::warn!("Redis pipeline timed out; falling back");
+                self.failed();
                 None
             }
         }

@@ -5,10 +5,12 @@
 //! the same transaction, and every event carries metadata hash-chained to its predecessor.
 
 pub mod id;
+pub mod keyring;
 pub mod metadata;
 pub mod organization;
 pub mod policy;
 pub mod store;
+pub mod user;
 pub mod values;
 
 pub use id::{OrganizationId, UserId};

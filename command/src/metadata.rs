@@ -15,6 +15,10 @@ pub const CORRELATION_ID: &str = "correlation_id";
 pub const CAUSATION_ID: &str = "causation_id";
 pub const TIME: &str = "time";
 
+/// The actor of what the control plane does on its own (start-up, schedules such as signing-key
+/// rotation). It is not a user id, so it is never mistaken for a person.
+pub const SYSTEM_ACTOR: &str = "system";
+
 #[derive(Debug, Clone)]
 pub struct CommandMetadata {
     pub actor: UserId,
@@ -43,15 +47,45 @@ impl CommandMetadata {
     }
 
     pub fn into_map(self) -> HashMap<String, String> {
-        HashMap::from([
-            (ACTOR.to_owned(), self.actor.to_string()),
-            (REQUEST_ID.to_owned(), self.request_id),
-            (CORRELATION_ID.to_owned(), self.correlation_id),
-            (CAUSATION_ID.to_owned(), self.causation_id),
-            (
-                TIME.to_owned(),
-                self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
-            ),
-        ])
+        metadata_map(
+            self.actor.to_string(),
+            self.request_id,
+            self.correlation_id,
+            self.causation_id,
+            self.time,
+        )
     }
+
+    /// Metadata of a command the control plane issues on its own: the actor is
+    /// [`SYSTEM_ACTOR`], `cause` names what triggered it (e.g. `keyring:sessions`), and the
+    /// command gets a request id of its own.
+    pub fn for_system(cause: &str) -> HashMap<String, String> {
+        let request_id = Self::new_request_id();
+        metadata_map(
+            SYSTEM_ACTOR.to_owned(),
+            request_id.clone(),
+            request_id,
+            cause.to_owned(),
+            Utc::now(),
+        )
+    }
+}
+
+fn metadata_map(
+    actor: String,
+    request_id: String,
+    correlation_id: String,
+    causation_id: String,
+    time: DateTime<Utc>,
+) -> HashMap<String, String> {
+    HashMap::from([
+        (ACTOR.to_owned(), actor),
+        (REQUEST_ID.to_owned(), request_id),
+        (CORRELATION_ID.to_owned(), correlation_id),
+        (CAUSATION_ID.to_owned(), causation_id),
+        (
+            TIME.to_owned(),
+            time.to_rfc3339_opts(SecondsFormat::Micros, true),
+        ),
+    ])
 }

@@ -2,6 +2,9 @@
 //! `scripts/services`; a fresh database and fresh JetStream names for every test app, so tests
 //! run in parallel without seeing each other.
 
+pub mod browser;
+pub mod github;
+pub mod hostile_idp;
 pub mod peers;
 pub mod services;
 pub mod spine;

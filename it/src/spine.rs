@@ -1,13 +1,13 @@
 //! `TestApp`: the control plane (API and, unless asked otherwise, the worker) in-process on a
 //! free port, against its own database and its own JetStream stream.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hexabase::app::{self, AppState, HttpServer};
-use hexabase::auth::{SigningKey, Tokens};
+use hexabase::auth::Tokens;
 use hexabase::config::Settings;
+use hexabase::keyring::Kek;
 use hexabase_command::UserId;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -45,7 +45,6 @@ pub struct TestApp {
     pub db: TestDatabase,
     shutdown: CancellationToken,
     workers: Vec<JoinHandle<()>>,
-    key_dir: PathBuf,
 }
 
 /// A response, read whole.
@@ -64,11 +63,21 @@ impl TestApp {
 
     pub async fn spawn_with(options: TestAppOptions) -> Self {
         crate::init_crypto();
+        let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
+        Self::spawn_on(server, options, |_| {}).await
+    }
+
+    /// Like `spawn_with`, on a server already bound (so peers can be told its URL before it
+    /// starts), with `configure` adjusting the settings last.
+    pub async fn spawn_on(
+        server: HttpServer,
+        options: TestAppOptions,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
+        crate::init_crypto();
+        let base = format!("http://{}", server.addr);
         let db = TestDatabase::create().await;
         let id = Uuid::new_v4().simple().to_string();
-        let key_dir = std::env::temp_dir().join(format!("hxb-it-{id}"));
-        let key_file = key_dir.join("signing-key.pem");
-        SigningKey::create_if_missing(&key_file).expect("write signing key");
 
         let mut settings = Settings::load(None).expect("default settings");
         settings.database.url = SecretString::from(db.url.clone());
@@ -76,21 +85,24 @@ impl TestApp {
         settings.nats.url = services::nats_url();
         settings.nats.stream = format!("HXBT_{id}");
         settings.nats.subject_prefix = format!("hxbt.{id}");
-        settings.auth.signing_key_file = key_file;
+        settings.auth.key_encryption_key = Some(SecretString::from(
+            Kek::generate_base64().expect("a key-encryption key"),
+        ));
         settings.redis.url = SecretString::from(services::redis_url());
         settings.redis.key_prefix = format!("hxbt:{id}");
         settings.http.listen = "127.0.0.1:0".into();
         settings.http.read_wait_ms = 10_000;
         settings.log.filter = std::env::var("HEXABASE_TEST_LOG").unwrap_or_else(|_| "warn".into());
         settings.log.format = "text".into();
+        settings.http.listen = server.addr.to_string();
+        settings.http.public_url = base.clone();
+        configure(&mut settings);
         hexabase::telemetry::init_logging(&settings.log);
 
         let pool = db.pool(4).await;
         app::migrate(&pool).await.expect("migrations apply");
         pool.close().await;
 
-        let server = HttpServer::bind(&settings.http.listen).await.expect("bind");
-        let base = format!("http://{}", server.addr);
         let state = AppState::connect(settings.clone())
             .await
             .unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}"));
@@ -108,7 +120,6 @@ impl TestApp {
             db,
             shutdown,
             workers: Vec::new(),
-            key_dir,
         };
         if options.worker {
             test_app.start_worker();
@@ -124,6 +135,18 @@ impl TestApp {
                 panic!("worker failed: {e:#}");
             }
         }));
+    }
+
+    /// Another API replica of this app (its own process state, the same database, NATS and
+    /// Redis); returns its base URL. It stops with the app.
+    pub async fn replica(&self) -> String {
+        let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", server.addr);
+        let state = AppState::connect(self.settings.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}"));
+        tokio::spawn(server.run(state, self.shutdown.child_token()));
+        base
     }
 
     pub fn tokens(&self) -> &Tokens {
@@ -271,7 +294,6 @@ impl Drop for TestApp {
         for worker in self.workers.drain(..) {
             worker.abort();
         }
-        let _ = std::fs::remove_dir_all(&self.key_dir);
         let (nats, stream) = (
             self.settings.nats.url.clone(),
             self.settings.nats.stream.clone(),

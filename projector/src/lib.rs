@@ -12,6 +12,7 @@ pub mod relay;
 mod replay;
 mod runner;
 mod stream;
+pub mod user;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(organization::OrganizationsProjection),
         Arc::new(audit::AuditProjection),
+        Arc::new(user::UsersProjection),
     ]
 }
 

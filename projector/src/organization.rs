@@ -100,6 +100,29 @@ impl Projection for OrganizationsProjection {
                 .execute(&mut *db)
                 .await?;
             }
+            OrganizationEvent::InvitationAccepted {
+                email,
+                user_id,
+                role,
+            } => {
+                sqlx::query(
+                    "DELETE FROM rm_organization_invitations WHERE org_id = $1 AND email = $2",
+                )
+                .bind(org_id)
+                .bind(&email)
+                .execute(&mut *db)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO rm_organization_members (org_id, user_id, role, since) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(org_id)
+                .bind(user_id.as_str())
+                .bind(role.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
             OrganizationEvent::MemberRemoved { user_id } => {
                 sqlx::query(
                     "DELETE FROM rm_organization_members WHERE org_id = $1 AND user_id = $2",

@@ -7,5 +7,6 @@ pub mod audit;
 pub mod consistency;
 pub mod organization;
 pub mod page;
+pub mod user;
 
 pub use page::Page;

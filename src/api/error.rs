@@ -4,6 +4,7 @@
 use cqrs_es::AggregateError;
 use hexabase_command::id::InvalidId;
 use hexabase_command::organization::OrganizationError;
+use hexabase_command::user::UserError;
 use hexabase_command::values::InvalidValue;
 use hexabase_query::consistency::WaitError;
 use poem::http::StatusCode;
@@ -44,9 +45,15 @@ pub enum ApiError {
     /// Well-formed but invalid values.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// Too many requests from this client or user in the current window.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// A read asked for a position the read model has not reached in time.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+    /// An upstream service (an identity provider) failed or could not be reached.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
     /// Something failed on our side; the request id in the logs tells what.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -75,6 +82,21 @@ impl ApiError {
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict(body("conflict", message, None))
+    }
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        Self::TooManyRequests(
+            body(
+                "rate_limited",
+                format!("too many requests; retry in {retry_after} s"),
+                None,
+            ),
+            retry_after,
+        )
+    }
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::warn!(error = %message, "upstream failure");
+        Self::BadGateway(body("upstream_unavailable", message, None))
     }
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Unprocessable(body("validation_failed", message, Some(field)))
@@ -127,9 +149,9 @@ impl From<AggregateError<OrganizationError>> for ApiError {
     fn from(e: AggregateError<OrganizationError>) -> Self {
         match e {
             AggregateError::UserError(e) => match e {
-                OrganizationError::NotFound | OrganizationError::MemberNotFound(_) => {
-                    Self::not_found(e.to_string())
-                }
+                OrganizationError::NotFound
+                | OrganizationError::MemberNotFound(_)
+                | OrganizationError::NoInvitation(_) => Self::not_found(e.to_string()),
                 OrganizationError::Forbidden => Self::forbidden(e.to_string()),
                 OrganizationError::AlreadyExists
                 | OrganizationError::AlreadyMember(_)
@@ -138,6 +160,25 @@ impl From<AggregateError<OrganizationError>> for ApiError {
             },
             AggregateError::AggregateConflict => {
                 Self::conflict("the organization was changed concurrently; re-read it and retry")
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<AggregateError<UserError>> for ApiError {
+    fn from(e: AggregateError<UserError>) -> Self {
+        match e {
+            AggregateError::UserError(e) => match e {
+                UserError::NotFound | UserError::UnknownIdentity(_) => {
+                    Self::not_found(e.to_string())
+                }
+                UserError::AlreadyRegistered | UserError::AlreadyLinked(_) => {
+                    Self::conflict(e.to_string())
+                }
+            },
+            AggregateError::AggregateConflict => {
+                Self::conflict("the user was changed concurrently; retry")
             }
             other => Self::internal(&other),
         }

@@ -65,15 +65,11 @@ async fn call<E: Endpoint>(next: &E, req: Request) -> Response {
     }
 }
 
-/// The user a bearer token names, if it verifies (the scheme is case-insensitive, as in the
-/// endpoint's own check).
+/// The user the request's access token names, if it verifies (bearer header or session
+/// cookie, as in the endpoint's own check).
 fn bearer_user(state: &AppState, req: &Request) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let principal = state.tokens.verify(token.trim()).ok()?;
+    let token = super::security::presented_token(req)?;
+    let principal = state.tokens.verify(&token).ok()?;
     Some(principal.user.to_string())
 }
 

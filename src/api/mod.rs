@@ -1,5 +1,6 @@
 //! The HTTP API: routes, OpenAPI document, middleware.
 
+mod auth;
 mod context;
 pub mod error;
 mod idempotency;
@@ -18,16 +19,23 @@ use poem_openapi::OpenApiService;
 
 use crate::app::AppState;
 
+pub use auth::AuthApi;
 pub use organization::OrganizationsApi;
 
 pub const TITLE: &str = "Hexabase KaaS control plane";
 
-pub fn openapi() -> OpenApiService<OrganizationsApi, ()> {
-    OpenApiService::new(OrganizationsApi, TITLE, env!("CARGO_PKG_VERSION")).description(
-        "Multi-tenant Kubernetes as a Service. Every /api/v1 call needs a bearer JWT issued \
-             by this control plane. Writes answer once their event is committed and return its \
-             `position`; pass it as `position` to a read to see the write reflected. Every POST \
-             accepts an `Idempotency-Key`.",
+pub fn openapi() -> OpenApiService<(AuthApi, OrganizationsApi), ()> {
+    OpenApiService::new(
+        (AuthApi, OrganizationsApi),
+        TITLE,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Multi-tenant Kubernetes as a Service. Sign in through `/auth/login/{provider}`; every \
+             /api/v1 call then needs the session's access token, as a bearer JWT or (browsers) \
+             the `hxb_session` cookie with `X-CSRF-Token` on writes. Writes answer once their \
+             event is committed and return its `position`; pass it as `position` to a read to \
+             see the write reflected. Every POST accepts an `Idempotency-Key`.",
     )
 }
 

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use hexabase_command::organization::{Organization, OrganizationCommand};
 use hexabase_command::policy::{self, Decision, OrgAction, OrgRole};
-use hexabase_command::store::{head_position, with_position};
+use hexabase_command::store::{head_position, load_state, with_position};
+use hexabase_command::user::User;
 use hexabase_command::values::{DisplayName, Email};
 use hexabase_command::{CommandMetadata, OrganizationId, UserId};
 use hexabase_projector::{audit, organization as org_projection};
@@ -19,7 +20,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use super::context::Ctx;
 use super::error::{ApiError, ApiResult};
 use super::page;
-use super::security::BearerAuth;
+use super::security::SignedIn;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -188,6 +189,14 @@ pub enum CreateOrganizationResponse {
     ),
 }
 
+#[derive(Debug, Object)]
+pub struct AcceptedInvitation {
+    /// The organization the caller now belongs to, with the invited role.
+    pub org_id: String,
+    /// Position of the `InvitationAccepted` event.
+    pub position: i64,
+}
+
 #[derive(ApiResponse)]
 pub enum InviteResponse {
     /// The invitation is recorded.
@@ -294,7 +303,7 @@ impl OrganizationsApi {
     )]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         ctx: Ctx,
         body: Json<CreateOrganization>,
         /// Replays the first response for a repeated request with the same key.
@@ -303,11 +312,11 @@ impl OrganizationsApi {
     ) -> ApiResult<CreateOrganizationResponse> {
         let name = DisplayName::parse("name", &body.name)?;
         let id = OrganizationId::generate();
-        let metadata = ctx.metadata(&auth.0);
+        let metadata = ctx.metadata(auth.principal());
         let command = OrganizationCommand::CreateOrganization {
             id: id.clone(),
             name: name.clone(),
-            actor: auth.0.user.clone(),
+            actor: auth.principal().user.clone(),
         };
         let position = execute(&ctx, &id, command, metadata)
             .await?
@@ -333,7 +342,7 @@ impl OrganizationsApi {
     )]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         ctx: Ctx,
         /// Page size, 1–100 (default 50).
         limit: Query<Option<u32>>,
@@ -350,8 +359,13 @@ impl OrganizationsApi {
             .map(OrganizationId::parse)
             .transpose()
             .map_err(|_| ApiError::bad_request("cursor is not valid", Some("cursor")))?;
-        let rows =
-            org_query::list_for_user(&ctx.state.pool, &auth.0.user, after.as_ref(), limit).await?;
+        let rows = org_query::list_for_user(
+            &ctx.state.pool,
+            &auth.principal().user,
+            after.as_ref(),
+            limit,
+        )
+        .await?;
         Ok(Json(OrganizationList {
             items: rows.items.into_iter().map(Into::into).collect(),
             next_cursor: rows.next,
@@ -367,7 +381,7 @@ impl OrganizationsApi {
     )]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         /// Wait until the event at this position is reflected.
@@ -375,7 +389,7 @@ impl OrganizationsApi {
     ) -> ApiResult<Json<OrganizationDetail>> {
         let org = OrganizationId::parse(&org_id)?;
         consistent(&ctx, org_projection::NAME, position.0).await?;
-        let row = org_query::get_for_user(&ctx.state.pool, &org, &auth.0.user)
+        let row = org_query::get_for_user(&ctx.state.pool, &org, &auth.principal().user)
             .await?
             .ok_or_else(|| ApiError::not_found("organization not found"))?;
         let members = org_query::members(&ctx.state.pool, &org).await?;
@@ -399,17 +413,17 @@ impl OrganizationsApi {
     )]
     async fn update(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         body: Json<UpdateOrganization>,
     ) -> ApiResult<Json<Written>> {
         let org = OrganizationId::parse(&org_id)?;
         let name = DisplayName::parse("name", &body.name)?;
-        let metadata = ctx.metadata(&auth.0);
+        let metadata = ctx.metadata(auth.principal());
         let command = OrganizationCommand::RenameOrganization {
             name,
-            actor: auth.0.user.clone(),
+            actor: auth.principal().user.clone(),
         };
         let position = execute(&ctx, &org, command, metadata).await?;
         Ok(Json(Written { position }))
@@ -424,7 +438,7 @@ impl OrganizationsApi {
     )]
     async fn invite(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         body: Json<InviteUser>,
@@ -435,11 +449,11 @@ impl OrganizationsApi {
         let org = OrganizationId::parse(&org_id)?;
         let email = Email::parse("email", &body.email)?;
         let role = body.role.unwrap_or(Role::Member);
-        let metadata = ctx.metadata(&auth.0);
+        let metadata = ctx.metadata(auth.principal());
         let command = OrganizationCommand::InviteUser {
             email: email.clone(),
             role: role.into(),
-            actor: auth.0.user.clone(),
+            actor: auth.principal().user.clone(),
         };
         let position = execute(&ctx, &org, command, metadata)
             .await?
@@ -451,6 +465,48 @@ impl OrganizationsApi {
         })))
     }
 
+    /// Accept the invitation sent to the caller's email: the email of the caller's latest
+    /// sign-in, which their identity provider verified, must be the invited one.
+    #[oai(
+        path = "/organizations/:org_id/invitations/accept",
+        method = "post",
+        operation_id = "acceptInvitation",
+        tag = "ApiTags::Organizations"
+    )]
+    async fn accept_invitation(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        /// Replays the first response for a repeated request with the same key.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<Json<AcceptedInvitation>> {
+        let org = OrganizationId::parse(&org_id)?;
+        let user = &auth.principal().user;
+        let state: User = load_state(&ctx.state.pool, user.as_str())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let email = state.verified_email().ok_or_else(|| {
+            ApiError::forbidden(
+                "your sign-in did not come with a verified email address, so no invitation can \
+                 be accepted",
+            )
+        })?;
+        let command = OrganizationCommand::AcceptInvitation {
+            verified_email: Email::parse("email", email)?,
+            actor: user.clone(),
+        };
+        let metadata = ctx.metadata(auth.principal());
+        let position = execute(&ctx, &org, command, metadata)
+            .await?
+            .unwrap_or_default();
+        Ok(Json(AcceptedInvitation {
+            org_id: org.to_string(),
+            position,
+        }))
+    }
+
     /// Remove a member (admins; the last admin cannot be removed).
     #[oai(
         path = "/organizations/:org_id/users/:user_id",
@@ -460,17 +516,17 @@ impl OrganizationsApi {
     )]
     async fn remove_member(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         #[oai(name = "user_id")] user_id: Path<String>,
     ) -> ApiResult<Json<Written>> {
         let org = OrganizationId::parse(&org_id)?;
         let user = UserId::parse(&user_id)?;
-        let metadata = ctx.metadata(&auth.0);
+        let metadata = ctx.metadata(auth.principal());
         let command = OrganizationCommand::RemoveMember {
             user_id: user,
-            actor: auth.0.user.clone(),
+            actor: auth.principal().user.clone(),
         };
         let position = execute(&ctx, &org, command, metadata).await?;
         Ok(Json(Written { position }))
@@ -486,7 +542,7 @@ impl OrganizationsApi {
     )]
     async fn events(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         /// Page size, 1–100 (default 50).
@@ -506,7 +562,7 @@ impl OrganizationsApi {
     ) -> ApiResult<Json<AuditEventList>> {
         let org = OrganizationId::parse(&org_id)?;
         consistent(&ctx, org_projection::NAME, position.0).await?;
-        authorize(&ctx, &org, &auth.0.user, OrgAction::ReadHistory).await?;
+        authorize(&ctx, &org, &auth.principal().user, OrgAction::ReadHistory).await?;
         consistent(&ctx, audit::NAME, position.0).await?;
         let limit = page::limit(limit.0)?;
         let after = page::position_cursor(cursor.0.as_deref())?;

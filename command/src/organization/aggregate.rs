@@ -24,6 +24,8 @@ pub enum OrganizationError {
     MemberNotFound(String),
     #[error("the last admin cannot be removed; make another member admin first")]
     LastAdmin,
+    #[error("there is no pending invitation for {0}")]
+    NoInvitation(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -110,6 +112,26 @@ impl Aggregate for Organization {
                 }
                 OrganizationEvent::MemberRemoved { user_id }
             }
+            OrganizationCommand::AcceptInvitation {
+                verified_email,
+                actor,
+            } => {
+                if self.id.is_none() {
+                    return Err(OrganizationError::NotFound);
+                }
+                let role = *self
+                    .invitations
+                    .get(verified_email.as_str())
+                    .ok_or_else(|| OrganizationError::NoInvitation(verified_email.to_string()))?;
+                if self.members.contains_key(&actor) {
+                    return Err(OrganizationError::AlreadyMember(actor.to_string()));
+                }
+                OrganizationEvent::InvitationAccepted {
+                    email: verified_email.to_string(),
+                    user_id: actor,
+                    role,
+                }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -132,6 +154,14 @@ impl Aggregate for Organization {
             }
             OrganizationEvent::MemberRemoved { user_id } => {
                 self.members.remove(&user_id);
+            }
+            OrganizationEvent::InvitationAccepted {
+                email,
+                user_id,
+                role,
+            } => {
+                self.invitations.remove(&email);
+                self.members.insert(user_id, role);
             }
         }
     }
@@ -158,8 +188,7 @@ mod tests {
         }
     }
 
-    /// A second member can only arrive through a later capability (accepted invitations), so
-    /// these tests build that state by hand.
+    /// An organization with a second member (as after an accepted invitation).
     fn with_member(
         org: &OrganizationId,
         admin: &UserId,
@@ -401,6 +430,94 @@ mod tests {
             .when(OrganizationCommand::RenameOrganization {
                 name: name("Bob's"),
                 actor: bob,
+            })
+            .then_expect_error(OrganizationError::NotFound);
+    }
+
+    fn invited(email: &str, role: OrgRole, by: &UserId) -> OrganizationEvent {
+        OrganizationEvent::UserInvited {
+            email: email.into(),
+            role,
+            invited_by: by.clone(),
+        }
+    }
+
+    #[test]
+    fn the_invited_email_accepts_and_becomes_a_member_with_the_invited_role() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                invited("bob@example.com", OrgRole::Admin, &alice),
+            ])
+            .when(OrganizationCommand::AcceptInvitation {
+                verified_email: Email::parse("email", "Bob@Example.com").unwrap(),
+                actor: bob.clone(),
+            })
+            .then_expect_events(vec![OrganizationEvent::InvitationAccepted {
+                email: "bob@example.com".into(),
+                user_id: bob,
+                role: OrgRole::Admin,
+            }]);
+    }
+
+    #[test]
+    fn another_email_cannot_accept_and_an_invitation_is_used_once() {
+        let (org, alice, bob, eve) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                invited("bob@example.com", OrgRole::Member, &alice),
+            ])
+            .when(OrganizationCommand::AcceptInvitation {
+                verified_email: Email::parse("email", "eve@example.com").unwrap(),
+                actor: eve.clone(),
+            })
+            .then_expect_error(OrganizationError::NoInvitation("eve@example.com".into()));
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                invited("bob@example.com", OrgRole::Member, &alice),
+                OrganizationEvent::InvitationAccepted {
+                    email: "bob@example.com".into(),
+                    user_id: bob,
+                    role: OrgRole::Member,
+                },
+            ])
+            .when(OrganizationCommand::AcceptInvitation {
+                verified_email: Email::parse("email", "bob@example.com").unwrap(),
+                actor: eve,
+            })
+            .then_expect_error(OrganizationError::NoInvitation("bob@example.com".into()));
+    }
+
+    #[test]
+    fn a_member_cannot_accept_an_invitation_again_and_nothing_is_found_without_the_org() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                invited("alice@example.com", OrgRole::Member, &alice),
+            ])
+            .when(OrganizationCommand::AcceptInvitation {
+                verified_email: Email::parse("email", "alice@example.com").unwrap(),
+                actor: alice.clone(),
+            })
+            .then_expect_error(OrganizationError::AlreadyMember(alice.to_string()));
+        Given::with(())
+            .given_no_previous_events()
+            .when(OrganizationCommand::AcceptInvitation {
+                verified_email: Email::parse("email", "alice@example.com").unwrap(),
+                actor: alice,
             })
             .then_expect_error(OrganizationError::NotFound);
     }

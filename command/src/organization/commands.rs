@@ -23,4 +23,10 @@ pub enum OrganizationCommand {
         user_id: UserId,
         actor: UserId,
     },
+    /// The actor takes up the invitation sent to `email`, which their identity provider
+    /// verified they control.
+    AcceptInvitation {
+        verified_email: Email,
+        actor: UserId,
+    },
 }

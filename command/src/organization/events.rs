@@ -23,6 +23,11 @@ pub enum OrganizationEvent {
     MemberRemoved {
         user_id: UserId,
     },
+    InvitationAccepted {
+        email: String,
+        user_id: UserId,
+        role: OrgRole,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -32,6 +37,7 @@ impl DomainEvent for OrganizationEvent {
             OrganizationEvent::OrganizationRenamed { .. } => "OrganizationRenamed",
             OrganizationEvent::UserInvited { .. } => "UserInvited",
             OrganizationEvent::MemberRemoved { .. } => "MemberRemoved",
+            OrganizationEvent::InvitationAccepted { .. } => "InvitationAccepted",
         }
         .to_owned()
     }

@@ -8,6 +8,7 @@
 pub mod chain;
 mod read;
 mod repository;
+mod state;
 pub mod verify;
 
 use cqrs_es::persist::PersistedEventStore;
@@ -16,6 +17,7 @@ use sqlx::PgPool;
 
 pub use read::{aggregate_events, event_at, head_position, stream_all, StoredEvent};
 pub use repository::{with_position, ChainedRepository};
+pub use state::{load_state, LoadError};
 
 /// Channel the outbox trigger notifies on commit, so relays wake without polling.
 pub const OUTBOX_CHANNEL: &str = "hexabase_outbox";

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hexabase::app::HttpServer;
 use hexabase_it::{TestApp, TestAppOptions};
 use serde_json::json;
 
@@ -169,9 +170,14 @@ async fn projection_lag(app: &TestApp, args: &Args) -> Vec<f64> {
 #[tokio::main]
 async fn main() {
     let args = args();
-    let app = TestApp::spawn_with(TestAppOptions {
+    let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
+    let options = TestAppOptions {
         max_connections: 2 * args.clients as u32 + 8,
         ..TestAppOptions::default()
+    };
+    // The load generator is one client on one address: measure the write path, not the limiter.
+    let app = TestApp::spawn_on(server, options, |settings| {
+        settings.rate_limit.api_per_window = 0;
     })
     .await;
     sqlx::query("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload json NOT NULL)")

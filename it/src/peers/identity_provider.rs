@@ -121,6 +121,23 @@ impl IdentityProvider {
         }
     }
 
+    /// Provider settings (`auth.providers.<name>`) for the control plane to sign users in here.
+    pub fn provider_settings(&self) -> hexabase::config::ProviderSettings {
+        let ca_file = self._dir.path().join("ca.crt");
+        std::fs::write(&ca_file, &self.ca_pem).expect("write the IdP's CA");
+        hexabase::config::ProviderSettings {
+            kind: hexabase::config::ProviderKind::Oidc,
+            client_id: self.client_id.clone(),
+            client_secret: secrecy::SecretString::from(self.client_secret.clone()),
+            issuer: Some(self.issuer.clone()),
+            scopes: None,
+            authorize_url: None,
+            token_url: None,
+            api_url: None,
+            ca_file: Some(ca_file),
+        }
+    }
+
     /// An HTTP client that trusts this provider's CA (and nothing else new).
     pub fn http_client(&self) -> reqwest::Client {
         trusting(&self.ca_pem)

@@ -3,7 +3,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 async fn event_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events")
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type <> 'Keyring'")
         .fetch_one(&app.pool)
         .await
         .unwrap()

@@ -21,6 +21,12 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
 }
 
+/// Every app starts with the events of its session signing key (generated, activated), which
+/// travel like any other event.
+const KEYRING_EVENTS: u64 = 2;
+const UNSENT_ORG_EVENTS: &str =
+    "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND aggregate_type = 'Organization'";
+
 fn relay(app: &TestApp) -> Relay {
     Relay::new(
         app.pool.clone(),
@@ -34,10 +40,7 @@ async fn an_event_committed_while_the_relay_is_down_arrives_once_it_starts() {
     let mut app = TestApp::spawn_with(no_worker()).await;
     let (_, token) = app.user();
     let (id, _) = app.create_org(&token, "Acme").await;
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").await,
-        1
-    );
+    assert_eq!(count(&app, UNSENT_ORG_EVENTS).await, 1);
     assert_eq!(
         app.stream_messages().await,
         0,
@@ -46,7 +49,7 @@ async fn an_event_committed_while_the_relay_is_down_arrives_once_it_starts() {
 
     app.start_worker();
     app.caught_up().await;
-    assert_eq!(app.stream_messages().await, 1);
+    assert_eq!(app.stream_messages().await, 1 + KEYRING_EVENTS);
     assert_eq!(
         count(&app, "SELECT count(*) FROM rm_organizations").await,
         1
@@ -71,22 +74,19 @@ async fn a_relay_killed_between_publish_and_marking_causes_no_duplicate() {
     let events = relay.claim(&mut tx).await.unwrap();
     relay.publish(&events).await.unwrap();
     tx.rollback().await.unwrap();
-    assert_eq!(events.len(), 1);
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").await,
-        1
-    );
-    assert_eq!(app.stream_messages().await, 1);
+    assert_eq!(events.len() as u64, 1 + KEYRING_EVENTS);
+    assert_eq!(count(&app, UNSENT_ORG_EVENTS).await, 1);
+    assert_eq!(app.stream_messages().await, 1 + KEYRING_EVENTS);
 
     // The restarted relay publishes the same event again; JetStream drops the duplicate.
-    assert_eq!(relay.drain().await.unwrap(), 1);
+    assert_eq!(relay.drain().await.unwrap() as u64, 1 + KEYRING_EVENTS);
     assert_eq!(
         count(&app, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").await,
         0
     );
     assert_eq!(
         app.stream_messages().await,
-        1,
+        1 + KEYRING_EVENTS,
         "de-duplicated on Nats-Msg-Id"
     );
 
@@ -107,7 +107,7 @@ async fn redelivered_events_are_applied_once() {
     app.state.events.ensure(&app.state.js).await.unwrap();
     // Publish twice outside the de-duplication path (a new message id), as a redelivery would.
     let events: Vec<StoredEvent> = sqlx::query_as(
-        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at FROM events",
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at FROM events WHERE aggregate_type = 'Organization'",
     )
     .fetch_all(&app.pool)
     .await
@@ -156,10 +156,12 @@ async fn a_rolled_back_command_publishes_nothing() {
     .await
     .unwrap();
     assert_eq!(
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap(),
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM outbox WHERE aggregate_type = 'Organization'"
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap(),
         2
     );
     tx.rollback().await.unwrap();
@@ -184,11 +186,13 @@ async fn a_rolled_back_command_publishes_nothing() {
     app.get(&format!("/api/v1/organizations?position={marker}"), &token)
         .await;
     app.caught_up().await;
-    assert_eq!(count(&app, "SELECT count(*) FROM events").await, 2);
-    assert_eq!(count(&app, "SELECT count(*) FROM outbox").await, 2);
+    let org_events = "SELECT count(*) FROM events WHERE aggregate_type = 'Organization'";
+    assert_eq!(count(&app, org_events).await, 2);
+    let org_outbox = "SELECT count(*) FROM outbox WHERE aggregate_type = 'Organization'";
+    assert_eq!(count(&app, org_outbox).await, 2);
     assert_eq!(
         app.stream_messages().await,
-        2,
+        2 + KEYRING_EVENTS,
         "no phantom event reached JetStream"
     );
     let name: String = sqlx::query_scalar("SELECT name FROM rm_organizations WHERE id = $1")
@@ -227,11 +231,15 @@ async fn two_workers_keep_each_aggregates_order_and_publish_once() {
     futures::future::join_all(renames).await;
     app.caught_up().await;
 
-    let events = count(&app, "SELECT count(*) FROM events").await;
+    let events = count(
+        &app,
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Organization'",
+    )
+    .await;
     assert_eq!(events, 6 * 13);
     assert_eq!(
         app.stream_messages().await,
-        events as u64,
+        events as u64 + KEYRING_EVENTS,
         "each event published exactly once"
     );
 
@@ -251,9 +259,12 @@ async fn two_workers_keep_each_aggregates_order_and_publish_once() {
         .unwrap();
     let mut messages = consumer.messages().await.unwrap();
     let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for _ in 0..events {
+    for _ in 0..events as u64 + KEYRING_EVENTS {
         let message = messages.next().await.unwrap().unwrap();
         let event: StoredEvent = serde_json::from_slice(&message.payload).unwrap();
+        if event.aggregate_type != "Organization" {
+            continue;
+        }
         seen.entry(event.aggregate_id)
             .or_default()
             .push(event.sequence);
@@ -316,6 +327,36 @@ async fn replay_rebuilds_read_models_equal_to_the_live_ones() {
         )
         .await;
     }
+    // A user who signed in, logged in again and linked a second identity.
+    let user = hexabase_command::UserId::generate();
+    let profile = |provider: &str| hexabase_command::user::ExternalProfile {
+        identity: hexabase_command::user::Identity {
+            provider: provider.into(),
+            subject: "42".into(),
+        },
+        email: Some(hexabase_command::values::Email::parse("email", "ada@example.com").unwrap()),
+        email_verified: true,
+        display_name: Some("Ada".into()),
+    };
+    for command in [
+        hexabase_command::user::UserCommand::Register {
+            id: user.clone(),
+            profile: profile("dex"),
+        },
+        hexabase_command::user::UserCommand::RecordLogin {
+            profile: profile("dex"),
+        },
+        hexabase_command::user::UserCommand::LinkIdentity {
+            profile: profile("github"),
+        },
+    ] {
+        let metadata = hexabase_command::CommandMetadata::for_request(user.clone(), "it".into());
+        app.state
+            .users
+            .execute_with_metadata(user.as_str(), command, metadata.into_map())
+            .await
+            .unwrap();
+    }
     app.caught_up().await;
     for projection in hexabase_projector::all() {
         let live = snapshot(&app, projection.tables()).await;
@@ -327,7 +368,7 @@ async fn replay_rebuilds_read_models_equal_to_the_live_ones() {
         let replayed = hexabase_projector::replay(&app.pool, projection.as_ref())
             .await
             .unwrap();
-        assert_eq!(replayed, 12);
+        assert_eq!(replayed, 12 + 3 + KEYRING_EVENTS);
         let rebuilt = snapshot(&app, projection.tables()).await;
         assert_eq!(live, rebuilt, "{} differs after replay", projection.name());
     }
@@ -358,7 +399,8 @@ async fn verify_names_an_edited_or_deleted_event() {
         assert_eq!(reply.status, StatusCode::OK);
     }
     let clean = verify(&app.pool).await.unwrap();
-    assert_eq!((clean.events, clean.aggregates), (3, 1));
+    // The organization and the signing keyring.
+    assert_eq!((clean.events, clean.aggregates), (3 + KEYRING_EVENTS, 2));
     assert!(clean.violations.is_empty(), "{:?}", clean.violations);
 
     sqlx::query("ALTER TABLE events DISABLE TRIGGER events_append_only")

@@ -4,6 +4,8 @@ mod api_auth;
 mod api_bad_input;
 mod api_organizations;
 mod invariants;
+mod keyring;
 mod openapi;
 mod operations;
+mod rate_limit;
 mod schema;

@@ -1,0 +1,234 @@
+use hexabase_it::browser::{self, dex_authorize, dex_login, start_login, visit};
+use reqwest::{Method, StatusCode};
+
+use crate::world;
+
+#[tokio::test]
+async fn a_user_signs_in_through_dex_and_sees_themself() {
+    let w = world().await;
+    let reply = dex_login(&w.app, &w.dex, &w.ada).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let user_id = reply.body["user_id"].as_str().unwrap().to_owned();
+    assert!(user_id.starts_with("hxb-usr-"), "{user_id}");
+    let token = reply.body["access_token"].as_str().unwrap();
+    assert_eq!(reply.body["token_type"], "Bearer");
+    assert!(reply.body["expires_in"].as_u64().unwrap() <= 900);
+
+    // The access token is a JWT with the user as `sub` and our key's `kid`.
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert!(header.kid.is_some());
+
+    let me = w.app.get("/auth/me", token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["id"], user_id.as_str());
+    assert_eq!(me.body["email"], w.ada.email.as_str());
+    assert_eq!(me.body["email_verified"], true);
+    assert_eq!(me.body["identities"][0]["provider"], "dex");
+    assert_eq!(me.body["organizations"], serde_json::json!([]));
+
+    // The same person signing in again is the same user.
+    let again = dex_login(&w.app, &w.dex, &w.ada).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.body["user_id"], user_id.as_str());
+    // Someone else is someone else.
+    let bob = dex_login(&w.app, &w.dex, &w.bob).await;
+    assert_ne!(bob.body["user_id"], user_id.as_str());
+
+    // Both logins are events in the store.
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE aggregate_type = 'User' AND aggregate_id = $1 \
+         ORDER BY sequence",
+    )
+    .bind(&user_id)
+    .fetch_all(&w.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(events, ["UserRegistered", "UserLoggedIn"]);
+}
+
+#[tokio::test]
+async fn the_authorization_url_carries_pkce_state_and_nonce() {
+    let w = world().await;
+    let url = reqwest::Url::parse(&start_login(&w.app, "dex").await).unwrap();
+    let params: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert!(url.as_str().starts_with(&w.dex.issuer));
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["response_type"], "code");
+    assert_eq!(params["client_id"], w.dex.client_id);
+    assert_eq!(params["code_challenge"].len(), 43);
+    assert!(params["state"].len() >= 43 && params["nonce"].len() >= 43);
+    assert!(params["scope"].contains("openid"));
+    // Nothing secret is stored in the clear: the state is kept as a hash.
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE state_hash = $1")
+            .bind(params["state"].as_bytes())
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_provider_is_404() {
+    let w = world().await;
+    let reply = w
+        .app
+        .request(Method::POST, "/auth/login/myspace", None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+    assert_eq!(reply.body["code"], "not_found");
+    let reply = w
+        .app
+        .request(
+            Method::GET,
+            "/auth/callback/myspace?code=x&state=y",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_missing_mismatched_or_replayed_state_is_refused() {
+    let w = world().await;
+    let url = start_login(&w.app, "dex").await;
+    let callback = dex_authorize(&w.app, &w.dex, &w.ada, &url).await;
+    let parsed = reqwest::Url::parse(&callback).unwrap();
+    let code = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+
+    let missing = visit(
+        &w.app,
+        &format!("{}/auth/callback/dex?code={code}", w.app.base),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{}", missing.text);
+    let forged = visit(
+        &w.app,
+        &format!(
+            "{}/auth/callback/dex?code={code}&state=forged-state",
+            w.app.base
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST, "{}", forged.text);
+    // A state started for GitHub is no good for dex.
+    let github_url = reqwest::Url::parse(&start_login(&w.app, "github").await).unwrap();
+    let github_state = github_url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let crossed = visit(
+        &w.app,
+        &format!(
+            "{}/auth/callback/dex?code={code}&state={github_state}",
+            w.app.base
+        ),
+    )
+    .await;
+    assert_eq!(crossed.status, StatusCode::BAD_REQUEST, "{}", crossed.text);
+
+    // The genuine callback works once; replaying it does not.
+    let first = visit(&w.app, &callback).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let replayed = visit(&w.app, &callback).await;
+    assert_eq!(
+        replayed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        replayed.text
+    );
+    assert!(replayed.body["message"].as_str().unwrap().contains("state"));
+}
+
+#[tokio::test]
+async fn a_provider_error_or_a_bad_code_signs_nobody_in() {
+    let w = world().await;
+    let url = reqwest::Url::parse(&start_login(&w.app, "dex").await).unwrap();
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let denied = visit(
+        &w.app,
+        &format!(
+            "{}/auth/callback/dex?error=access_denied&state={state}",
+            w.app.base
+        ),
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED, "{}", denied.text);
+    let bad_code = visit(
+        &w.app,
+        &format!(
+            "{}/auth/callback/dex?code=not-a-code&state={state}",
+            w.app.base
+        ),
+    )
+    .await;
+    assert_eq!(
+        bad_code.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        bad_code.text
+    );
+    let users: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'User'")
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(users, 0);
+}
+
+#[tokio::test]
+async fn return_to_redirects_the_browser_with_cookies_and_refuses_other_sites() {
+    let w = world().await;
+    let reply = w
+        .app
+        .request(
+            Method::POST,
+            "/auth/login/dex?return_to=%2F%2Fevil.example%2F",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+
+    let reply = w
+        .app
+        .request(
+            Method::POST,
+            "/auth/login/dex?return_to=%2Fworkspaces",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let url = reply.body["authorization_url"].as_str().unwrap();
+    let callback = dex_authorize(&w.app, &w.dex, &w.ada, url).await;
+    let landed = visit(&w.app, &callback).await;
+    assert_eq!(landed.status, StatusCode::SEE_OTHER, "{}", landed.text);
+    assert_eq!(landed.headers["location"], "/workspaces");
+    let session = browser::set_cookie(&landed, "hxb_session").expect("session cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    let refresh = browser::set_cookie(&landed, "hxb_refresh").expect("refresh cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/auth"] {
+        assert!(refresh.contains(attribute), "{refresh}");
+    }
+    let csrf = browser::set_cookie(&landed, "hxb_csrf").expect("csrf cookie");
+    assert!(
+        !csrf.contains("HttpOnly"),
+        "the UI's script reads it: {csrf}"
+    );
+}

@@ -1,0 +1,403 @@
+//! `/auth`: sign in with an external identity provider, refresh, sign out, who am I.
+//!
+//! Browsers get the session in cookies (`hxb_session` for the access token, `hxb_refresh`
+//! scoped to `/auth`, both HttpOnly, Secure, SameSite; plus the script-readable `hxb_csrf` to
+//! echo in `X-CSRF-Token` on writes). API clients use the same tokens from the JSON bodies as
+//! bearer tokens.
+
+use chrono::{DateTime, Utc};
+use hexabase_projector::user as user_projection;
+use hexabase_query::organization as org_query;
+use hexabase_query::user as user_query;
+use poem::web::cookie::{Cookie, CookieJar, SameSite};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::context::Ctx;
+use super::error::{ApiError, ApiResult};
+use super::security::{self, SignedIn, CSRF_COOKIE, REFRESH_COOKIE, SESSION_COOKIE};
+use crate::identity::login::{self, seconds_until};
+use crate::identity::LoginError;
+use crate::session::{self, Issued, SessionError};
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Signing in and out.
+    Auth,
+}
+
+#[derive(Debug, Object)]
+pub struct LoginStarted {
+    /// Send the browser here.
+    pub authorization_url: String,
+    /// Seconds the login may take.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct SessionTokens {
+    pub user_id: String,
+    /// Access token (JWT) for `Authorization: Bearer`.
+    pub access_token: String,
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Single use: `POST /auth/refresh` answers with a new one.
+    pub refresh_token: String,
+    pub refresh_expires_at: DateTime<Utc>,
+    /// What a browser echoes in `X-CSRF-Token` on cookie-authenticated writes.
+    pub csrf_token: String,
+    /// Position of the login's event (read-your-writes).
+    pub position: Option<i64>,
+}
+
+#[derive(Debug, Default, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token; browsers send `{}` with the `hxb_refresh` cookie instead.
+    #[oai(validator(max_length = 200))]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct Identity {
+    pub provider: String,
+    pub subject: String,
+    pub linked_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct Me {
+    pub id: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub display_name: Option<String>,
+    pub registered_at: DateTime<Utc>,
+    pub last_login_at: DateTime<Utc>,
+    pub identities: Vec<Identity>,
+    /// Organizations the user belongs to (first 100, oldest first).
+    pub organizations: Vec<MyOrganization>,
+    /// Invitations waiting for the user's verified email.
+    pub invitations: Vec<PendingInvitation>,
+}
+
+#[derive(Debug, Object)]
+pub struct MyOrganization {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Object)]
+pub struct PendingInvitation {
+    pub org_id: String,
+    pub org_name: String,
+    pub role: String,
+    pub invited_by: String,
+    pub invited_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum CallbackResponse {
+    /// Signed in: the session (also set as cookies).
+    #[oai(status = 200)]
+    SignedIn(Json<SessionTokens>),
+    /// Signed in; the browser goes on to the `return_to` path of the login.
+    #[oai(status = 303)]
+    Redirect(#[oai(header = "Location")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LoggedOut {
+    /// The session is revoked and the cookies are cleared.
+    #[oai(status = 204)]
+    Done,
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::UnknownProvider(_) => Self::not_found(e.to_string()),
+            LoginError::State(_) | LoginError::ReturnTo => Self::bad_request(e.to_string(), None),
+            LoginError::Refused(_) | LoginError::IdToken(_) => Self::unauthorized(e.to_string()),
+            LoginError::EmailNotVerified => Self::forbidden(e.to_string()),
+            LoginError::IdentityTaken => Self::conflict(e.to_string()),
+            LoginError::Unavailable(_) => Self::bad_gateway(e.to_string()),
+            LoginError::Database(e) => Self::internal(&e),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::UnknownRefreshToken | SessionError::Revoked | SessionError::Reused => {
+                Self::unauthorized(e.to_string())
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+fn cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool) -> Cookie {
+    let mut cookie = Cookie::new_with_str(name, value);
+    cookie.set_path(path);
+    cookie.set_secure(true);
+    cookie.set_http_only(http_only);
+    cookie.set_same_site(Some(if name == SESSION_COOKIE {
+        // Lax: following a link to the UI from elsewhere still shows the user signed in;
+        // writes are covered by the CSRF check.
+        SameSite::Lax
+    } else {
+        SameSite::Strict
+    }));
+    cookie.set_max_age(std::time::Duration::from_secs(max_age.max(0) as u64));
+    cookie
+}
+
+fn set_session_cookies(jar: &CookieJar, issued: &Issued) {
+    let access = i64::try_from(seconds_until(issued.access_expires_at)).unwrap_or(0);
+    let refresh = (issued.refresh_expires_at - Utc::now()).num_seconds();
+    jar.add(cookie(
+        SESSION_COOKIE,
+        &issued.access_token,
+        "/",
+        access,
+        true,
+    ));
+    jar.add(cookie(
+        REFRESH_COOKIE,
+        &issued.refresh_token,
+        "/auth",
+        refresh,
+        true,
+    ));
+    jar.add(cookie(CSRF_COOKIE, &issued.csrf_token, "/", refresh, false));
+}
+
+fn clear_session_cookies(jar: &CookieJar) {
+    jar.add(cookie(SESSION_COOKIE, "", "/", 0, true));
+    jar.add(cookie(REFRESH_COOKIE, "", "/auth", 0, true));
+    jar.add(cookie(CSRF_COOKIE, "", "/", 0, false));
+}
+
+fn tokens_body(issued: Issued, position: Option<i64>) -> SessionTokens {
+    SessionTokens {
+        user_id: issued.user.to_string(),
+        expires_in: seconds_until(issued.access_expires_at),
+        access_token: issued.access_token,
+        token_type: "Bearer".into(),
+        refresh_token: issued.refresh_token,
+        refresh_expires_at: issued.refresh_expires_at,
+        csrf_token: issued.csrf_token,
+        position,
+    }
+}
+
+pub struct AuthApi;
+
+#[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Start signing in with a configured identity provider: answers the URL to send the
+    /// browser to (authorization code flow with PKCE, `state` and `nonce`).
+    #[oai(
+        path = "/login/:provider",
+        method = "post",
+        operation_id = "startLogin"
+    )]
+    async fn login(
+        &self,
+        ctx: Ctx,
+        provider: Path<String>,
+        /// A path on this site to send the browser to once signed in (e.g. `/workspaces`);
+        /// without it the callback answers with the session as JSON.
+        #[oai(validator(max_length = 2048))]
+        return_to: Query<Option<String>>,
+    ) -> ApiResult<Json<LoginStarted>> {
+        let return_to = return_to.0;
+        let started = login::start(&ctx.state, &provider, None, return_to).await?;
+        Ok(Json(LoginStarted {
+            authorization_url: started.authorization_url,
+            expires_in: started.expires_in,
+        }))
+    }
+
+    /// Link another identity to the signed-in account: like login, but the callback adds the
+    /// provider's identity to this user instead of signing in.
+    #[oai(path = "/link/:provider", method = "post", operation_id = "startLink")]
+    async fn link(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        provider: Path<String>,
+        /// A path on this site to send the browser to once signed in (e.g. `/workspaces`);
+        /// without it the callback answers with the session as JSON.
+        #[oai(validator(max_length = 2048))]
+        return_to: Query<Option<String>>,
+    ) -> ApiResult<Json<LoginStarted>> {
+        let return_to = return_to.0;
+        let user = &auth.principal().user;
+        let started = login::start(&ctx.state, &provider, Some(user), return_to).await?;
+        Ok(Json(LoginStarted {
+            authorization_url: started.authorization_url,
+            expires_in: started.expires_in,
+        }))
+    }
+
+    /// Where the identity provider sends the browser back. Verifies `state`, exchanges the
+    /// code, checks the ID token, and starts a session (cookies + JSON, or a redirect to the
+    /// login's `return_to`).
+    #[oai(
+        path = "/callback/:provider",
+        method = "get",
+        operation_id = "loginCallback"
+    )]
+    // One parameter per query field is how poem-openapi documents them.
+    #[allow(clippy::too_many_arguments)]
+    async fn callback(
+        &self,
+        ctx: Ctx,
+        jar: &CookieJar,
+        provider: Path<String>,
+        code: Query<Option<String>>,
+        state: Query<Option<String>>,
+        error: Query<Option<String>>,
+        error_description: Query<Option<String>>,
+    ) -> ApiResult<CallbackResponse> {
+        if let Some(error) = error.0 {
+            let detail = error_description.0.unwrap_or_default();
+            let message = format!("the identity provider refused the login: {error} {detail}");
+            return Err(ApiError::unauthorized(message.trim().to_owned()));
+        }
+        let login_state = state
+            .0
+            .filter(|s| !s.is_empty() && s.len() <= 256)
+            .ok_or_else(|| ApiError::bad_request("`state` is missing", Some("state")))?;
+        let code = code
+            .0
+            .filter(|c| !c.is_empty() && c.len() <= 2048)
+            .ok_or_else(|| ApiError::bad_request("`code` is missing", Some("code")))?;
+        let completed =
+            login::complete(&ctx.state, &provider, &code, &login_state, &ctx.request_id).await?;
+        if let Some(position) = completed.position {
+            // The UI asks `/auth/me` next; give the read model a moment to show the login.
+            let _ = ctx.state.wait_for(user_projection::NAME, position).await;
+        }
+        set_session_cookies(jar, &completed.session);
+        Ok(match completed.return_to {
+            Some(path) => CallbackResponse::Redirect(path),
+            None => {
+                CallbackResponse::SignedIn(Json(tokens_body(completed.session, completed.position)))
+            }
+        })
+    }
+
+    /// Exchange a refresh token (body, or the `hxb_refresh` cookie with `X-CSRF-Token`) for a
+    /// new access token and a new refresh token. A refresh token works once; presenting it again
+    /// revokes the whole session.
+    #[oai(path = "/refresh", method = "post", operation_id = "refreshSession")]
+    async fn refresh(
+        &self,
+        ctx: Ctx,
+        req: &poem::Request,
+        jar: &CookieJar,
+        body: Json<RefreshRequest>,
+    ) -> ApiResult<Json<SessionTokens>> {
+        let from_body = body.0.refresh_token;
+        let (token, by_cookie) = match from_body {
+            Some(token) => (token, false),
+            None => {
+                let token = security::cookie_value(req, REFRESH_COOKIE)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| ApiError::unauthorized("no refresh token"))?;
+                security::check_csrf(req).map_err(|_| {
+                    ApiError::forbidden(
+                        "a cookie refresh needs the X-CSRF-Token header matching the hxb_csrf cookie",
+                    )
+                })?;
+                (token, true)
+            }
+        };
+        let issued = session::refresh(&ctx.state, &token).await?;
+        if by_cookie {
+            set_session_cookies(jar, &issued);
+        }
+        Ok(Json(tokens_body(issued, None)))
+    }
+
+    /// Sign out: the session's refresh token stops working and its access tokens are refused by
+    /// every replica from now on.
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
+    async fn logout(&self, auth: SignedIn, ctx: Ctx, jar: &CookieJar) -> ApiResult<LoggedOut> {
+        if let Some(session) = &auth.principal().session {
+            session::revoke(&ctx.state, session, "signed out").await?;
+        }
+        clear_session_cookies(jar);
+        Ok(LoggedOut::Done)
+    }
+
+    /// The signed-in user, their organizations and the invitations waiting for their verified
+    /// email.
+    #[oai(path = "/me", method = "get", operation_id = "me")]
+    async fn me(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        /// Wait until the read model reflects this event position.
+        position: Query<Option<i64>>,
+    ) -> ApiResult<Json<Me>> {
+        if let Some(position) = position.0 {
+            ctx.state.wait_for(user_projection::NAME, position).await?;
+        }
+        let user_id = &auth.principal().user;
+        let pool = &ctx.state.pool;
+        let user = user_query::get(pool, user_id).await?.ok_or_else(|| {
+            ApiError::not_found(
+                "no such user (tokens signed by an operator name no registered user)",
+            )
+        })?;
+        let identities = user_query::identities(pool, user_id).await?;
+        let organizations = org_query::list_for_user(pool, user_id, None, 100).await?;
+        let invitations = match user.email.as_deref().filter(|_| user.email_verified) {
+            Some(email) => user_query::invitations_for(pool, email).await?,
+            None => Vec::new(),
+        };
+        Ok(Json(Me {
+            id: user.id,
+            email: user.email,
+            email_verified: user.email_verified,
+            display_name: user.display_name,
+            registered_at: user.registered_at,
+            last_login_at: user.last_login_at,
+            identities: identities
+                .into_iter()
+                .map(|i| Identity {
+                    provider: i.provider,
+                    subject: i.subject,
+                    linked_at: i.linked_at,
+                })
+                .collect(),
+            organizations: organizations
+                .items
+                .into_iter()
+                .map(|o| MyOrganization {
+                    id: o.id,
+                    name: o.name,
+                    role: o.role,
+                })
+                .collect(),
+            invitations: invitations
+                .into_iter()
+                .map(|i| PendingInvitation {
+                    org_id: i.org_id,
+                    org_name: i.org_name,
+                    role: i.role,
+                    invited_by: i.invited_by,
+                    invited_at: i.invited_at,
+                })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,287 @@
+//! The login flow: start (remember `state`, `nonce` and the PKCE verifier, send the browser to
+//! the provider) and complete (consume the `state` once, exchange the code, find or register the
+//! user — or link the identity to the signed-in user — and start a session).
+
+use chrono::Utc;
+use cqrs_es::AggregateError;
+use hexabase_command::store::{load_state, with_position};
+use hexabase_command::user::{ExternalProfile, Identity, User, UserCommand, UserError};
+use hexabase_command::{CommandMetadata, UserId};
+
+use super::secrets::{self, pkce_challenge, random_token};
+use super::{AuthorizationRequest, LoginError};
+use crate::app::AppState;
+use crate::session::{self, Issued};
+
+/// A started login.
+pub struct Started {
+    pub authorization_url: String,
+    pub expires_in: u64,
+}
+
+/// A completed login.
+pub struct Completed {
+    pub session: Issued,
+    pub position: Option<i64>,
+    pub return_to: Option<String>,
+    /// The login linked a new identity to an already signed-in user.
+    pub linked: bool,
+}
+
+/// Only paths on this site, never `//host` or `/\host`, so the callback is no open redirect.
+fn valid_return_to(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 2048
+        && !path.chars().any(char::is_control)
+}
+
+pub async fn start(
+    state: &AppState,
+    provider: &str,
+    link_user: Option<&UserId>,
+    return_to: Option<String>,
+) -> Result<Started, LoginError> {
+    let provider = state.providers.get(provider)?;
+    if let Some(path) = &return_to {
+        if !valid_return_to(path) {
+            return Err(LoginError::ReturnTo);
+        }
+    }
+    let (login_state, nonce, verifier) = (random_token()?, random_token()?, random_token()?);
+    let url = provider
+        .authorization_url(&AuthorizationRequest {
+            state: &login_state,
+            nonce: &nonce,
+            code_challenge: &pkce_challenge(&verifier),
+        })
+        .await?;
+    let ttl = state.settings.auth.login_ttl_secs;
+    sqlx::query("DELETE FROM login_attempts WHERE expires_at < now()")
+        .execute(&state.pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO login_attempts (state_hash, provider, nonce, code_verifier, link_user, \
+         return_to, expires_at) VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+    )
+    .bind(secrets::hash(&login_state))
+    .bind(provider.name())
+    .bind(&nonce)
+    .bind(&verifier)
+    .bind(link_user.map(UserId::as_str))
+    .bind(&return_to)
+    .bind(ttl as f64)
+    .execute(&state.pool)
+    .await?;
+    Ok(Started {
+        authorization_url: url,
+        expires_in: ttl,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct Attempt {
+    provider: String,
+    nonce: String,
+    code_verifier: String,
+    link_user: Option<String>,
+    return_to: Option<String>,
+    expired: bool,
+}
+
+/// Take the login `state` names, once: a second callback with the same `state` finds nothing.
+async fn consume(state: &AppState, login_state: &str) -> Result<Attempt, LoginError> {
+    sqlx::query_as::<_, Attempt>(
+        "DELETE FROM login_attempts WHERE state_hash = $1 RETURNING provider, nonce, \
+         code_verifier, link_user, return_to, expires_at < now() AS expired",
+    )
+    .bind(secrets::hash(login_state))
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| {
+        LoginError::State("unknown or already used `state`; start the login again".into())
+    })
+}
+
+pub async fn complete(
+    state: &AppState,
+    provider_name: &str,
+    code: &str,
+    login_state: &str,
+    request_id: &str,
+) -> Result<Completed, LoginError> {
+    let provider = state.providers.get(provider_name)?;
+    let attempt = consume(state, login_state).await?;
+    if attempt.provider != provider.name() {
+        return Err(LoginError::State(
+            "the `state` belongs to a login with another provider".into(),
+        ));
+    }
+    if attempt.expired {
+        return Err(LoginError::State(
+            "the login took too long; start again".into(),
+        ));
+    }
+    let profile = provider
+        .complete(code, &attempt.code_verifier, &attempt.nonce)
+        .await?;
+    if !profile.email_verified {
+        return Err(LoginError::EmailNotVerified);
+    }
+    let (user, position, linked) = match attempt.link_user.as_deref().map(UserId::parse) {
+        Some(Ok(user)) => {
+            let position = link(state, &user, profile, request_id).await?;
+            (user, position, true)
+        }
+        Some(Err(_)) => return Err(LoginError::State("the login names no valid user".into())),
+        None => {
+            let (user, position) = sign_in(state, profile, request_id).await?;
+            (user, position, false)
+        }
+    };
+    let session = session::create(state, user, provider.name()).await?;
+    Ok(Completed {
+        session,
+        position,
+        return_to: attempt.return_to,
+        linked,
+    })
+}
+
+async fn execute(
+    state: &AppState,
+    user: &UserId,
+    command: UserCommand,
+    request_id: &str,
+) -> Result<Option<i64>, AggregateError<UserError>> {
+    let metadata = CommandMetadata::for_request(user.clone(), request_id.to_owned());
+    let (result, position) = with_position(state.users.execute_with_metadata(
+        user.as_str(),
+        command,
+        metadata.into_map(),
+    ))
+    .await;
+    result.map(|()| position)
+}
+
+fn command_error(e: AggregateError<UserError>) -> LoginError {
+    LoginError::Command(e.to_string())
+}
+
+/// The user an identity belongs to: `candidate` if nobody had it yet.
+async fn claim_identity(
+    state: &AppState,
+    identity: &Identity,
+    candidate: &UserId,
+) -> Result<String, LoginError> {
+    let claimed: Option<String> = sqlx::query_scalar(
+        "INSERT INTO user_identities (provider, subject, user_id) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING RETURNING user_id",
+    )
+    .bind(&identity.provider)
+    .bind(&identity.subject)
+    .bind(candidate.as_str())
+    .fetch_optional(&state.pool)
+    .await?;
+    if let Some(owner) = claimed {
+        return Ok(owner);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT user_id FROM user_identities WHERE provider = $1 AND subject = $2",
+    )
+    .bind(&identity.provider)
+    .bind(&identity.subject)
+    .fetch_one(&state.pool)
+    .await?)
+}
+
+/// The user an identity belongs to, registering them on their first login.
+async fn sign_in(
+    state: &AppState,
+    profile: ExternalProfile,
+    request_id: &str,
+) -> Result<(UserId, Option<i64>), LoginError> {
+    let identity = &profile.identity;
+    let candidate = UserId::generate();
+    // Reserve the identity for a new user; if it is taken, it belongs to whoever took it.
+    let owner = claim_identity(state, identity, &candidate).await?;
+    let user = UserId::parse(&owner)
+        .map_err(|e| LoginError::Command(format!("identity index holds {e}")))?;
+    // Two attempts: a simultaneous first login of the same identity may register in between.
+    for _ in 0..2 {
+        let current: User = load_state(&state.pool, user.as_str()).await?;
+        let command = if current.is_registered() {
+            UserCommand::RecordLogin {
+                profile: profile.clone(),
+            }
+        } else {
+            UserCommand::Register {
+                id: user.clone(),
+                profile: profile.clone(),
+            }
+        };
+        match execute(state, &user, command, request_id).await {
+            Ok(position) => return Ok((user, position)),
+            Err(AggregateError::AggregateConflict)
+            | Err(AggregateError::UserError(UserError::AlreadyRegistered)) => continue,
+            Err(e) => return Err(command_error(e)),
+        }
+    }
+    Err(LoginError::Command(
+        "the user changed concurrently; sign in again".into(),
+    ))
+}
+
+/// Add an identity to the signed-in user's account.
+async fn link(
+    state: &AppState,
+    user: &UserId,
+    profile: ExternalProfile,
+    request_id: &str,
+) -> Result<Option<i64>, LoginError> {
+    let identity = &profile.identity;
+    let owner = claim_identity(state, identity, user).await?;
+    if owner != user.as_str() {
+        return Err(LoginError::IdentityTaken);
+    }
+    match execute(
+        state,
+        user,
+        UserCommand::LinkIdentity { profile },
+        request_id,
+    )
+    .await
+    {
+        Ok(position) => Ok(position),
+        // Linking the same identity twice changes nothing.
+        Err(AggregateError::UserError(UserError::AlreadyLinked(_))) => Ok(None),
+        Err(e) => Err(command_error(e)),
+    }
+}
+
+/// Seconds until `at` (for `expires_in`).
+pub fn seconds_until(at: u64) -> u64 {
+    let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
+    at.saturating_sub(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_return_to;
+
+    #[test]
+    fn return_to_stays_on_this_site() {
+        assert!(valid_return_to("/"));
+        assert!(valid_return_to("/workspaces?tab=1"));
+        for bad in [
+            "https://evil.test/",
+            "//evil.test",
+            "/\\evil.test",
+            "evil",
+            "/a\nb",
+        ] {
+            assert!(!valid_return_to(bad), "{bad}");
+        }
+    }
+}

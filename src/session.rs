@@ -1,0 +1,215 @@
+//! Login sessions: a short-lived access JWT plus an opaque refresh token, stored hashed and
+//! rotated on every refresh. Presenting a refresh token that was already rotated means it was
+//! copied: the whole session is revoked. Revocations are written to Postgres (the record) and
+//! to Redis (what every API replica checks on every request); while Redis is unreachable the
+//! replicas check Postgres instead.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hexabase_command::UserId;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::TokenError;
+use crate::identity::secrets::{self, RandomError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the refresh token is unknown or expired")]
+    UnknownRefreshToken,
+    #[error("the session has been signed out")]
+    Revoked,
+    #[error("the refresh token was already used; the session has been revoked")]
+    Reused,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+/// What a client holds after login or refresh.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub user: UserId,
+    pub session_id: String,
+    pub access_token: String,
+    pub access_expires_at: u64,
+    pub refresh_token: String,
+    pub refresh_expires_at: DateTime<Utc>,
+    /// For the browser: the value of the CSRF cookie to echo on writes.
+    pub csrf_token: String,
+}
+
+fn revoked_key(state: &AppState, session: &str) -> String {
+    state.shared.key(&["revoked", session])
+}
+
+async fn issue(
+    state: &AppState,
+    user: UserId,
+    session_id: String,
+    refresh_expires_at: DateTime<Utc>,
+    refresh_token: String,
+) -> Result<Issued, SessionError> {
+    let (access_token, access_expires_at) = state.tokens.issue_for_session(&user, &session_id)?;
+    Ok(Issued {
+        user,
+        session_id,
+        access_token,
+        access_expires_at,
+        refresh_token,
+        refresh_expires_at,
+        csrf_token: secrets::random_token()?,
+    })
+}
+
+/// Start a session for `user`, who just signed in through `provider`.
+pub async fn create(
+    state: &AppState,
+    user: UserId,
+    provider: &str,
+) -> Result<Issued, SessionError> {
+    let session_id = format!("hxb-ses-{}", Uuid::now_v7().simple());
+    let refresh_token = secrets::random_token()?;
+    let ttl = chrono::Duration::seconds(
+        i64::try_from(state.settings.auth.refresh_ttl_secs).unwrap_or(i64::MAX / 1000),
+    );
+    let expires_at = Utc::now() + ttl;
+    let mut tx = state.pool.begin().await?;
+    sqlx::query("INSERT INTO sessions (id, user_id, provider, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(&session_id)
+        .bind(user.as_str())
+        .bind(provider)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)")
+        .bind(secrets::hash(&refresh_token))
+        .bind(&session_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    issue(state, user, session_id, expires_at, refresh_token).await
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    session_id: String,
+    user_id: String,
+    revoked_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+    rotated_at: Option<DateTime<Utc>>,
+}
+
+/// Exchange a refresh token for a new access token and a new refresh token.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, SessionError> {
+    let mut tx = state.pool.begin().await?;
+    let row: Option<RefreshRow> = sqlx::query_as(
+        "SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, r.rotated_at \
+         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+         WHERE r.token_hash = $1 FOR UPDATE OF r, s",
+    )
+    .bind(secrets::hash(refresh_token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(RefreshRow {
+        session_id,
+        user_id: user,
+        revoked_at,
+        expires_at,
+        rotated_at,
+    }) = row
+    else {
+        return Err(SessionError::UnknownRefreshToken);
+    };
+    if revoked_at.is_some() {
+        return Err(SessionError::Revoked);
+    }
+    if rotated_at.is_some() {
+        tx.rollback().await?;
+        revoke(state, &session_id, "refresh token reused").await?;
+        tracing::warn!(session = %session_id, "a rotated refresh token was presented again; session revoked");
+        return Err(SessionError::Reused);
+    }
+    if expires_at <= Utc::now() {
+        return Err(SessionError::UnknownRefreshToken);
+    }
+    let user = UserId::parse(&user).map_err(|_| SessionError::UnknownRefreshToken)?;
+    let next = secrets::random_token()?;
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1")
+        .bind(secrets::hash(refresh_token))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)")
+        .bind(secrets::hash(&next))
+        .bind(&session_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    issue(state, user, session_id, expires_at, next).await
+}
+
+/// End a session: its refresh tokens stop working at once, and so do its access tokens, on
+/// every replica.
+pub async fn revoke(state: &AppState, session: &str, reason: &str) -> Result<(), SessionError> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 \
+         WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(session)
+    .bind(reason)
+    .execute(&state.pool)
+    .await?;
+    // Access tokens of the session expire within their lifetime; remembering the revocation
+    // that long is enough.
+    let ttl = state.tokens.ttl() + Duration::from_secs(120);
+    let mut command = redis::cmd("SET");
+    command
+        .arg(revoked_key(state, session))
+        .arg(reason)
+        .arg("EX")
+        .arg(ttl.as_secs());
+    if state.shared.query::<()>(&command).await.is_none() {
+        tracing::warn!(
+            session,
+            "Redis did not record the revocation; replicas consult Postgres while Redis is down"
+        );
+    }
+    Ok(())
+}
+
+/// Whether a session was signed out: Redis, or Postgres while Redis is unreachable. A database
+/// failure counts as revoked (fail closed).
+pub async fn is_revoked(state: &AppState, session: &str) -> bool {
+    let mut command = redis::cmd("EXISTS");
+    command.arg(revoked_key(state, session));
+    if let Some(found) = state.shared.query::<bool>(&command).await {
+        if found {
+            return true;
+        }
+        // Redis misses revocations made while it was down; Postgres has the record but costs
+        // a query, so it is consulted only while such a miss could still matter.
+        if !state
+            .shared
+            .unreachable_within(state.tokens.ttl() + Duration::from_secs(120))
+        {
+            return false;
+        }
+    }
+    let revoked: Result<Option<Option<DateTime<Utc>>>, _> =
+        sqlx::query_scalar("SELECT revoked_at FROM sessions WHERE id = $1")
+            .bind(session)
+            .fetch_optional(&state.pool)
+            .await;
+    match revoked {
+        Ok(Some(revoked_at)) => revoked_at.is_some(),
+        Ok(None) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check the session; refusing the token");
+            true
+        }
+    }
+}
