@@ -23,6 +23,7 @@ use crate::auth::Tokens;
 use crate::config::Settings;
 use crate::identity::Providers;
 use crate::keyring::KeyringService;
+use crate::session::RecentRevocations;
 use crate::shared::Shared;
 
 pub struct AppState {
@@ -38,6 +39,8 @@ pub struct AppState {
     pub shared: Shared,
     /// External identity providers users sign in with.
     pub providers: Providers,
+    /// Recently revoked sessions, re-read from Postgres (backs up Redis).
+    pub revocations: RecentRevocations,
     pub organizations: Cqrs<Organization>,
     pub users: Cqrs<User>,
 }
@@ -85,6 +88,7 @@ impl AppState {
             users: store::cqrs(pool.clone(), ()),
             shared,
             providers,
+            revocations: RecentRevocations::default(),
             settings,
             pool,
             nats,
@@ -196,6 +200,23 @@ pub async fn run_worker(state: Arc<AppState>, shutdown: CancellationToken) -> an
             .run(token.cancelled_owned())
             .await
             .map_err(anyhow::Error::from)
+    });
+    let (pool, token) = (state.pool.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        // Housekeeping: expired logins and sessions.
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return Ok(()),
+                _ = every.tick() => {
+                    match crate::session::purge_expired(&pool).await {
+                        Ok(0) => {}
+                        Ok(removed) => tracing::info!(removed, "purged expired logins and sessions"),
+                        Err(e) => tracing::warn!(error = %e, "cannot purge expired sessions"),
+                    }
+                }
+            }
+        }
     });
     for projection in hexabase_projector::all() {
         let (pool, js, events, token) = (

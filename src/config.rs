@@ -42,6 +42,27 @@ auth_per_window = 30
 api_per_window = 1200
 trust_forwarded_for = false
 
+[plans.starter]
+name = "Starter"
+price_id = "price_starter_monthly"
+max_projects = 5
+dedicated_nodes = false
+quota = { cpu = "4", memory = "8Gi", storage = "50Gi", pods = 50, services = 20, persistent_volume_claims = 10 }
+
+[plans.team]
+name = "Team"
+price_id = "price_team_monthly"
+max_projects = 25
+dedicated_nodes = false
+quota = { cpu = "16", memory = "64Gi", storage = "500Gi", pods = 300, services = 100, persistent_volume_claims = 50 }
+
+[plans.enterprise]
+name = "Enterprise"
+price_id = "price_enterprise_monthly"
+max_projects = 200
+dedicated_nodes = true
+quota = { cpu = "128", memory = "512Gi", storage = "5Ti", pods = 3000, services = 1000, persistent_volume_claims = 500 }
+
 [log]
 format = "json"
 filter = "info"
@@ -57,7 +78,42 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub redis: RedisSettings,
     pub rate_limit: RateLimitSettings,
+    /// The plan catalogue by id (`plans.<id>`).
+    pub plans: BTreeMap<String, PlanSettings>,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSettings {
+    pub name: String,
+    /// The Stripe price organizations on this plan are billed with.
+    pub price_id: String,
+    /// Projects (namespaces) a workspace on this plan may have.
+    pub max_projects: u32,
+    /// Whether workspaces on this plan may have nodes of their own.
+    pub dedicated_nodes: bool,
+    pub quota: QuotaSettings,
+    /// Whether new workspaces may choose it; a withdrawn plan stays with the workspaces that
+    /// have it. (The catalogue adds to the built-in plans, so withdrawing is how one goes.)
+    #[serde(default = "yes")]
+    pub available: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The resource quota of a workspace, in Kubernetes quantities.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    pub cpu: String,
+    pub memory: String,
+    pub storage: String,
+    pub pods: u32,
+    pub services: u32,
+    pub persistent_volume_claims: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,7 +222,8 @@ pub struct RateLimitSettings {
     pub auth_per_window: u64,
     /// Requests per window to `/api/…`, per client IP and per signed-in user (0: no limit).
     pub api_per_window: u64,
-    /// Take the client IP from the left-most `X-Forwarded-For` entry; only behind a proxy that
+    /// Take the client IP from the right-most `X-Forwarded-For` entry (what the proxy in front
+    /// saw); only behind a proxy that
     /// replaces that header, or clients choose their own IP.
     pub trust_forwarded_for: bool,
 }

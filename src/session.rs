@@ -4,7 +4,8 @@
 //! to Redis (what every API replica checks on every request); while Redis is unreachable the
 //! replicas check Postgres instead.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use hexabase_command::UserId;
@@ -22,6 +23,8 @@ pub enum SessionError {
     Revoked,
     #[error("the refresh token was already used; the session has been revoked")]
     Reused,
+    #[error("the refresh token was just rotated by another request; use the newest one")]
+    JustRotated,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -102,17 +105,28 @@ struct RefreshRow {
     revoked_at: Option<DateTime<Utc>>,
     expires_at: DateTime<Utc>,
     rotated_at: Option<DateTime<Utc>>,
+    /// Rotated within the grace period, and its successor not used yet: two tabs refreshing at
+    /// once, not a copied token.
+    concurrent: bool,
 }
+
+/// How long after a rotation presenting the old refresh token is taken for a concurrent
+/// refresh of the same client rather than reuse.
+const ROTATION_GRACE_SECS: f64 = 10.0;
 
 /// Exchange a refresh token for a new access token and a new refresh token.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, SessionError> {
     let mut tx = state.pool.begin().await?;
     let row: Option<RefreshRow> = sqlx::query_as(
-        "SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, r.rotated_at \
+        "SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, r.rotated_at, \
+         coalesce(r.rotated_at > now() - make_interval(secs => $2) AND next.rotated_at IS NULL, \
+                  false) AS concurrent \
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+         LEFT JOIN refresh_tokens next ON next.token_hash = r.replaced_by \
          WHERE r.token_hash = $1 FOR UPDATE OF r, s",
     )
     .bind(secrets::hash(refresh_token))
+    .bind(ROTATION_GRACE_SECS)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(RefreshRow {
@@ -121,12 +135,16 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, Se
         revoked_at,
         expires_at,
         rotated_at,
+        concurrent,
     }) = row
     else {
         return Err(SessionError::UnknownRefreshToken);
     };
     if revoked_at.is_some() {
         return Err(SessionError::Revoked);
+    }
+    if rotated_at.is_some() && concurrent {
+        return Err(SessionError::JustRotated);
     }
     if rotated_at.is_some() {
         tx.rollback().await?;
@@ -139,17 +157,47 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, Se
     }
     let user = UserId::parse(&user).map_err(|_| SessionError::UnknownRefreshToken)?;
     let next = secrets::random_token()?;
-    sqlx::query("UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1")
-        .bind(secrets::hash(refresh_token))
-        .execute(&mut *tx)
-        .await?;
     sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)")
         .bind(secrets::hash(&next))
         .bind(&session_id)
         .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = now(), replaced_by = $2 WHERE token_hash = $1",
+    )
+    .bind(secrets::hash(refresh_token))
+    .bind(secrets::hash(&next))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     issue(state, user, session_id, expires_at, next).await
+}
+
+/// Forget what can no longer be used: finished or abandoned logins, and sessions (with their
+/// refresh tokens) a day after they expired. Returns the rows removed.
+pub async fn purge_expired(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
+    let logins = sqlx::query("DELETE FROM login_attempts WHERE expires_at < now()")
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < now() - interval '1 day'")
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(logins + sessions)
+}
+
+/// The session a refresh token belongs to, if any.
+pub async fn session_of(
+    state: &AppState,
+    refresh_token: &str,
+) -> Result<Option<String>, SessionError> {
+    Ok(
+        sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(secrets::hash(refresh_token))
+            .fetch_optional(&state.pool)
+            .await?,
+    )
 }
 
 /// End a session: its refresh tokens stop working at once, and so do its access tokens, on
@@ -181,8 +229,62 @@ pub async fn revoke(state: &AppState, session: &str, reason: &str) -> Result<(),
     Ok(())
 }
 
-/// Whether a session was signed out: Redis, or Postgres while Redis is unreachable. A database
-/// failure counts as revoked (fail closed).
+/// Sessions revoked within the last access-token lifetime, re-read from Postgres every few
+/// seconds: they cover revocations Redis missed (written while it was unreachable, or lost when
+/// it restarted without persistence), so a miss lasts seconds, not a token lifetime.
+pub struct RecentRevocations {
+    known: std::sync::RwLock<Option<(Instant, HashSet<String>)>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+const REVOCATIONS_POLL: Duration = Duration::from_secs(5);
+
+impl Default for RecentRevocations {
+    fn default() -> Self {
+        Self {
+            known: std::sync::RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl RecentRevocations {
+    fn lookup(&self, session: &str) -> Option<(bool, bool)> {
+        let known = self.known.read().ok()?;
+        let (at, sessions) = known.as_ref()?;
+        Some((sessions.contains(session), at.elapsed() < REVOCATIONS_POLL))
+    }
+
+    /// Whether `session` is among the recent revocations; `None` when they cannot be read.
+    async fn contains(&self, state: &AppState, session: &str) -> Option<bool> {
+        if let Some((found, true)) = self.lookup(session) {
+            return Some(found);
+        }
+        // One caller re-reads; the others use what is known meanwhile.
+        if let Ok(_refreshing) = self.refreshing.try_lock() {
+            let window = state.tokens.ttl() + Duration::from_secs(120);
+            let revoked: Result<Vec<String>, _> = sqlx::query_scalar(
+                "SELECT id FROM sessions WHERE revoked_at > now() - make_interval(secs => $1)",
+            )
+            .bind(window.as_secs_f64())
+            .fetch_all(&state.pool)
+            .await;
+            match revoked {
+                Ok(ids) => {
+                    if let Ok(mut known) = self.known.write() {
+                        *known = Some((Instant::now(), ids.into_iter().collect()));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read recent session revocations"),
+            }
+        }
+        self.lookup(session).map(|(found, _)| found)
+    }
+}
+
+/// Whether a session was signed out: Redis (written at revocation), then the recent revocations
+/// from Postgres; while Redis is unreachable, Postgres directly. A database failure counts as
+/// revoked (fail closed).
 pub async fn is_revoked(state: &AppState, session: &str) -> bool {
     let mut command = redis::cmd("EXISTS");
     command.arg(revoked_key(state, session));
@@ -190,13 +292,8 @@ pub async fn is_revoked(state: &AppState, session: &str) -> bool {
         if found {
             return true;
         }
-        // Redis misses revocations made while it was down; Postgres has the record but costs
-        // a query, so it is consulted only while such a miss could still matter.
-        if !state
-            .shared
-            .unreachable_within(state.tokens.ttl() + Duration::from_secs(120))
-        {
-            return false;
+        if let Some(found) = state.revocations.contains(state, session).await {
+            return found;
         }
     }
     let revoked: Result<Option<Option<DateTime<Utc>>>, _> =

@@ -23,8 +23,6 @@ pub struct Shared {
     /// Held while one caller (re)connects; the others fall back meanwhile.
     connecting: tokio::sync::Mutex<()>,
     next_attempt: Mutex<Instant>,
-    /// When Redis last failed us, if ever.
-    last_failure: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -35,7 +33,6 @@ impl Shared {
             connection: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
             next_attempt: Mutex::new(Instant::now()),
-            last_failure: Mutex::new(None),
         })
     }
 
@@ -49,22 +46,6 @@ impl Shared {
         key
     }
 
-    /// Whether Redis failed at some point during the last `window` (writes made then may be
-    /// missing from it).
-    pub fn unreachable_within(&self, window: Duration) -> bool {
-        self.last_failure
-            .lock()
-            .ok()
-            .and_then(|last| *last)
-            .is_some_and(|at| at.elapsed() < window)
-    }
-
-    fn failed(&self) {
-        if let Ok(mut last) = self.last_failure.lock() {
-            *last = Some(Instant::now());
-        }
-    }
-
     /// A connection, or `None` while Redis is unreachable (never waits for another caller's
     /// connection attempt).
     pub async fn connection(&self) -> Option<ConnectionManager> {
@@ -72,14 +53,11 @@ impl Shared {
             return Some(connection);
         }
         let Ok(_connecting) = self.connecting.try_lock() else {
-            self.failed();
             return None;
         };
         {
             let mut next = self.next_attempt.lock().ok()?;
             if Instant::now() < *next {
-                drop(next);
-                self.failed();
                 return None;
             }
             *next = Instant::now() + RETRY_EVERY;
@@ -100,12 +78,10 @@ impl Shared {
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Redis is unreachable; falling back");
-                self.failed();
                 None
             }
             Err(_) => {
                 tracing::warn!("Redis did not answer in time; falling back");
-                self.failed();
                 None
             }
         }
@@ -118,12 +94,10 @@ impl Shared {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Redis command failed; falling back");
-                self.failed();
                 None
             }
             Err(_) => {
                 tracing::warn!("Redis command timed out; falling back");
-                self.failed();
                 None
             }
         }
@@ -136,12 +110,10 @@ impl Shared {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Redis pipeline failed; falling back");
-                self.failed();
                 None
             }
             Err(_) => {
                 tracing::warn!("Redis pipeline timed out; falling back");
-                self.failed();
                 None
             }
         }

@@ -75,6 +75,8 @@ macro_rules! typed_id {
 
 typed_id!(OrganizationId, "org-", "organization");
 typed_id!(UserId, "hxb-usr-", "user");
+typed_id!(WorkspaceId, "ws-", "workspace");
+typed_id!(GroupId, "grp-", "group");
 
 #[cfg(test)]
 mod tests {

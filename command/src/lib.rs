@@ -13,5 +13,5 @@ pub mod store;
 pub mod user;
 pub mod values;
 
-pub use id::{OrganizationId, UserId};
+pub use id::{GroupId, OrganizationId, UserId, WorkspaceId};
 pub use metadata::CommandMetadata;

@@ -37,6 +37,9 @@ pub enum OrgAction {
     Rename,
     Invite,
     RemoveMember,
+    ChangeRole,
+    Delete,
+    CreateWorkspace,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,12 +67,22 @@ mod tests {
     #[test]
     fn strangers_see_nothing_members_read_admins_manage() {
         use OrgAction::*;
-        for action in [Read, ReadHistory, Rename, Invite, RemoveMember] {
+        let all = [
+            Read,
+            ReadHistory,
+            Rename,
+            Invite,
+            RemoveMember,
+            ChangeRole,
+            Delete,
+            CreateWorkspace,
+        ];
+        for action in all {
             assert_eq!(decide(None, action), Decision::NotFound);
             assert_eq!(decide(Some(OrgRole::Admin), action), Decision::Allowed);
         }
         assert_eq!(decide(Some(OrgRole::Member), Read), Decision::Allowed);
-        for action in [ReadHistory, Rename, Invite, RemoveMember] {
+        for action in all.into_iter().filter(|a| *a != Read) {
             assert_eq!(decide(Some(OrgRole::Member), action), Decision::Forbidden);
         }
     }

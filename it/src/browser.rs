@@ -31,16 +31,44 @@ pub fn browser(app_base: &str, idp_ca_pem: Option<&str>) -> reqwest::Client {
     builder.build().expect("browser")
 }
 
-/// `POST /auth/login/{provider}` → the authorization URL.
-pub async fn start_login(app: &TestApp, provider: &str) -> String {
+/// A started login: where to send the browser, and the `hxb_login` cookie that ties the login
+/// to this browser.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub url: String,
+    pub binder: String,
+}
+
+impl Started {
+    /// The started login of a reply to `POST /auth/login|link/{provider}`.
+    pub fn from_reply(reply: &Reply) -> Self {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        Self {
+            url: reply.body["authorization_url"]
+                .as_str()
+                .expect("authorization_url")
+                .to_owned(),
+            binder: cookie_value(reply, "hxb_login").expect("hxb_login cookie"),
+        }
+    }
+
+    /// A query parameter of the authorization URL.
+    pub fn param(&self, name: &str) -> String {
+        reqwest::Url::parse(&self.url)
+            .expect("authorization URL")
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no {name} in {}", self.url))
+    }
+}
+
+/// `POST /auth/login/{provider}`.
+pub async fn start_login(app: &TestApp, provider: &str) -> Started {
     let reply = app
         .request(Method::POST, &format!("/auth/login/{provider}"), None, None)
         .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.body["authorization_url"]
-        .as_str()
-        .expect("authorization_url")
-        .to_owned()
+    Started::from_reply(&reply)
 }
 
 fn location(response: &reqwest::Response) -> String {
@@ -113,21 +141,20 @@ pub async fn follow_to_callback(app: &TestApp, authorization_url: &str) -> Strin
     location(&response)
 }
 
-/// Visit the callback URL (as the browser would).
-pub async fn visit(app: &TestApp, callback_url: &str) -> Reply {
-    let response = browser(&app.base, None)
-        .get(callback_url)
-        .send()
-        .await
-        .expect("callback");
-    TestApp::read(response).await
+/// Visit the callback URL as the browser holding `binder` (its `hxb_login` cookie) would.
+pub async fn visit(app: &TestApp, callback_url: &str, binder: Option<&str>) -> Reply {
+    let mut request = browser(&app.base, None).get(callback_url);
+    if let Some(binder) = binder {
+        request = request.header("cookie", format!("hxb_login={binder}"));
+    }
+    TestApp::read(request.send().await.expect("callback")).await
 }
 
 /// A whole dex login; returns the callback's reply (the session).
 pub async fn dex_login(app: &TestApp, dex: &IdentityProvider, user: &IdpUser) -> Reply {
-    let url = start_login(app, "dex").await;
-    let callback = dex_authorize(app, dex, user, &url).await;
-    visit(app, &callback).await
+    let started = start_login(app, "dex").await;
+    let callback = dex_authorize(app, dex, user, &started.url).await;
+    visit(app, &callback, Some(&started.binder)).await
 }
 
 /// The `Set-Cookie` value of cookie `name` in a reply.

@@ -123,6 +123,31 @@ impl Projection for OrganizationsProjection {
                 .execute(&mut *db)
                 .await?;
             }
+            OrganizationEvent::MemberRoleChanged { user_id, role } => {
+                sqlx::query(
+                    "UPDATE rm_organization_members SET role = $3 WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org_id)
+                .bind(user_id.as_str())
+                .bind(role.as_str())
+                .execute(&mut *db)
+                .await?;
+            }
+            OrganizationEvent::OrganizationDeleted { .. } => {
+                for table in ["rm_organization_members", "rm_organization_invitations"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE org_id = $1"))
+                        .bind(org_id)
+                        .execute(&mut *db)
+                        .await?;
+                }
+                sqlx::query("DELETE FROM rm_organizations WHERE id = $1")
+                    .bind(org_id)
+                    .execute(&mut *db)
+                    .await?;
+            }
+            // The workspaces projection keeps the organization's workspaces.
+            OrganizationEvent::WorkspaceAttached { .. }
+            | OrganizationEvent::WorkspaceDetached { .. } => {}
             OrganizationEvent::MemberRemoved { user_id } => {
                 sqlx::query(
                     "DELETE FROM rm_organization_members WHERE org_id = $1 AND user_id = $2",

@@ -2,10 +2,12 @@
 -- with rotating refresh tokens, and the users read model.
 
 -- A login started with an identity provider: single use, short-lived. Looked up by the SHA-256
--- of its `state`; the PKCE verifier and nonce never leave the server.
+-- of its `state`; the PKCE verifier and nonce never leave the server. `binder_hash` ties it to
+-- the browser that started it (the `hxb_login` cookie), so nobody can finish it in another.
 CREATE TABLE login_attempts
 (
     state_hash    bytea PRIMARY KEY,
+    binder_hash   bytea       NOT NULL,
     provider      text        NOT NULL,
     nonce         text        NOT NULL,
     code_verifier text        NOT NULL,
@@ -42,15 +44,19 @@ CREATE TABLE sessions
 );
 
 CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_revoked ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX sessions_expiry ON sessions (expires_at);
 
 -- Refresh tokens, stored as SHA-256 hashes; each refresh rotates to a new one, and presenting
 -- a rotated one again revokes the session.
 CREATE TABLE refresh_tokens
 (
-    token_hash bytea PRIMARY KEY,
-    session_id text        NOT NULL REFERENCES sessions (id),
-    issued_at  timestamptz NOT NULL DEFAULT now(),
-    rotated_at timestamptz
+    token_hash  bytea PRIMARY KEY,
+    session_id  text        NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    issued_at   timestamptz NOT NULL DEFAULT now(),
+    rotated_at  timestamptz,
+    -- The token this one was rotated to.
+    replaced_by bytea
 );
 
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id);

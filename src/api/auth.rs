@@ -16,7 +16,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::context::Ctx;
 use super::error::{ApiError, ApiResult};
-use super::security::{self, SignedIn, CSRF_COOKIE, REFRESH_COOKIE, SESSION_COOKIE};
+use super::security::{self, SignedIn, CSRF_COOKIE, LOGIN_COOKIE, REFRESH_COOKIE, SESSION_COOKIE};
 use crate::identity::login::{self, seconds_until};
 use crate::identity::LoginError;
 use crate::session::{self, Issued, SessionError};
@@ -38,13 +38,14 @@ pub struct LoginStarted {
 #[derive(Debug, Object)]
 pub struct SessionTokens {
     pub user_id: String,
-    /// Access token (JWT) for `Authorization: Bearer`.
-    pub access_token: String,
+    /// Access token (JWT) for `Authorization: Bearer`. Absent when the session travels in
+    /// cookies only (a cookie refresh), so page scripts never see it.
+    pub access_token: Option<String>,
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
-    /// Single use: `POST /auth/refresh` answers with a new one.
-    pub refresh_token: String,
+    /// Single use: `POST /auth/refresh` answers with a new one. Absent like `access_token`.
+    pub refresh_token: Option<String>,
     pub refresh_expires_at: DateTime<Utc>,
     /// What a browser echoes in `X-CSRF-Token` on cookie-authenticated writes.
     pub csrf_token: String,
@@ -121,9 +122,19 @@ impl From<LoginError> for ApiError {
             LoginError::UnknownProvider(_) => Self::not_found(e.to_string()),
             LoginError::State(_) | LoginError::ReturnTo => Self::bad_request(e.to_string(), None),
             LoginError::Refused(_) | LoginError::IdToken(_) => Self::unauthorized(e.to_string()),
-            LoginError::EmailNotVerified => Self::forbidden(e.to_string()),
-            LoginError::IdentityTaken => Self::conflict(e.to_string()),
-            LoginError::Unavailable(_) => Self::bad_gateway(e.to_string()),
+            LoginError::EmailNotVerified | LoginError::NotRegistered => {
+                Self::forbidden(e.to_string())
+            }
+            LoginError::IdentityTaken | LoginError::User(_) | LoginError::Command(_) => {
+                Self::conflict(e.to_string())
+            }
+            LoginError::Unavailable(detail) => {
+                // The details (internal URLs, network errors) stay in the logs.
+                tracing::warn!(error = %detail, "identity provider unavailable");
+                Self::bad_gateway(
+                    "the identity provider could not be reached or answered unexpectedly",
+                )
+            }
             LoginError::Database(e) => Self::internal(&e),
             other => Self::internal(&other),
         }
@@ -136,6 +147,7 @@ impl From<SessionError> for ApiError {
             SessionError::UnknownRefreshToken | SessionError::Revoked | SessionError::Reused => {
                 Self::unauthorized(e.to_string())
             }
+            SessionError::JustRotated => Self::conflict(e.to_string()),
             other => Self::internal(&other),
         }
     }
@@ -146,9 +158,10 @@ fn cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool) ->
     cookie.set_path(path);
     cookie.set_secure(true);
     cookie.set_http_only(http_only);
-    cookie.set_same_site(Some(if name == SESSION_COOKIE {
-        // Lax: following a link to the UI from elsewhere still shows the user signed in;
-        // writes are covered by the CSRF check.
+    cookie.set_same_site(Some(if name == SESSION_COOKIE || name == LOGIN_COOKIE {
+        // Lax: sent on top-level navigations from elsewhere — following a link to the UI, and
+        // the identity provider sending the browser back to the callback. Writes are covered by
+        // the CSRF check.
         SameSite::Lax
     } else {
         SameSite::Strict
@@ -183,13 +196,24 @@ fn clear_session_cookies(jar: &CookieJar) {
     jar.add(cookie(CSRF_COOKIE, "", "/", 0, false));
 }
 
-fn tokens_body(issued: Issued, position: Option<i64>) -> SessionTokens {
+fn set_login_cookie(jar: &CookieJar, binder: &str, ttl: u64) {
+    let max_age = i64::try_from(ttl).unwrap_or(i64::MAX);
+    jar.add(cookie(
+        LOGIN_COOKIE,
+        binder,
+        "/auth/callback",
+        max_age,
+        true,
+    ));
+}
+
+fn tokens_body(issued: Issued, position: Option<i64>, with_tokens: bool) -> SessionTokens {
     SessionTokens {
         user_id: issued.user.to_string(),
         expires_in: seconds_until(issued.access_expires_at),
-        access_token: issued.access_token,
+        access_token: with_tokens.then_some(issued.access_token),
         token_type: "Bearer".into(),
-        refresh_token: issued.refresh_token,
+        refresh_token: with_tokens.then_some(issued.refresh_token),
         refresh_expires_at: issued.refresh_expires_at,
         csrf_token: issued.csrf_token,
         position,
@@ -210,6 +234,8 @@ impl AuthApi {
     async fn login(
         &self,
         ctx: Ctx,
+        req: &poem::Request,
+        jar: &CookieJar,
         provider: Path<String>,
         /// A path on this site to send the browser to once signed in (e.g. `/workspaces`);
         /// without it the callback answers with the session as JSON.
@@ -217,7 +243,9 @@ impl AuthApi {
         return_to: Query<Option<String>>,
     ) -> ApiResult<Json<LoginStarted>> {
         let return_to = return_to.0;
-        let started = login::start(&ctx.state, &provider, None, return_to).await?;
+        let binder = security::cookie_value(req, LOGIN_COOKIE);
+        let started = login::start(&ctx.state, &provider, None, return_to, binder).await?;
+        set_login_cookie(jar, &started.binder, started.expires_in);
         Ok(Json(LoginStarted {
             authorization_url: started.authorization_url,
             expires_in: started.expires_in,
@@ -231,6 +259,8 @@ impl AuthApi {
         &self,
         auth: SignedIn,
         ctx: Ctx,
+        req: &poem::Request,
+        jar: &CookieJar,
         provider: Path<String>,
         /// A path on this site to send the browser to once signed in (e.g. `/workspaces`);
         /// without it the callback answers with the session as JSON.
@@ -239,7 +269,9 @@ impl AuthApi {
     ) -> ApiResult<Json<LoginStarted>> {
         let return_to = return_to.0;
         let user = &auth.principal().user;
-        let started = login::start(&ctx.state, &provider, Some(user), return_to).await?;
+        let binder = security::cookie_value(req, LOGIN_COOKIE);
+        let started = login::start(&ctx.state, &provider, Some(user), return_to, binder).await?;
+        set_login_cookie(jar, &started.binder, started.expires_in);
         Ok(Json(LoginStarted {
             authorization_url: started.authorization_url,
             expires_in: started.expires_in,
@@ -259,6 +291,7 @@ impl AuthApi {
     async fn callback(
         &self,
         ctx: Ctx,
+        req: &poem::Request,
         jar: &CookieJar,
         provider: Path<String>,
         code: Query<Option<String>>,
@@ -268,8 +301,13 @@ impl AuthApi {
     ) -> ApiResult<CallbackResponse> {
         if let Some(error) = error.0 {
             let detail = error_description.0.unwrap_or_default();
-            let message = format!("the identity provider refused the login: {error} {detail}");
-            return Err(ApiError::unauthorized(message.trim().to_owned()));
+            let said: String = format!("{error} {detail}")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect();
+            let message = format!("the identity provider refused the login: {}", said.trim());
+            return Err(ApiError::unauthorized(message));
         }
         let login_state = state
             .0
@@ -279,8 +317,16 @@ impl AuthApi {
             .0
             .filter(|c| !c.is_empty() && c.len() <= 2048)
             .ok_or_else(|| ApiError::bad_request("`code` is missing", Some("code")))?;
-        let completed =
-            login::complete(&ctx.state, &provider, &code, &login_state, &ctx.request_id).await?;
+        let binder = security::cookie_value(req, LOGIN_COOKIE);
+        let completed = login::complete(
+            &ctx.state,
+            &provider,
+            &code,
+            &login_state,
+            binder.as_deref(),
+            &ctx.request_id,
+        )
+        .await?;
         if let Some(position) = completed.position {
             // The UI asks `/auth/me` next; give the read model a moment to show the login.
             let _ = ctx.state.wait_for(user_projection::NAME, position).await;
@@ -288,9 +334,11 @@ impl AuthApi {
         set_session_cookies(jar, &completed.session);
         Ok(match completed.return_to {
             Some(path) => CallbackResponse::Redirect(path),
-            None => {
-                CallbackResponse::SignedIn(Json(tokens_body(completed.session, completed.position)))
-            }
+            None => CallbackResponse::SignedIn(Json(tokens_body(
+                completed.session,
+                completed.position,
+                true,
+            ))),
         })
     }
 
@@ -324,15 +372,54 @@ impl AuthApi {
         if by_cookie {
             set_session_cookies(jar, &issued);
         }
-        Ok(Json(tokens_body(issued, None)))
+        Ok(Json(tokens_body(issued, None, !by_cookie)))
     }
 
     /// Sign out: the session's refresh token stops working and its access tokens are refused by
-    /// every replica from now on.
+    /// every replica from now on. API clients send their access token as a bearer token;
+    /// browsers send their cookies (`X-CSRF-Token` required) — the refresh cookie is enough, so
+    /// a browser whose access token expired can still sign out.
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
-    async fn logout(&self, auth: SignedIn, ctx: Ctx, jar: &CookieJar) -> ApiResult<LoggedOut> {
-        if let Some(session) = &auth.principal().session {
-            session::revoke(&ctx.state, session, "signed out").await?;
+    async fn logout(&self, ctx: Ctx, req: &poem::Request, jar: &CookieJar) -> ApiResult<LoggedOut> {
+        let state = &ctx.state;
+        let bearer = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned());
+        let session = match bearer {
+            Some(token) => {
+                let principal = state
+                    .tokens
+                    .verify(&token)
+                    .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+                principal.session
+            }
+            None => {
+                let access = security::cookie_value(req, SESSION_COOKIE).filter(|c| !c.is_empty());
+                let refresh = security::cookie_value(req, REFRESH_COOKIE).filter(|c| !c.is_empty());
+                if access.is_none() && refresh.is_none() {
+                    return Err(ApiError::unauthorized("no session to sign out of"));
+                }
+                security::check_csrf(req).map_err(|_| {
+                    ApiError::forbidden(
+                        "a cookie sign-out needs the X-CSRF-Token header matching the hxb_csrf cookie",
+                    )
+                })?;
+                let from_access = access
+                    .and_then(|token| state.tokens.verify(&token).ok())
+                    .and_then(|principal| principal.session);
+                match (from_access, refresh) {
+                    (Some(session), _) => Some(session),
+                    (None, Some(refresh)) => session::session_of(state, &refresh).await?,
+                    (None, None) => None,
+                }
+            }
+        };
+        if let Some(session) = session {
+            session::revoke(state, &session, "signed out").await?;
         }
         clear_session_cookies(jar);
         Ok(LoggedOut::Done)

@@ -94,8 +94,6 @@ impl ApiError {
         )
     }
     pub fn bad_gateway(message: impl Into<String>) -> Self {
-        let message = message.into();
-        tracing::warn!(error = %message, "upstream failure");
         Self::BadGateway(body("upstream_unavailable", message, None))
     }
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -156,7 +154,9 @@ impl From<AggregateError<OrganizationError>> for ApiError {
                 OrganizationError::AlreadyExists
                 | OrganizationError::AlreadyMember(_)
                 | OrganizationError::AlreadyInvited(_)
-                | OrganizationError::LastAdmin => Self::conflict(e.to_string()),
+                | OrganizationError::LastAdmin
+                | OrganizationError::HasWorkspaces(_)
+                | OrganizationError::WorkspaceExists(_) => Self::conflict(e.to_string()),
             },
             AggregateError::AggregateConflict => {
                 Self::conflict("the organization was changed concurrently; re-read it and retry")

@@ -42,9 +42,12 @@ fn fingerprint(req: &Request, body: &[u8]) -> String {
 }
 
 /// Whether a response is the final word on the request. Conflicts (a concurrent change won),
-/// rate limits and server errors are not: a retry with the same key must run again.
+/// refusals of the caller's credentials (401, 403: a missing CSRF header, a role granted a moment
+/// later), rate limits and server errors are not: a retry with the same key must run again.
 fn is_final(status: StatusCode) -> bool {
     !(status.is_server_error()
+        || status == StatusCode::UNAUTHORIZED
+        || status == StatusCode::FORBIDDEN
         || status == StatusCode::CONFLICT
         || status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::SERVICE_UNAVAILABLE)
@@ -68,13 +71,12 @@ async fn call<E: Endpoint>(next: &E, req: Request) -> Response {
 /// The user the request's access token names, if it verifies (bearer header or session
 /// cookie, as in the endpoint's own check).
 fn bearer_user(state: &AppState, req: &Request) -> Option<String> {
-    let token = super::security::presented_token(req)?;
-    let principal = state.tokens.verify(&token).ok()?;
-    Some(principal.user.to_string())
+    super::security::presented_principal(state, req).map(|p| p.user.to_string())
 }
 
 pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    if req.method() != Method::POST {
+    // Only API writes: `/auth` answers carry fresh credentials, which are never stored.
+    if req.method() != Method::POST || !req.uri().path().starts_with("/api/") {
         return Ok(call(&next, req).await);
     }
     let Some(key) = req

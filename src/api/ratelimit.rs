@@ -80,8 +80,7 @@ async fn refused(req: &Request) -> Option<u64> {
     }
     let mut subjects = vec![("ip", client(req, settings.trust_forwarded_for))];
     if class == Class::Api {
-        let token = super::security::presented_token(req);
-        if let Some(principal) = token.and_then(|t| state.tokens.verify(&t).ok()) {
+        if let Some(principal) = super::security::presented_principal(state, req) {
             subjects.push(("user", principal.user.to_string()));
         }
     }
@@ -108,13 +107,13 @@ async fn refused(req: &Request) -> Option<u64> {
     }
 }
 
-/// The client's address: the left-most `X-Forwarded-For` entry when the proxy in front is
-/// trusted to set it, the peer otherwise. IPv6 clients count per /64, the block one host gets.
+/// The client's address: the right-most `X-Forwarded-For` entry (the address the trusted proxy
+/// in front saw; entries to its left are the client's own claims) when configured, the peer otherwise. IPv6 clients count per /64, the block one host gets.
 fn client(req: &Request, trust_forwarded_for: bool) -> String {
     let forwarded = trust_forwarded_for
         .then(|| req.headers().get("x-forwarded-for")?.to_str().ok())
         .flatten()
-        .and_then(|v| v.split(',').next()?.trim().parse::<IpAddr>().ok());
+        .and_then(|v| v.split(',').next_back()?.trim().parse::<IpAddr>().ok());
     let peer = || req.remote_addr().as_socket_addr().map(|a| a.ip());
     match forwarded.or_else(peer).map(|ip| ip.to_canonical()) {
         Some(IpAddr::V4(ip)) => ip.to_string(),
@@ -230,7 +229,8 @@ mod tests {
 
     #[test]
     fn the_client_is_the_peer_unless_the_proxy_is_trusted() {
-        let req = from("[::ffff:192.0.2.1]:4000", "203.0.113.7, 10.0.0.1");
+        // The client claimed 198.51.100.9; the proxy appended the address it saw.
+        let req = from("[::ffff:192.0.2.1]:4000", "198.51.100.9, 203.0.113.7");
         assert_eq!(client(&req, false), "192.0.2.1");
         assert_eq!(client(&req, true), "203.0.113.7");
         let req = from("[2001:db8:1:2:3:4:5:6]:4000", "not an address");

@@ -19,6 +19,8 @@ use crate::identity::secrets::constant_time_eq;
 pub const SESSION_COOKIE: &str = "hxb_session";
 /// Cookie carrying the refresh token (sent only to `/auth`).
 pub const REFRESH_COOKIE: &str = "hxb_refresh";
+/// Cookie binding a login in progress to the browser that started it.
+pub const LOGIN_COOKIE: &str = "hxb_login";
 /// Cookie the UI's script reads and echoes in `X-CSRF-Token`.
 pub const CSRF_COOKIE: &str = "hxb_csrf";
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
@@ -111,18 +113,17 @@ pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_owned())
 }
 
-/// The access token a request presents (bearer header first, then the session cookie), as the
-/// middlewares that key on the caller see it.
-pub fn presented_token(req: &Request) -> Option<String> {
-    if let Some(value) = req
+/// The caller as the endpoints will see them: the bearer token if it verifies, else the session
+/// cookie (the order `SignedIn` tries them). For middlewares that key on the caller.
+pub fn presented_principal(state: &AppState, req: &Request) -> Option<Principal> {
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    {
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned());
-    }
-    cookie_value(req, SESSION_COOKIE)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, token)| state.tokens.verify(token.trim()).ok());
+    bearer.or_else(|| {
+        cookie_value(req, SESSION_COOKIE).and_then(|token| state.tokens.verify(&token).ok())
+    })
 }

@@ -17,6 +17,8 @@ use crate::session::{self, Issued};
 pub struct Started {
     pub authorization_url: String,
     pub expires_in: u64,
+    /// The browser's login binder, to set as the `hxb_login` cookie.
+    pub binder: String,
 }
 
 /// A completed login.
@@ -37,13 +39,26 @@ fn valid_return_to(path: &str) -> bool {
         && !path.chars().any(char::is_control)
 }
 
+/// Start a login. `binder` is the browser's `hxb_login` cookie, if it has one (reused, so
+/// logins in several tabs of one browser all complete).
 pub async fn start(
     state: &AppState,
     provider: &str,
     link_user: Option<&UserId>,
     return_to: Option<String>,
+    binder: Option<String>,
 ) -> Result<Started, LoginError> {
     let provider = state.providers.get(provider)?;
+    if let Some(user) = link_user {
+        let current: User = load_state(&state.pool, user.as_str()).await?;
+        if !current.is_registered() {
+            return Err(LoginError::NotRegistered);
+        }
+    }
+    let binder = match binder.filter(|b| b.len() == 43) {
+        Some(binder) => binder,
+        None => random_token()?,
+    };
     if let Some(path) = &return_to {
         if !valid_return_to(path) {
             return Err(LoginError::ReturnTo);
@@ -62,10 +77,12 @@ pub async fn start(
         .execute(&state.pool)
         .await?;
     sqlx::query(
-        "INSERT INTO login_attempts (state_hash, provider, nonce, code_verifier, link_user, \
-         return_to, expires_at) VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+        "INSERT INTO login_attempts (state_hash, binder_hash, provider, nonce, code_verifier, \
+         link_user, return_to, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))",
     )
     .bind(secrets::hash(&login_state))
+    .bind(secrets::hash(&binder))
     .bind(provider.name())
     .bind(&nonce)
     .bind(&verifier)
@@ -77,12 +94,12 @@ pub async fn start(
     Ok(Started {
         authorization_url: url,
         expires_in: ttl,
+        binder,
     })
 }
 
 #[derive(sqlx::FromRow)]
 struct Attempt {
-    provider: String,
     nonce: String,
     code_verifier: String,
     link_user: Option<String>,
@@ -90,17 +107,29 @@ struct Attempt {
     expired: bool,
 }
 
-/// Take the login `state` names, once: a second callback with the same `state` finds nothing.
-async fn consume(state: &AppState, login_state: &str) -> Result<Attempt, LoginError> {
+/// Take the login `state` names, once, if it was started with this provider in this browser:
+/// a second callback with the same `state` finds nothing, and neither does another browser.
+async fn consume(
+    state: &AppState,
+    provider: &str,
+    login_state: &str,
+    binder: &str,
+) -> Result<Attempt, LoginError> {
     sqlx::query_as::<_, Attempt>(
-        "DELETE FROM login_attempts WHERE state_hash = $1 RETURNING provider, nonce, \
-         code_verifier, link_user, return_to, expires_at < now() AS expired",
+        "DELETE FROM login_attempts WHERE state_hash = $1 AND provider = $2 AND binder_hash = $3 \
+         RETURNING nonce, code_verifier, link_user, return_to, expires_at < now() AS expired",
     )
     .bind(secrets::hash(login_state))
+    .bind(provider)
+    .bind(secrets::hash(binder))
     .fetch_optional(&state.pool)
     .await?
     .ok_or_else(|| {
-        LoginError::State("unknown or already used `state`; start the login again".into())
+        LoginError::State(
+            "unknown or already used `state`, or a login started with another provider or in \
+             another browser; start the login again"
+                .into(),
+        )
     })
 }
 
@@ -109,15 +138,16 @@ pub async fn complete(
     provider_name: &str,
     code: &str,
     login_state: &str,
+    binder: Option<&str>,
     request_id: &str,
 ) -> Result<Completed, LoginError> {
     let provider = state.providers.get(provider_name)?;
-    let attempt = consume(state, login_state).await?;
-    if attempt.provider != provider.name() {
-        return Err(LoginError::State(
-            "the `state` belongs to a login with another provider".into(),
-        ));
-    }
+    let binder = binder.ok_or_else(|| {
+        LoginError::State(
+            "the `hxb_login` cookie of the browser that started this login is missing".into(),
+        )
+    })?;
+    let attempt = consume(state, provider.name(), login_state, binder).await?;
     if attempt.expired {
         return Err(LoginError::State(
             "the login took too long; start again".into(),
@@ -166,7 +196,28 @@ async fn execute(
 }
 
 fn command_error(e: AggregateError<UserError>) -> LoginError {
-    LoginError::Command(e.to_string())
+    match e {
+        AggregateError::UserError(e) => LoginError::User(e),
+        AggregateError::AggregateConflict => {
+            LoginError::Command("the user changed concurrently; sign in again".into())
+        }
+        other => LoginError::Command(other.to_string()),
+    }
+}
+
+/// Give up an identity claimed for a command that then failed.
+async fn release_identity(state: &AppState, identity: &Identity, user: &UserId) {
+    let released = sqlx::query(
+        "DELETE FROM user_identities WHERE provider = $1 AND subject = $2 AND user_id = $3",
+    )
+    .bind(&identity.provider)
+    .bind(&identity.subject)
+    .bind(user.as_str())
+    .execute(&state.pool)
+    .await;
+    if let Err(e) = released {
+        tracing::error!(error = %e, identity = %identity, "cannot release a claimed identity");
+    }
 }
 
 /// The user an identity belongs to: `candidate` if nobody had it yet.
@@ -225,7 +276,12 @@ async fn sign_in(
             Ok(position) => return Ok((user, position)),
             Err(AggregateError::AggregateConflict)
             | Err(AggregateError::UserError(UserError::AlreadyRegistered)) => continue,
-            Err(e) => return Err(command_error(e)),
+            Err(e) => {
+                if user == candidate {
+                    release_identity(state, identity, &user).await;
+                }
+                return Err(command_error(e));
+            }
         }
     }
     Err(LoginError::Command(
@@ -240,23 +296,20 @@ async fn link(
     profile: ExternalProfile,
     request_id: &str,
 ) -> Result<Option<i64>, LoginError> {
-    let identity = &profile.identity;
-    let owner = claim_identity(state, identity, user).await?;
+    let identity = profile.identity.clone();
+    let owner = claim_identity(state, &identity, user).await?;
     if owner != user.as_str() {
         return Err(LoginError::IdentityTaken);
     }
-    match execute(
-        state,
-        user,
-        UserCommand::LinkIdentity { profile },
-        request_id,
-    )
-    .await
-    {
+    let command = UserCommand::LinkIdentity { profile };
+    match execute(state, user, command, request_id).await {
         Ok(position) => Ok(position),
         // Linking the same identity twice changes nothing.
         Err(AggregateError::UserError(UserError::AlreadyLinked(_))) => Ok(None),
-        Err(e) => Err(command_error(e)),
+        Err(e) => {
+            release_identity(state, &identity, user).await;
+            Err(command_error(e))
+        }
     }
 }
 

@@ -58,6 +58,10 @@ pub enum LoginError {
     Load(#[from] hexabase_command::store::LoadError),
     #[error("{0}")]
     Command(String),
+    #[error(transparent)]
+    User(#[from] hexabase_command::user::UserError),
+    #[error("only a registered user can link another identity")]
+    NotRegistered,
 }
 
 struct OidcMetadata {

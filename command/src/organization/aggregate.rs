@@ -1,11 +1,11 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::{OrganizationCommand, OrganizationEvent};
-use crate::id::{OrganizationId, UserId};
+use crate::id::{OrganizationId, UserId, WorkspaceId};
 use crate::policy::{self, Decision, OrgAction, OrgRole};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +26,10 @@ pub enum OrganizationError {
     LastAdmin,
     #[error("there is no pending invitation for {0}")]
     NoInvitation(String),
+    #[error("the organization still has workspaces ({0}); delete them first")]
+    HasWorkspaces(String),
+    #[error("workspace {0} is already part of the organization")]
+    WorkspaceExists(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -34,11 +38,13 @@ pub struct Organization {
     name: String,
     members: BTreeMap<UserId, OrgRole>,
     invitations: BTreeMap<String, OrgRole>,
+    workspaces: BTreeSet<WorkspaceId>,
+    deleted: bool,
 }
 
 impl Organization {
     fn authorize(&self, actor: &UserId, action: OrgAction) -> Result<(), OrganizationError> {
-        if self.id.is_none() {
+        if self.id.is_none() || self.deleted {
             return Err(OrganizationError::NotFound);
         }
         match policy::decide(self.members.get(actor).copied(), action) {
@@ -112,11 +118,54 @@ impl Aggregate for Organization {
                 }
                 OrganizationEvent::MemberRemoved { user_id }
             }
+            OrganizationCommand::ChangeMemberRole {
+                user_id,
+                role,
+                actor,
+            } => {
+                self.authorize(&actor, OrgAction::ChangeRole)?;
+                let current = *self
+                    .members
+                    .get(&user_id)
+                    .ok_or_else(|| OrganizationError::MemberNotFound(user_id.to_string()))?;
+                if current == role {
+                    return Ok(());
+                }
+                if current == OrgRole::Admin && self.admins() == 1 {
+                    return Err(OrganizationError::LastAdmin);
+                }
+                OrganizationEvent::MemberRoleChanged { user_id, role }
+            }
+            OrganizationCommand::DeleteOrganization { actor } => {
+                self.authorize(&actor, OrgAction::Delete)?;
+                if !self.workspaces.is_empty() {
+                    let names: Vec<&str> =
+                        self.workspaces.iter().map(WorkspaceId::as_str).collect();
+                    return Err(OrganizationError::HasWorkspaces(names.join(", ")));
+                }
+                OrganizationEvent::OrganizationDeleted { deleted_by: actor }
+            }
+            OrganizationCommand::AttachWorkspace {
+                workspace_id,
+                actor,
+            } => {
+                self.authorize(&actor, OrgAction::CreateWorkspace)?;
+                if self.workspaces.contains(&workspace_id) {
+                    return Err(OrganizationError::WorkspaceExists(workspace_id.to_string()));
+                }
+                OrganizationEvent::WorkspaceAttached { workspace_id }
+            }
+            OrganizationCommand::DetachWorkspace { workspace_id } => {
+                if !self.workspaces.contains(&workspace_id) {
+                    return Ok(());
+                }
+                OrganizationEvent::WorkspaceDetached { workspace_id }
+            }
             OrganizationCommand::AcceptInvitation {
                 verified_email,
                 actor,
             } => {
-                if self.id.is_none() {
+                if self.id.is_none() || self.deleted {
                     return Err(OrganizationError::NotFound);
                 }
                 let role = *self
@@ -162,6 +211,16 @@ impl Aggregate for Organization {
             } => {
                 self.invitations.remove(&email);
                 self.members.insert(user_id, role);
+            }
+            OrganizationEvent::MemberRoleChanged { user_id, role } => {
+                self.members.insert(user_id, role);
+            }
+            OrganizationEvent::OrganizationDeleted { .. } => self.deleted = true,
+            OrganizationEvent::WorkspaceAttached { workspace_id } => {
+                self.workspaces.insert(workspace_id);
+            }
+            OrganizationEvent::WorkspaceDetached { workspace_id } => {
+                self.workspaces.remove(&workspace_id);
             }
         }
     }
@@ -520,5 +579,135 @@ mod tests {
                 actor: alice,
             })
             .then_expect_error(OrganizationError::NotFound);
+    }
+
+    #[test]
+    fn admins_change_roles_but_never_demote_the_last_admin() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let bob_joined = OrganizationEvent::InvitationAccepted {
+            email: "bob@example.com".into(),
+            user_id: bob.clone(),
+            role: OrgRole::Member,
+        };
+        Given::with(())
+            .given(vec![created(&org, &alice), bob_joined.clone()])
+            .when(OrganizationCommand::ChangeMemberRole {
+                user_id: bob.clone(),
+                role: OrgRole::Admin,
+                actor: alice.clone(),
+            })
+            .then_expect_events(vec![OrganizationEvent::MemberRoleChanged {
+                user_id: bob.clone(),
+                role: OrgRole::Admin,
+            }]);
+        Given::with(())
+            .given(vec![created(&org, &alice), bob_joined.clone()])
+            .when(OrganizationCommand::ChangeMemberRole {
+                user_id: alice.clone(),
+                role: OrgRole::Member,
+                actor: alice.clone(),
+            })
+            .then_expect_error(OrganizationError::LastAdmin);
+        Given::with(())
+            .given(vec![created(&org, &alice), bob_joined])
+            .when(OrganizationCommand::ChangeMemberRole {
+                user_id: alice.clone(),
+                role: OrgRole::Member,
+                actor: bob,
+            })
+            .then_expect_error(OrganizationError::Forbidden);
+    }
+
+    #[test]
+    fn an_organization_with_workspaces_cannot_be_deleted() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        let ws = WorkspaceId::generate();
+        let attached = OrganizationEvent::WorkspaceAttached {
+            workspace_id: ws.clone(),
+        };
+        Given::with(())
+            .given(vec![created(&org, &alice), attached.clone()])
+            .when(OrganizationCommand::DeleteOrganization {
+                actor: alice.clone(),
+            })
+            .then_expect_error(OrganizationError::HasWorkspaces(ws.to_string()));
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                attached,
+                OrganizationEvent::WorkspaceDetached { workspace_id: ws },
+            ])
+            .when(OrganizationCommand::DeleteOrganization {
+                actor: alice.clone(),
+            })
+            .then_expect_events(vec![OrganizationEvent::OrganizationDeleted {
+                deleted_by: alice,
+            }]);
+    }
+
+    #[test]
+    fn a_deleted_organization_is_gone() {
+        let (org, alice) = (OrganizationId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                OrganizationEvent::OrganizationDeleted {
+                    deleted_by: alice.clone(),
+                },
+            ])
+            .when(OrganizationCommand::RenameOrganization {
+                name: name("Again"),
+                actor: alice,
+            })
+            .then_expect_error(OrganizationError::NotFound);
+    }
+
+    #[test]
+    fn only_admins_attach_workspaces_and_each_once() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let ws = WorkspaceId::generate();
+        Given::with(())
+            .given(vec![created(&org, &alice)])
+            .when(OrganizationCommand::AttachWorkspace {
+                workspace_id: ws.clone(),
+                actor: alice.clone(),
+            })
+            .then_expect_events(vec![OrganizationEvent::WorkspaceAttached {
+                workspace_id: ws.clone(),
+            }]);
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                OrganizationEvent::WorkspaceAttached {
+                    workspace_id: ws.clone(),
+                },
+            ])
+            .when(OrganizationCommand::AttachWorkspace {
+                workspace_id: ws.clone(),
+                actor: alice.clone(),
+            })
+            .then_expect_error(OrganizationError::WorkspaceExists(ws.to_string()));
+        Given::with(())
+            .given(vec![
+                created(&org, &alice),
+                OrganizationEvent::InvitationAccepted {
+                    email: "bob@example.com".into(),
+                    user_id: bob.clone(),
+                    role: OrgRole::Member,
+                },
+            ])
+            .when(OrganizationCommand::AttachWorkspace {
+                workspace_id: ws,
+                actor: bob,
+            })
+            .then_expect_error(OrganizationError::Forbidden);
     }
 }

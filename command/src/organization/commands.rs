@@ -1,4 +1,4 @@
-use crate::id::{OrganizationId, UserId};
+use crate::id::{OrganizationId, UserId, WorkspaceId};
 use crate::policy::OrgRole;
 use crate::values::{DisplayName, Email};
 
@@ -22,6 +22,25 @@ pub enum OrganizationCommand {
     RemoveMember {
         user_id: UserId,
         actor: UserId,
+    },
+    ChangeMemberRole {
+        user_id: UserId,
+        role: OrgRole,
+        actor: UserId,
+    },
+    /// Refused while the organization has workspaces.
+    DeleteOrganization {
+        actor: UserId,
+    },
+    /// A workspace is being created in the organization (recorded before the workspace's own
+    /// first event, so the organization always knows its workspaces).
+    AttachWorkspace {
+        workspace_id: WorkspaceId,
+        actor: UserId,
+    },
+    /// The workspace is gone (deleted, or its creation failed).
+    DetachWorkspace {
+        workspace_id: WorkspaceId,
     },
     /// The actor takes up the invitation sent to `email`, which their identity provider
     /// verified they control.

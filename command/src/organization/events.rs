@@ -1,7 +1,7 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::id::{OrganizationId, UserId};
+use crate::id::{OrganizationId, UserId, WorkspaceId};
 use crate::policy::OrgRole;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,19 @@ pub enum OrganizationEvent {
         user_id: UserId,
         role: OrgRole,
     },
+    MemberRoleChanged {
+        user_id: UserId,
+        role: OrgRole,
+    },
+    OrganizationDeleted {
+        deleted_by: UserId,
+    },
+    WorkspaceAttached {
+        workspace_id: WorkspaceId,
+    },
+    WorkspaceDetached {
+        workspace_id: WorkspaceId,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -38,6 +51,10 @@ impl DomainEvent for OrganizationEvent {
             OrganizationEvent::UserInvited { .. } => "UserInvited",
             OrganizationEvent::MemberRemoved { .. } => "MemberRemoved",
             OrganizationEvent::InvitationAccepted { .. } => "InvitationAccepted",
+            OrganizationEvent::MemberRoleChanged { .. } => "MemberRoleChanged",
+            OrganizationEvent::OrganizationDeleted { .. } => "OrganizationDeleted",
+            OrganizationEvent::WorkspaceAttached { .. } => "WorkspaceAttached",
+            OrganizationEvent::WorkspaceDetached { .. } => "WorkspaceDetached",
         }
         .to_owned()
     }

@@ -9,9 +9,9 @@ use crate::{world, World};
 
 async fn login(w: &World, forgery: Forgery) -> hexabase_it::spine::Reply {
     w.hostile.forge(forgery);
-    let url = start_login(&w.app, "mallory").await;
-    let callback = follow_to_callback(&w.app, &url).await;
-    visit(&w.app, &callback).await
+    let started = start_login(&w.app, "mallory").await;
+    let callback = follow_to_callback(&w.app, &started.url).await;
+    visit(&w.app, &callback, Some(&started.binder)).await
 }
 
 async fn users(w: &World) -> i64 {

@@ -1,4 +1,4 @@
-use hexabase_it::browser::{dex_login, follow_to_callback, start_login, visit};
+use hexabase_it::browser::{dex_login, follow_to_callback, start_login, visit, Started};
 use hexabase_it::github::GithubAccount;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -7,9 +7,9 @@ use crate::world;
 
 async fn github_login(w: &crate::World, account: &GithubAccount) -> hexabase_it::spine::Reply {
     w.github.sign_in_as(account);
-    let url = start_login(&w.app, "github").await;
-    let callback = follow_to_callback(&w.app, &url).await;
-    visit(&w.app, &callback).await
+    let started = start_login(&w.app, "github").await;
+    let callback = follow_to_callback(&w.app, &started.url).await;
+    visit(&w.app, &callback, Some(&started.binder)).await
 }
 
 #[tokio::test]
@@ -56,13 +56,16 @@ async fn the_same_email_at_another_provider_is_another_account_until_linked() {
     // Ada links her own GitHub account explicitly, while signed in.
     let ada_github = GithubAccount::new("ada-real", &w.ada.email, true);
     w.github.sign_in_as(&ada_github);
-    let started = w
-        .app
-        .request(Method::POST, "/auth/link/github", Some(&ada_token), None)
-        .await;
-    assert_eq!(started.status, StatusCode::OK, "{}", started.text);
-    let url = started.body["authorization_url"].as_str().unwrap();
-    let linked = visit(&w.app, &follow_to_callback(&w.app, url).await).await;
+    let started = Started::from_reply(
+        &w.app
+            .request(Method::POST, "/auth/link/github", Some(&ada_token), None)
+            .await,
+    );
+    let callback = follow_to_callback(&w.app, &started.url).await;
+    // Someone who lured Ada into their link flow would need her browser's login cookie.
+    let lured = visit(&w.app, &callback, None).await;
+    assert_eq!(lured.status, StatusCode::BAD_REQUEST, "{}", lured.text);
+    let linked = visit(&w.app, &callback, Some(&started.binder)).await;
     assert_eq!(linked.status, StatusCode::OK, "{}", linked.text);
     assert_eq!(linked.body["user_id"], ada_id.as_str());
     let position = linked.body["position"].as_i64().unwrap();
@@ -83,12 +86,13 @@ async fn the_same_email_at_another_provider_is_another_account_until_linked() {
 
     // An identity that belongs to someone else cannot be linked.
     w.github.sign_in_as(&lookalike);
-    let started = w
-        .app
-        .request(Method::POST, "/auth/link/github", Some(&ada_token), None)
-        .await;
-    let url = started.body["authorization_url"].as_str().unwrap();
-    let taken = visit(&w.app, &follow_to_callback(&w.app, url).await).await;
+    let started = Started::from_reply(
+        &w.app
+            .request(Method::POST, "/auth/link/github", Some(&ada_token), None)
+            .await,
+    );
+    let callback = follow_to_callback(&w.app, &started.url).await;
+    let taken = visit(&w.app, &callback, Some(&started.binder)).await;
     assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
     // Linking needs a signed-in user.
     let anonymous = w

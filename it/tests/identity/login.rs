@@ -49,19 +49,18 @@ async fn a_user_signs_in_through_dex_and_sees_themself() {
 #[tokio::test]
 async fn the_authorization_url_carries_pkce_state_and_nonce() {
     let w = world().await;
-    let url = reqwest::Url::parse(&start_login(&w.app, "dex").await).unwrap();
-    let params: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-    assert!(url.as_str().starts_with(&w.dex.issuer));
-    assert_eq!(params["code_challenge_method"], "S256");
-    assert_eq!(params["response_type"], "code");
-    assert_eq!(params["client_id"], w.dex.client_id);
-    assert_eq!(params["code_challenge"].len(), 43);
-    assert!(params["state"].len() >= 43 && params["nonce"].len() >= 43);
-    assert!(params["scope"].contains("openid"));
+    let started = start_login(&w.app, "dex").await;
+    assert!(started.url.starts_with(&w.dex.issuer));
+    assert_eq!(started.param("code_challenge_method"), "S256");
+    assert_eq!(started.param("response_type"), "code");
+    assert_eq!(started.param("client_id"), w.dex.client_id);
+    assert_eq!(started.param("code_challenge").len(), 43);
+    assert!(started.param("state").len() >= 43 && started.param("nonce").len() >= 43);
+    assert!(started.param("scope").contains("openid"));
     // Nothing secret is stored in the clear: the state is kept as a hash.
     let stored: i64 =
         sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE state_hash = $1")
-            .bind(params["state"].as_bytes())
+            .bind(started.param("state").as_bytes())
             .fetch_one(&w.app.pool)
             .await
             .unwrap();
@@ -92,53 +91,65 @@ async fn an_unknown_provider_is_404() {
 #[tokio::test]
 async fn a_missing_mismatched_or_replayed_state_is_refused() {
     let w = world().await;
-    let url = start_login(&w.app, "dex").await;
-    let callback = dex_authorize(&w.app, &w.dex, &w.ada, &url).await;
-    let parsed = reqwest::Url::parse(&callback).unwrap();
-    let code = parsed
+    let started = start_login(&w.app, "dex").await;
+    let callback = dex_authorize(&w.app, &w.dex, &w.ada, &started.url).await;
+    let code = reqwest::Url::parse(&callback)
+        .unwrap()
         .query_pairs()
         .find(|(k, _)| k == "code")
         .unwrap()
         .1
         .into_owned();
+    let binder = Some(started.binder.as_str());
+    let base = &w.app.base;
 
     let missing = visit(
         &w.app,
-        &format!("{}/auth/callback/dex?code={code}", w.app.base),
+        &format!("{base}/auth/callback/dex?code={code}"),
+        binder,
     )
     .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{}", missing.text);
     let forged = visit(
         &w.app,
-        &format!(
-            "{}/auth/callback/dex?code={code}&state=forged-state",
-            w.app.base
-        ),
+        &format!("{base}/auth/callback/dex?code={code}&state=forged-state"),
+        binder,
     )
     .await;
     assert_eq!(forged.status, StatusCode::BAD_REQUEST, "{}", forged.text);
     // A state started for GitHub is no good for dex.
-    let github_url = reqwest::Url::parse(&start_login(&w.app, "github").await).unwrap();
-    let github_state = github_url
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let github = start_login(&w.app, "github").await;
     let crossed = visit(
         &w.app,
         &format!(
-            "{}/auth/callback/dex?code={code}&state={github_state}",
-            w.app.base
+            "{base}/auth/callback/dex?code={code}&state={}",
+            github.param("state")
         ),
+        Some(&github.binder),
     )
     .await;
     assert_eq!(crossed.status, StatusCode::BAD_REQUEST, "{}", crossed.text);
+    // Login CSRF: the genuine callback opened in another browser (no or another login
+    // cookie) signs nobody in there, and does not use the login up.
+    let elsewhere = visit(&w.app, &callback, None).await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        elsewhere.text
+    );
+    let other_browser = visit(&w.app, &callback, Some(&github.binder)).await;
+    assert_eq!(
+        other_browser.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        other_browser.text
+    );
 
-    // The genuine callback works once; replaying it does not.
-    let first = visit(&w.app, &callback).await;
+    // In the browser that started it, the callback works once; replaying it does not.
+    let first = visit(&w.app, &callback, binder).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
-    let replayed = visit(&w.app, &callback).await;
+    let replayed = visit(&w.app, &callback, binder).await;
     assert_eq!(
         replayed.status,
         StatusCode::BAD_REQUEST,
@@ -151,19 +162,16 @@ async fn a_missing_mismatched_or_replayed_state_is_refused() {
 #[tokio::test]
 async fn a_provider_error_or_a_bad_code_signs_nobody_in() {
     let w = world().await;
-    let url = reqwest::Url::parse(&start_login(&w.app, "dex").await).unwrap();
-    let state = url
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let started = start_login(&w.app, "dex").await;
+    let state = started.param("state");
+    let binder = Some(started.binder.as_str());
     let denied = visit(
         &w.app,
         &format!(
             "{}/auth/callback/dex?error=access_denied&state={state}",
             w.app.base
         ),
+        binder,
     )
     .await;
     assert_eq!(denied.status, StatusCode::UNAUTHORIZED, "{}", denied.text);
@@ -173,6 +181,7 @@ async fn a_provider_error_or_a_bad_code_signs_nobody_in() {
             "{}/auth/callback/dex?code=not-a-code&state={state}",
             w.app.base
         ),
+        binder,
     )
     .await;
     assert_eq!(
@@ -212,10 +221,13 @@ async fn return_to_redirects_the_browser_with_cookies_and_refuses_other_sites() 
             None,
         )
         .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    let url = reply.body["authorization_url"].as_str().unwrap();
-    let callback = dex_authorize(&w.app, &w.dex, &w.ada, url).await;
-    let landed = visit(&w.app, &callback).await;
+    let login_cookie = browser::set_cookie(&reply, "hxb_login").expect("login cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/auth/callback"] {
+        assert!(login_cookie.contains(attribute), "{login_cookie}");
+    }
+    let started = browser::Started::from_reply(&reply);
+    let callback = dex_authorize(&w.app, &w.dex, &w.ada, &started.url).await;
+    let landed = visit(&w.app, &callback, Some(&started.binder)).await;
     assert_eq!(landed.status, StatusCode::SEE_OTHER, "{}", landed.text);
     assert_eq!(landed.headers["location"], "/workspaces");
     let session = browser::set_cookie(&landed, "hxb_session").expect("session cookie");

@@ -30,28 +30,18 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_session() {
         StatusCode::OK
     );
 
+    // The client goes on refreshing with the newest token.
+    let third = refresh(&w, &second).await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.text);
+    let third_refresh = third.body["refresh_token"].as_str().unwrap().to_owned();
+    let third_access = third.body["access_token"].as_str().unwrap().to_owned();
+
     // The first refresh token shows up again: someone copied it. The whole session ends.
-    let reused = w
-        .app
-        .request(
-            reqwest::Method::POST,
-            "/auth/refresh",
-            None,
-            Some(&json!({ "refresh_token": first })),
-        )
-        .await;
+    let reused = refresh(&w, &first).await;
     assert_eq!(reused.status, StatusCode::UNAUTHORIZED, "{}", reused.text);
-    let after = w
-        .app
-        .request(
-            reqwest::Method::POST,
-            "/auth/refresh",
-            None,
-            Some(&json!({ "refresh_token": second })),
-        )
-        .await;
+    let after = refresh(&w, &third_refresh).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text);
-    for token in [&access, &new_access] {
+    for token in [&access, &new_access, &third_access] {
         let me = w.app.get("/auth/me", token).await;
         assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
     }
@@ -194,6 +184,18 @@ async fn browsers_use_cookies_and_cookie_writes_need_the_csrf_header() {
     .await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
     assert!(cookie_value(&refreshed, "hxb_refresh").is_some_and(|r| r != refresh));
+    // The tokens stay in HttpOnly cookies: the body gives a page script nothing to steal.
+    assert!(
+        refreshed.body["access_token"].is_null(),
+        "{}",
+        refreshed.text
+    );
+    assert!(
+        refreshed.body["refresh_token"].is_null(),
+        "{}",
+        refreshed.text
+    );
+    assert!(refreshed.body["csrf_token"].is_string());
 
     // Signing out by cookie clears the cookies.
     let out = hexabase_it::TestApp::read(
@@ -208,4 +210,89 @@ async fn browsers_use_cookies_and_cookie_writes_need_the_csrf_header() {
     .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
     assert_eq!(cookie_value(&out, "hxb_session").as_deref(), Some(""));
+}
+
+async fn refresh(w: &crate::World, token: &str) -> hexabase_it::spine::Reply {
+    w.app
+        .request(
+            reqwest::Method::POST,
+            "/auth/refresh",
+            None,
+            Some(&json!({ "refresh_token": token })),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_do_not_sign_the_user_out() {
+    let w = world().await;
+    let login = dex_login(&w.app, &w.dex, &w.ada).await;
+    let first = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let (a, b) = tokio::join!(refresh(&w, &first), refresh(&w, &first));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{} / {}",
+        a.text,
+        b.text
+    );
+    let winner = if a.status == StatusCode::OK { &a } else { &b };
+    // The session lives on: the winner's tokens work and rotate.
+    let access = winner.body["access_token"].as_str().unwrap();
+    assert_eq!(w.app.get("/auth/me", access).await.status, StatusCode::OK);
+    let next = winner.body["refresh_token"].as_str().unwrap();
+    let later = refresh(&w, next).await;
+    assert_eq!(later.status, StatusCode::OK, "{}", later.text);
+    // Once the successor has been used, the first token showing up again is reuse.
+    let reused = refresh(&w, &first).await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED, "{}", reused.text);
+    let newest = later.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        w.app.get("/auth/me", newest).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_browser_whose_access_token_expired_still_signs_out_with_its_refresh_cookie() {
+    let w = world().await;
+    let login = dex_login(&w.app, &w.dex, &w.ada).await;
+    let refresh_cookie = cookie_value(&login, "hxb_refresh").unwrap();
+    let csrf = cookie_value(&login, "hxb_csrf").unwrap();
+    let access = login.body["access_token"].as_str().unwrap();
+    let cookies = format!("hxb_refresh={refresh_cookie}; hxb_csrf={csrf}");
+    let url = format!("{}/auth/logout", w.app.base);
+    let forged = w
+        .app
+        .client
+        .post(&url)
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "no CSRF header");
+    let out = hexabase_it::TestApp::read(
+        w.app
+            .client
+            .post(&url)
+            .header("cookie", &cookies)
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
+    assert_eq!(cookie_value(&out, "hxb_refresh").as_deref(), Some(""));
+    assert_eq!(
+        w.app.get("/auth/me", access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let anonymous = w
+        .app
+        .request(reqwest::Method::POST, "/auth/logout", None, None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
