@@ -8,6 +8,7 @@ use async_nats::jetstream;
 use hexabase_command::organization::Organization;
 use hexabase_command::store::{self, Cqrs};
 use hexabase_command::user::User;
+use hexabase_command::workspace::Workspace;
 use hexabase_projector::relay::Relay;
 use hexabase_projector::{run_projection, EventStream};
 use hexabase_query::consistency::{self, WaitError};
@@ -43,6 +44,7 @@ pub struct AppState {
     pub revocations: RecentRevocations,
     pub organizations: Cqrs<Organization>,
     pub users: Cqrs<User>,
+    pub workspaces: Cqrs<Workspace>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,7 @@ impl AppState {
         Ok(Arc::new(Self {
             organizations: store::cqrs(pool.clone(), ()),
             users: store::cqrs(pool.clone(), ()),
+            workspaces: store::cqrs(pool.clone(), ()),
             shared,
             providers,
             revocations: RecentRevocations::default(),

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod store;
 pub mod user;
 pub mod values;
+pub mod workspace;
 
 pub use id::{GroupId, OrganizationId, UserId, WorkspaceId};
 pub use metadata::CommandMetadata;

@@ -60,9 +60,75 @@ pub fn decide(role: Option<OrgRole>, action: OrgAction) -> Decision {
     }
 }
 
+/// What a caller is to a workspace, from the organization's and the workspace's membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspaceAccess {
+    pub org_role: Option<OrgRole>,
+    /// In `WSAdmins` (or a group below it).
+    pub ws_admin: bool,
+    /// In any group of the workspace.
+    pub ws_member: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceAction {
+    Read,
+    Update,
+    Delete,
+}
+
+/// Organization admins manage every workspace of their organization; `WSAdmins` manage theirs;
+/// the workspace's members read it; everybody else — other members of the organization
+/// included — does not see it.
+pub fn decide_workspace(access: WorkspaceAccess, action: WorkspaceAction) -> Decision {
+    match access.org_role {
+        None => Decision::NotFound,
+        Some(OrgRole::Admin) => Decision::Allowed,
+        Some(OrgRole::Member) if access.ws_admin => Decision::Allowed,
+        Some(OrgRole::Member) if access.ws_member => match action {
+            WorkspaceAction::Read => Decision::Allowed,
+            WorkspaceAction::Update | WorkspaceAction::Delete => Decision::Forbidden,
+        },
+        Some(OrgRole::Member) => Decision::NotFound,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workspaces_are_managed_by_org_admins_and_wsadmins_read_by_members_hidden_from_others() {
+        use WorkspaceAction::*;
+        let access = |org_role, ws_admin, ws_member| WorkspaceAccess {
+            org_role,
+            ws_admin,
+            ws_member,
+        };
+        for action in [Read, Update, Delete] {
+            assert_eq!(
+                decide_workspace(access(None, true, true), action),
+                Decision::NotFound,
+                "left the organization"
+            );
+            assert_eq!(
+                decide_workspace(access(Some(OrgRole::Admin), false, false), action),
+                Decision::Allowed
+            );
+            assert_eq!(
+                decide_workspace(access(Some(OrgRole::Member), true, true), action),
+                Decision::Allowed
+            );
+            assert_eq!(
+                decide_workspace(access(Some(OrgRole::Member), false, false), action),
+                Decision::NotFound
+            );
+        }
+        let member = access(Some(OrgRole::Member), false, true);
+        assert_eq!(decide_workspace(member, Read), Decision::Allowed);
+        assert_eq!(decide_workspace(member, Update), Decision::Forbidden);
+        assert_eq!(decide_workspace(member, Delete), Decision::Forbidden);
+    }
 
     #[test]
     fn strangers_see_nothing_members_read_admins_manage() {

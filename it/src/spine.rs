@@ -223,6 +223,33 @@ impl TestApp {
         (id, position)
     }
 
+    /// A new user who joined organization `org` with `role` (invited by `admin`, then accepting
+    /// as the invited email would); returns them and their token once the read model shows them.
+    pub async fn member_of(&self, org: &str, admin: &str, role: &str) -> (UserId, String) {
+        let (user, token) = self.user();
+        let email = format!("{}@example.com", &user.as_str()[8..20]);
+        let invite = self
+            .post(
+                &format!("/api/v1/organizations/{org}/users"),
+                admin,
+                &serde_json::json!({ "email": email, "role": role }),
+            )
+            .await;
+        assert_eq!(invite.status, StatusCode::CREATED, "{}", invite.text);
+        let accept = hexabase_command::organization::OrganizationCommand::AcceptInvitation {
+            verified_email: hexabase_command::values::Email::parse("email", &email).expect("email"),
+            actor: user.clone(),
+        };
+        let metadata = hexabase_command::CommandMetadata::for_request(user.clone(), "it".into());
+        self.state
+            .organizations
+            .execute_with_metadata(org, accept, metadata.into_map())
+            .await
+            .expect("accept the invitation");
+        self.caught_up().await;
+        (user, token)
+    }
+
     /// Poll until `check` holds (projections are asynchronous); panics after 30 s.
     pub async fn eventually<F, Fut>(&self, what: &str, check: F)
     where

@@ -13,6 +13,7 @@ mod replay;
 mod runner;
 mod stream;
 pub mod user;
+pub mod workspace;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(organization::OrganizationsProjection),
         Arc::new(audit::AuditProjection),
         Arc::new(user::UsersProjection),
+        Arc::new(workspace::WorkspacesProjection),
     ]
 }
 

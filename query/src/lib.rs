@@ -8,5 +8,6 @@ pub mod consistency;
 pub mod organization;
 pub mod page;
 pub mod user;
+pub mod workspace;
 
 pub use page::Page;

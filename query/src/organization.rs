@@ -23,6 +23,15 @@ pub struct MemberRow {
     pub since: DateTime<Utc>,
 }
 
+/// A member with what the users read model knows of them (nothing until they first sign in).
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct MemberProfileRow {
+    #[sqlx(flatten)]
+    pub member: MemberRow,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct InvitationRow {
     pub email: String,
@@ -91,6 +100,27 @@ pub async fn members(pool: &PgPool, org: &OrganizationId) -> sqlx::Result<Vec<Me
     .bind(org.as_str())
     .fetch_all(pool)
     .await
+}
+
+/// The members of `org` by user id, after the `after` cursor (a user id).
+pub async fn members_page(
+    pool: &PgPool,
+    org: &OrganizationId,
+    after: Option<&UserId>,
+    limit: u32,
+) -> sqlx::Result<Page<MemberProfileRow>> {
+    let rows = sqlx::query_as::<_, MemberProfileRow>(
+        "SELECT m.user_id, m.role, m.since, u.email, u.display_name \
+         FROM rm_organization_members m LEFT JOIN rm_users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 AND ($2::text IS NULL OR m.user_id > $2) \
+         ORDER BY m.user_id LIMIT $3",
+    )
+    .bind(org.as_str())
+    .bind(after.map(UserId::as_str))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(paginate(rows, limit, |row| row.member.user_id.clone()))
 }
 
 pub async fn invitations(pool: &PgPool, org: &OrganizationId) -> sqlx::Result<Vec<InvitationRow>> {

@@ -8,8 +8,10 @@ pub mod middleware;
 mod ops;
 mod organization;
 mod page;
+mod plans;
 mod ratelimit;
 mod security;
+mod workspace;
 
 use std::sync::Arc;
 
@@ -24,9 +26,22 @@ pub use organization::OrganizationsApi;
 
 pub const TITLE: &str = "Hexabase KaaS control plane";
 
-pub fn openapi() -> OpenApiService<(AuthApi, OrganizationsApi), ()> {
+pub fn openapi() -> OpenApiService<
+    (
+        AuthApi,
+        OrganizationsApi,
+        plans::PlansApi,
+        workspace::WorkspacesApi,
+    ),
+    (),
+> {
     OpenApiService::new(
-        (AuthApi, OrganizationsApi),
+        (
+            AuthApi,
+            OrganizationsApi,
+            plans::PlansApi,
+            workspace::WorkspacesApi,
+        ),
         TITLE,
         env!("CARGO_PKG_VERSION"),
     )

@@ -11,7 +11,7 @@ use hexabase_command::values::{DisplayName, Email};
 use hexabase_command::{CommandMetadata, OrganizationId, UserId};
 use hexabase_projector::{audit, organization as org_projection};
 use hexabase_query::audit::{AuditEventRow, AuditFilter};
-use hexabase_query::organization::{InvitationRow, MemberRow, OrganizationRow};
+use hexabase_query::organization::{InvitationRow, MemberProfileRow, MemberRow, OrganizationRow};
 use hexabase_query::{audit as audit_query, organization as org_query};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -80,6 +80,13 @@ pub struct InviteUser {
 }
 
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangeRole {
+    /// The member's new role.
+    pub role: Role,
+}
+
+#[derive(Debug, Object)]
 pub struct OrganizationView {
     pub id: String,
     pub name: String,
@@ -118,6 +125,43 @@ impl From<MemberRow> for Member {
             since: row.since,
         }
     }
+}
+
+/// A member as listed, with the email and name of their latest sign-in (null until they first
+/// sign in).
+#[derive(Debug, Object)]
+pub struct OrganizationMember {
+    #[oai(flatten)]
+    pub member: Member,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+}
+
+impl From<MemberProfileRow> for OrganizationMember {
+    fn from(row: MemberProfileRow) -> Self {
+        Self {
+            member: row.member.into(),
+            email: row.email,
+            display_name: row.display_name,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct MemberList {
+    pub items: Vec<OrganizationMember>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A member's role after a change.
+#[derive(Debug, Object)]
+pub struct ChangedMember {
+    pub user_id: String,
+    pub role: Role,
+    /// Position of the `MemberRoleChanged` event (of the latest event, when the member already
+    /// had the role and nothing was recorded).
+    pub position: Option<i64>,
 }
 
 #[derive(Debug, Object)]
@@ -353,12 +397,7 @@ impl OrganizationsApi {
     ) -> ApiResult<Json<OrganizationList>> {
         consistent(&ctx, org_projection::NAME, position.0).await?;
         let limit = page::limit(limit.0)?;
-        let after = cursor
-            .0
-            .as_deref()
-            .map(OrganizationId::parse)
-            .transpose()
-            .map_err(|_| ApiError::bad_request("cursor is not valid", Some("cursor")))?;
+        let after = page::id_cursor(cursor.0.as_deref(), OrganizationId::parse)?;
         let rows = org_query::list_for_user(
             &ctx.state.pool,
             &auth.principal().user,
@@ -427,6 +466,60 @@ impl OrganizationsApi {
         };
         let position = execute(&ctx, &org, command, metadata).await?;
         Ok(Json(Written { position }))
+    }
+
+    /// Delete an organization (admins); refused while it has workspaces. Afterwards it is gone
+    /// for everyone.
+    #[oai(
+        path = "/organizations/:org_id",
+        method = "delete",
+        operation_id = "deleteOrganization",
+        tag = "ApiTags::Organizations"
+    )]
+    async fn delete(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+    ) -> ApiResult<Json<Written>> {
+        let org = OrganizationId::parse(&org_id)?;
+        let metadata = ctx.metadata(auth.principal());
+        let command = OrganizationCommand::DeleteOrganization {
+            actor: auth.principal().user.clone(),
+        };
+        let position = execute(&ctx, &org, command, metadata).await?;
+        Ok(Json(Written { position }))
+    }
+
+    /// The organization's members by user id, with the email and name they signed in with.
+    #[oai(
+        path = "/organizations/:org_id/users",
+        method = "get",
+        operation_id = "listMembers",
+        tag = "ApiTags::Organizations"
+    )]
+    async fn list_members(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        /// Page size, 1–100 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Wait until the event at this position is reflected.
+        position: Query<Option<i64>>,
+    ) -> ApiResult<Json<MemberList>> {
+        let org = OrganizationId::parse(&org_id)?;
+        consistent(&ctx, org_projection::NAME, position.0).await?;
+        authorize(&ctx, &org, &auth.principal().user, OrgAction::Read).await?;
+        let limit = page::limit(limit.0)?;
+        let after = page::id_cursor(cursor.0.as_deref(), UserId::parse)?;
+        let rows = org_query::members_page(&ctx.state.pool, &org, after.as_ref(), limit).await?;
+        Ok(Json(MemberList {
+            items: rows.items.into_iter().map(Into::into).collect(),
+            next_cursor: rows.next,
+        }))
     }
 
     /// Invite a user by email (admins).
@@ -530,6 +623,37 @@ impl OrganizationsApi {
         };
         let position = execute(&ctx, &org, command, metadata).await?;
         Ok(Json(Written { position }))
+    }
+
+    /// Change a member's role (admins; the last admin cannot be demoted).
+    #[oai(
+        path = "/organizations/:org_id/users/:user_id",
+        method = "patch",
+        operation_id = "changeMemberRole",
+        tag = "ApiTags::Organizations"
+    )]
+    async fn change_role(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        #[oai(name = "user_id")] user_id: Path<String>,
+        body: Json<ChangeRole>,
+    ) -> ApiResult<Json<ChangedMember>> {
+        let org = OrganizationId::parse(&org_id)?;
+        let user = UserId::parse(&user_id)?;
+        let metadata = ctx.metadata(auth.principal());
+        let command = OrganizationCommand::ChangeMemberRole {
+            user_id: user.clone(),
+            role: body.role.into(),
+            actor: auth.principal().user.clone(),
+        };
+        let position = execute(&ctx, &org, command, metadata).await?;
+        Ok(Json(ChangedMember {
+            user_id: user.to_string(),
+            role: body.role,
+            position,
+        }))
     }
 
     /// The organization's event history, oldest first (admins).

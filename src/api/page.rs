@@ -53,3 +53,14 @@ pub fn time_filter(
         other => Ok(other),
     }
 }
+
+/// A cursor that is the last id of the previous page.
+pub fn id_cursor<T, E>(
+    cursor: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> ApiResult<Option<T>> {
+    cursor
+        .map(parse)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("cursor is not valid", Some("cursor")))
+}

@@ -327,6 +327,26 @@ async fn replay_rebuilds_read_models_equal_to_the_live_ones() {
         )
         .await;
     }
+    // A workspace (the organization records it, the workspace starts with its groups).
+    app.caught_up().await;
+    let acme: String =
+        sqlx::query_scalar("SELECT id FROM rm_organizations WHERE name = 'Acme Ltd'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let workspace = app
+        .post(
+            &format!("/api/v1/organizations/{acme}/workspaces"),
+            &alice,
+            &json!({ "name": "Staging", "plan": "starter" }),
+        )
+        .await;
+    assert_eq!(
+        workspace.status,
+        reqwest::StatusCode::ACCEPTED,
+        "{}",
+        workspace.text
+    );
     // A user who signed in, logged in again and linked a second identity.
     let user = hexabase_command::UserId::generate();
     let profile = |provider: &str| hexabase_command::user::ExternalProfile {
@@ -368,7 +388,7 @@ async fn replay_rebuilds_read_models_equal_to_the_live_ones() {
         let replayed = hexabase_projector::replay(&app.pool, projection.as_ref())
             .await
             .unwrap();
-        assert_eq!(replayed, 12 + 3 + KEYRING_EVENTS);
+        assert_eq!(replayed, 12 + 2 + 3 + KEYRING_EVENTS);
         let rebuilt = snapshot(&app, projection.tables()).await;
         assert_eq!(live, rebuilt, "{} differs after replay", projection.name());
     }

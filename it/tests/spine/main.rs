@@ -2,7 +2,10 @@
 
 mod api_auth;
 mod api_bad_input;
+mod api_members;
 mod api_organizations;
+mod api_plans;
+mod api_workspaces;
 mod invariants;
 mod keyring;
 mod openapi;

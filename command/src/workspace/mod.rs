@@ -1,0 +1,20 @@
+//! The Workspace aggregate: one vCluster of an organization, with its groups.
+//!
+//! A workspace is requested by an organization admin and then provisioned by sagas (later);
+//! its lifecycle is Requested → Provisioning → Ready → Suspended → Deleting → Deleted, or Failed
+//! with a reason. Every workspace starts with two preset groups: `WorkspaceMembers` and, below
+//! it, `WSAdmins` with the creator in it (membership of a group implies membership of its
+//! ancestors).
+
+mod aggregate;
+mod commands;
+mod events;
+
+pub use aggregate::{Workspace, WorkspaceError, WorkspaceStatus};
+pub use commands::WorkspaceCommand;
+pub use events::WorkspaceEvent;
+
+/// Name of the preset group every member of the workspace belongs to.
+pub const MEMBERS_GROUP: &str = "WorkspaceMembers";
+/// Name of the preset group of the workspace's administrators (a child of `MEMBERS_GROUP`).
+pub const ADMINS_GROUP: &str = "WSAdmins";

@@ -1,0 +1,208 @@
+use hexabase_it::TestApp;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn create(app: &TestApp, org: &str, token: &str, name: &str) -> hexabase_it::spine::Reply {
+    app.post(
+        &format!("/api/v1/organizations/{org}/workspaces"),
+        token,
+        &json!({ "name": name, "plan": "starter" }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_org_admin_requests_a_workspace_and_follows_its_status() {
+    let app = TestApp::spawn().await;
+    let (alice, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let reply = create(&app, &org, &admin, "  Staging ").await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    assert!(ws.starts_with("ws-"), "{ws}");
+    assert_eq!(reply.body["status"], "Requested");
+    assert_eq!(reply.body["name"], "Staging");
+    let link = format!("/api/v1/organizations/{org}/workspaces/{ws}");
+    assert_eq!(reply.headers["location"], link.as_str());
+    assert_eq!(reply.body["links"]["self"], link.as_str());
+    let position = reply.body["position"].as_i64().unwrap();
+
+    // Until provisioning exists the workspace honestly stays `Requested`.
+    let view = app
+        .get(&format!("{link}?position={position}"), &admin)
+        .await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.text);
+    assert_eq!(view.body["status"], "Requested");
+    assert_eq!(view.body["plan"], "starter");
+    assert_eq!(view.body["created_by"], alice.as_str());
+
+    // The preset groups exist, WSAdmins below WorkspaceMembers, with the creator in WSAdmins.
+    let groups: Vec<(String, bool, bool)> = sqlx::query_as(
+        "SELECT g.name, g.parent_id IS NOT NULL, \
+         EXISTS (SELECT 1 FROM rm_workspace_group_members m WHERE m.group_id = g.id AND m.user_id = $2) \
+         FROM rm_workspace_groups g WHERE g.ws_id = $1 ORDER BY g.name",
+    )
+    .bind(&ws)
+    .bind(alice.as_str())
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        groups,
+        [
+            ("WSAdmins".to_owned(), true, true),
+            ("WorkspaceMembers".to_owned(), false, false)
+        ]
+    );
+
+    let list = app
+        .get(&format!("/api/v1/organizations/{org}/workspaces"), &admin)
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert_eq!(list.body["items"][0]["id"], ws.as_str());
+}
+
+#[tokio::test]
+async fn bad_requests_record_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let url = format!("/api/v1/organizations/{org}/workspaces");
+    for (body, status) in [
+        (
+            json!({ "name": "X", "plan": "platinum" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({ "name": "", "plan": "starter" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!({ "name": "X" }), StatusCode::BAD_REQUEST),
+        (
+            json!({ "name": "X", "plan": "starter", "size": 3 }),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let reply = app.post(&url, &admin, &body).await;
+        assert_eq!(reply.status, status, "{body}: {}", reply.text);
+        assert!(reply.body["code"].is_string(), "{}", reply.text);
+    }
+    let workspaces: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Workspace' \
+         OR event_type = 'WorkspaceAttached'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(workspaces, 0);
+    let missing = app
+        .get(
+            &format!("{url}/ws-0192f0c1a8b47c3e9d2a51b0c4e6f7a8"),
+            &admin,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let nonsense = app.get(&format!("{url}/nonsense"), &admin).await;
+    assert_eq!(nonsense.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn members_outsiders_and_strangers_get_what_the_policy_says() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let (_, member) = app.member_of(&org, &admin, "member").await;
+    let (_, stranger) = app.user();
+    let reply = create(&app, &org, &admin, "Staging").await;
+    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    app.caught_up().await;
+    let url = format!("/api/v1/organizations/{org}/workspaces/{ws}");
+
+    // An org member who is in no group of the workspace does not see it.
+    assert_eq!(app.get(&url, &member).await.status, StatusCode::NOT_FOUND);
+    let list = app
+        .get(&format!("/api/v1/organizations/{org}/workspaces"), &member)
+        .await;
+    assert_eq!(list.body["items"], json!([]));
+    assert_eq!(
+        create(&app, &org, &member, "Mine").await.status,
+        StatusCode::FORBIDDEN
+    );
+    for token in [&member, &stranger] {
+        let patch = app.patch(&url, token, &json!({ "name": "Taken" })).await;
+        assert_eq!(patch.status, StatusCode::NOT_FOUND, "{}", patch.text);
+        assert_eq!(app.delete(&url, token).await.status, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(app.get(&url, &stranger).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        create(&app, &org, &stranger, "Mine").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let anonymous = app.request(reqwest::Method::GET, &url, None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn admins_rename_change_plan_and_delete_and_the_org_keeps_its_workspaces() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let reply = create(&app, &org, &admin, "Staging").await;
+    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    let url = format!("/api/v1/organizations/{org}/workspaces/{ws}");
+    app.caught_up().await;
+
+    let patched = app
+        .patch(
+            &url,
+            &admin,
+            &json!({ "name": "Production", "plan": "team" }),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    let position = patched.body["position"].as_i64().unwrap();
+    let view = app.get(&format!("{url}?position={position}"), &admin).await;
+    assert_eq!(view.body["name"], "Production");
+    assert_eq!(view.body["plan"], "team");
+    let empty = app.patch(&url, &admin, &json!({})).await;
+    assert_eq!(
+        empty.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        empty.text
+    );
+    let bad_plan = app.patch(&url, &admin, &json!({ "plan": "nope" })).await;
+    assert_eq!(bad_plan.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let kubeconfig = app.get(&format!("{url}/kubeconfig"), &admin).await;
+    assert_eq!(
+        kubeconfig.status,
+        StatusCode::NOT_IMPLEMENTED,
+        "{}",
+        kubeconfig.text
+    );
+    assert_eq!(kubeconfig.body["code"], "not_implemented");
+
+    // The organization cannot go while it has the workspace.
+    let org_delete = app
+        .delete(&format!("/api/v1/organizations/{org}"), &admin)
+        .await;
+    assert_eq!(
+        org_delete.status,
+        StatusCode::CONFLICT,
+        "{}",
+        org_delete.text
+    );
+    assert!(org_delete.text.contains(&ws));
+
+    let deleted = app.delete(&url, &admin).await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED, "{}", deleted.text);
+    assert_eq!(deleted.body["status"], "Deleting");
+    let position = deleted.body["position"].as_i64().unwrap();
+    let view = app.get(&format!("{url}?position={position}"), &admin).await;
+    assert_eq!(view.body["status"], "Deleting");
+    let again = app.delete(&url, &admin).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    let rename = app.patch(&url, &admin, &json!({ "name": "Late" })).await;
+    assert_eq!(rename.status, StatusCode::CONFLICT, "{}", rename.text);
+}
