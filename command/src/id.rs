@@ -77,6 +77,10 @@ typed_id!(OrganizationId, "org-", "organization");
 typed_id!(UserId, "hxb-usr-", "user");
 typed_id!(WorkspaceId, "ws-", "workspace");
 typed_id!(GroupId, "grp-", "group");
+typed_id!(ProjectId, "prj-", "project");
+typed_id!(RoleId, "role-", "role");
+typed_id!(RoleAssignmentId, "ra-", "role assignment");
+typed_id!(ClusterRoleAssignmentId, "cra-", "cluster role assignment");
 
 #[cfg(test)]
 mod tests {

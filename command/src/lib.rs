@@ -9,10 +9,14 @@ pub mod keyring;
 pub mod metadata;
 pub mod organization;
 pub mod policy;
+pub mod rbac;
 pub mod store;
 pub mod user;
 pub mod values;
 pub mod workspace;
 
-pub use id::{GroupId, OrganizationId, UserId, WorkspaceId};
+pub use id::{
+    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, UserId,
+    WorkspaceId,
+};
 pub use metadata::CommandMetadata;

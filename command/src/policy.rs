@@ -93,9 +93,78 @@ pub fn decide_workspace(access: WorkspaceAccess, action: WorkspaceAction) -> Dec
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectAction {
+    Read,
+    /// Custom roles and role assignments of the project.
+    Manage,
+}
+
+/// Workspace administrators (organization admins, WSAdmins) manage every project; project
+/// admins (in a group granted `admin` on the project, or the `admin` cluster role) manage
+/// theirs; workspace members read; others see nothing.
+pub fn decide_project(
+    access: WorkspaceAccess,
+    project_admin: bool,
+    action: ProjectAction,
+) -> Decision {
+    match decide_workspace(access, WorkspaceAction::Read) {
+        Decision::Allowed => {}
+        other => return other,
+    }
+    if administers_workspace(access) || action == ProjectAction::Read || project_admin {
+        Decision::Allowed
+    } else {
+        Decision::Forbidden
+    }
+}
+
+/// Organization admins and WSAdmins: the only ones who may grant `*` in custom roles.
+pub fn administers_workspace(access: WorkspaceAccess) -> bool {
+    access.org_role == Some(OrgRole::Admin) || (access.org_role.is_some() && access.ws_admin)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn projects_are_managed_by_workspace_and_project_admins() {
+        let access = |org_role, ws_admin, ws_member| WorkspaceAccess {
+            org_role,
+            ws_admin,
+            ws_member,
+        };
+        let member = access(Some(OrgRole::Member), false, true);
+        assert_eq!(
+            decide_project(member, false, ProjectAction::Read),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide_project(member, false, ProjectAction::Manage),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            decide_project(member, true, ProjectAction::Manage),
+            Decision::Allowed
+        );
+        assert!(!administers_workspace(member));
+        let wsadmin = access(Some(OrgRole::Member), true, true);
+        assert_eq!(
+            decide_project(wsadmin, false, ProjectAction::Manage),
+            Decision::Allowed
+        );
+        assert!(administers_workspace(wsadmin));
+        let outsider = access(Some(OrgRole::Member), false, false);
+        assert_eq!(
+            decide_project(outsider, true, ProjectAction::Read),
+            Decision::NotFound
+        );
+        assert_eq!(
+            decide_project(access(None, true, true), true, ProjectAction::Read),
+            Decision::NotFound
+        );
+    }
 
     #[test]
     fn workspaces_are_managed_by_org_admins_and_wsadmins_read_by_members_hidden_from_others() {

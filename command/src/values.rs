@@ -12,7 +12,7 @@ pub struct InvalidValue {
 }
 
 impl InvalidValue {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,
             message: message.into(),
@@ -113,6 +113,75 @@ impl fmt::Display for Email {
     }
 }
 
+/// A group name: 1–63 characters of letters, digits, `-`, `_` and `.`, starting with a letter
+/// or digit (it travels in the `groups` claim of kubectl tokens).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidValue> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 63
+            && raw.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                field,
+                "must be 1–63 letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GroupName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A DNS-1123 label (Kubernetes namespace and role names): 1–63 lower-case letters, digits and
+/// `-`, starting and ending with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DnsLabel(String);
+
+impl DnsLabel {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidValue> {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        let valid = !raw.is_empty()
+            && raw.len() <= 63
+            && raw.starts_with(alnum)
+            && raw.ends_with(alnum)
+            && raw.chars().all(|c| alnum(c) || c == '-');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                field,
+                "must be a DNS-1123 label: 1–63 lower-case letters, digits and `-`, starting and \
+                 ending with a letter or digit",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DnsLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +215,18 @@ mod tests {
             "a..b@example.com",
         ] {
             assert!(Email::parse("email", bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn group_names_and_dns_labels() {
+        assert!(GroupName::parse("name", "Ops.Team_1").is_ok());
+        for bad in ["", "-ops", "ops team", &"x".repeat(64)] {
+            assert!(GroupName::parse("name", bad).is_err(), "{bad}");
+        }
+        assert!(DnsLabel::parse("name", "web-frontend-2").is_ok());
+        for bad in ["", "Web", "-web", "web-", "web_app", &"a".repeat(64)] {
+            assert!(DnsLabel::parse("name", bad).is_err(), "{bad}");
         }
     }
 }

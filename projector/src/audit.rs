@@ -5,6 +5,7 @@ use cqrs_es::Aggregate;
 use hexabase_command::metadata::{ACTOR, CAUSATION_ID, CORRELATION_ID, REQUEST_ID};
 use hexabase_command::organization::Organization;
 use hexabase_command::store::StoredEvent;
+use hexabase_command::workspace::{Workspace, WorkspaceEvent};
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
@@ -14,13 +15,39 @@ pub const NAME: &str = "audit";
 
 pub struct AuditProjection;
 
-/// The organization an event belongs to. Aggregates below an organization (workspaces and
-/// what they contain) will name it in their payloads.
-fn organization_of(event: &StoredEvent) -> Option<&str> {
+/// The organization an event belongs to: an organization's own events; a workspace's (and so
+/// its groups', projects', roles' and assignments') through the organization its first event
+/// named, remembered in `rm_audit_scopes`. Other aggregates (users, keyrings) belong to none.
+async fn organization_of(
+    db: &mut PgConnection,
+    event: &StoredEvent,
+) -> Result<Option<String>, ProjectionError> {
     if event.aggregate_type == Organization::TYPE {
-        return Some(&event.aggregate_id);
+        return Ok(Some(event.aggregate_id.clone()));
     }
-    None
+    if event.aggregate_type != Workspace::TYPE {
+        return Ok(None);
+    }
+    let payload: WorkspaceEvent = serde_json::from_value(event.payload.clone())
+        .map_err(|e| ProjectionError::malformed(event, e))?;
+    if let WorkspaceEvent::WorkspaceRequested { org_id, .. } = payload {
+        sqlx::query(
+            "INSERT INTO rm_audit_scopes (aggregate_type, aggregate_id, org_id) VALUES ($1, $2, $3)",
+        )
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(org_id.as_str())
+        .execute(&mut *db)
+        .await?;
+        return Ok(Some(org_id.to_string()));
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT org_id FROM rm_audit_scopes WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .fetch_optional(&mut *db)
+    .await?)
 }
 
 #[async_trait]
@@ -30,7 +57,7 @@ impl Projection for AuditProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_audit_events"]
+        &["rm_audit_events", "rm_audit_scopes"]
     }
 
     async fn apply_event(
@@ -38,7 +65,7 @@ impl Projection for AuditProjection {
         db: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        let Some(org_id) = organization_of(event) else {
+        let Some(org_id) = organization_of(db, event).await? else {
             return Ok(());
         };
         sqlx::query(
@@ -47,7 +74,7 @@ impl Projection for AuditProjection {
              occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(event.position)
-        .bind(org_id)
+        .bind(&org_id)
         .bind(&event.aggregate_type)
         .bind(&event.aggregate_id)
         .bind(event.sequence)

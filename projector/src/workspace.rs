@@ -26,6 +26,10 @@ impl Projection for WorkspacesProjection {
             "rm_workspaces",
             "rm_workspace_groups",
             "rm_workspace_group_members",
+            "rm_projects",
+            "rm_roles",
+            "rm_role_assignments",
+            "rm_cluster_role_assignments",
         ]
     }
 
@@ -100,6 +104,174 @@ impl Projection for WorkspacesProjection {
                     .bind(ws_id)
                     .bind(&plan)
                     .bind(at)
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::GroupCreated { id, name, parent } => {
+                sqlx::query(
+                    "INSERT INTO rm_workspace_groups (id, ws_id, name, parent_id, preset, created_at) \
+                     VALUES ($1, $2, $3, $4, false, $5)",
+                )
+                .bind(id.as_str())
+                .bind(ws_id)
+                .bind(&name)
+                .bind(parent.as_ref().map(|p| p.as_str()))
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::GroupRenamed { id, name } => {
+                sqlx::query("UPDATE rm_workspace_groups SET name = $2 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(&name)
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::GroupMoved { id, parent } => {
+                sqlx::query("UPDATE rm_workspace_groups SET parent_id = $2 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(parent.as_str())
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::GroupDeleted { id } => {
+                sqlx::query("DELETE FROM rm_workspace_group_members WHERE group_id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *db)
+                    .await?;
+                sqlx::query("DELETE FROM rm_workspace_groups WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::GroupMemberAdded { group, user } => {
+                sqlx::query(
+                    "INSERT INTO rm_workspace_group_members (group_id, ws_id, user_id, since) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(group.as_str())
+                .bind(ws_id)
+                .bind(user.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::GroupMemberRemoved { group, user } => {
+                sqlx::query(
+                    "DELETE FROM rm_workspace_group_members WHERE group_id = $1 AND user_id = $2",
+                )
+                .bind(group.as_str())
+                .bind(user.as_str())
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::ProjectCreated { id, name, parent } => {
+                sqlx::query(
+                    "INSERT INTO rm_projects (id, ws_id, name, parent_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(id.as_str())
+                .bind(ws_id)
+                .bind(&name)
+                .bind(parent.as_ref().map(|p| p.as_str()))
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::ProjectMoved { id, parent } => {
+                sqlx::query("UPDATE rm_projects SET parent_id = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(parent.as_ref().map(|p| p.as_str()))
+                    .bind(at)
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::ProjectDeleted { id } => {
+                for statement in [
+                    "DELETE FROM rm_role_assignments WHERE project_id = $1",
+                    "DELETE FROM rm_roles WHERE project_id = $1",
+                    "DELETE FROM rm_projects WHERE id = $1",
+                ] {
+                    sqlx::query(statement)
+                        .bind(id.as_str())
+                        .execute(&mut *db)
+                        .await?;
+                }
+            }
+            WorkspaceEvent::RoleCreated {
+                project,
+                id,
+                name,
+                rules,
+            } => {
+                sqlx::query(
+                    "INSERT INTO rm_roles (id, project_id, ws_id, name, rules, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(id.as_str())
+                .bind(project.as_str())
+                .bind(ws_id)
+                .bind(&name)
+                .bind(sqlx::types::Json(&rules))
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::RoleRulesChanged { id, rules, .. } => {
+                sqlx::query("UPDATE rm_roles SET rules = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(sqlx::types::Json(&rules))
+                    .bind(at)
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::RoleDeleted { id, .. } => {
+                sqlx::query("DELETE FROM rm_roles WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::RoleAssigned {
+                project,
+                id,
+                group,
+                role,
+            } => {
+                sqlx::query(
+                    "INSERT INTO rm_role_assignments (id, project_id, ws_id, group_id, role, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.as_str())
+                .bind(project.as_str())
+                .bind(ws_id)
+                .bind(group.as_str())
+                .bind(role.to_string())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::RoleUnassigned { id, .. } => {
+                sqlx::query("DELETE FROM rm_role_assignments WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::ClusterRoleAssigned { id, group, role } => {
+                sqlx::query(
+                    "INSERT INTO rm_cluster_role_assignments (id, ws_id, group_id, cluster_role, \
+                     created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id.as_str())
+                .bind(ws_id)
+                .bind(group.as_str())
+                .bind(role.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::ClusterRoleUnassigned { id } => {
+                sqlx::query("DELETE FROM rm_cluster_role_assignments WHERE id = $1")
+                    .bind(id.as_str())
                     .execute(&mut *db)
                     .await?;
             }

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use hexabase_command::policy::{OrgRole, WorkspaceAccess};
 use hexabase_command::workspace::ADMINS_GROUP;
-use hexabase_command::{OrganizationId, UserId, WorkspaceId};
+use hexabase_command::{GroupId, OrganizationId, ProjectId, UserId, WorkspaceId};
 use sqlx::{FromRow, PgPool};
 
 use crate::page::{paginate, Page};
@@ -38,7 +38,8 @@ pub async fn get(
     .await
 }
 
-/// What `user` is to workspace `ws` of `org` (organization role, `WSAdmins`, any group).
+/// What `user` is to workspace `ws` of `org`: organization role; in `WSAdmins` or a group
+/// below it; in any group of the workspace.
 pub async fn access(
     pool: &PgPool,
     org: &OrganizationId,
@@ -46,10 +47,13 @@ pub async fn access(
     user: &UserId,
 ) -> sqlx::Result<WorkspaceAccess> {
     let (org_role, ws_admin, ws_member): (Option<String>, bool, bool) = sqlx::query_as(
-        "SELECT (SELECT role FROM rm_organization_members WHERE org_id = $1 AND user_id = $3), \
+        "WITH RECURSIVE admin_groups AS ( \
+             SELECT id FROM rm_workspace_groups WHERE ws_id = $2 AND preset AND name = $4 \
+             UNION SELECT g.id FROM rm_workspace_groups g JOIN admin_groups a ON g.parent_id = a.id) \
+         SELECT (SELECT role FROM rm_organization_members WHERE org_id = $1 AND user_id = $3), \
          EXISTS (SELECT 1 FROM rm_workspace_group_members m \
-                 JOIN rm_workspace_groups g ON g.id = m.group_id \
-                 WHERE m.ws_id = $2 AND m.user_id = $3 AND g.name = $4 AND g.preset), \
+                 WHERE m.ws_id = $2 AND m.user_id = $3 \
+                   AND m.group_id IN (SELECT id FROM admin_groups)), \
          EXISTS (SELECT 1 FROM rm_workspace_group_members m WHERE m.ws_id = $2 AND m.user_id = $3)",
     )
     .bind(org.as_str())
@@ -63,6 +67,127 @@ pub async fn access(
         ws_admin,
         ws_member,
     })
+}
+
+/// A workspace by id alone (for routes under `/workspaces/{wsId}`).
+pub async fn get_by_id(pool: &PgPool, ws: &WorkspaceId) -> sqlx::Result<Option<WorkspaceRow>> {
+    sqlx::query_as::<_, WorkspaceRow>(&format!(
+        "SELECT {COLUMNS} FROM rm_workspaces w WHERE w.id = $1"
+    ))
+    .bind(ws.as_str())
+    .fetch_optional(pool)
+    .await
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct GroupRow {
+    pub id: String,
+    pub ws_id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub preset: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn groups(
+    pool: &PgPool,
+    ws: &WorkspaceId,
+    after: Option<&GroupId>,
+    limit: u32,
+) -> sqlx::Result<Page<GroupRow>> {
+    let rows = sqlx::query_as::<_, GroupRow>(
+        "SELECT id, ws_id, name, parent_id, preset, created_at FROM rm_workspace_groups \
+         WHERE ws_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(ws.as_str())
+    .bind(after.map(GroupId::as_str))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(paginate(rows, limit, |row| row.id.clone()))
+}
+
+pub async fn group(
+    pool: &PgPool,
+    ws: &WorkspaceId,
+    id: &GroupId,
+) -> sqlx::Result<Option<GroupRow>> {
+    sqlx::query_as::<_, GroupRow>(
+        "SELECT id, ws_id, name, parent_id, preset, created_at FROM rm_workspace_groups \
+         WHERE ws_id = $1 AND id = $2",
+    )
+    .bind(ws.as_str())
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct GroupMemberRow {
+    pub user_id: String,
+    pub since: DateTime<Utc>,
+}
+
+/// The direct members of a group, by user id.
+pub async fn group_members(
+    pool: &PgPool,
+    group: &GroupId,
+    after: Option<&UserId>,
+    limit: u32,
+) -> sqlx::Result<Page<GroupMemberRow>> {
+    let rows = sqlx::query_as::<_, GroupMemberRow>(
+        "SELECT user_id, since FROM rm_workspace_group_members \
+         WHERE group_id = $1 AND ($2::text IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3",
+    )
+    .bind(group.as_str())
+    .bind(after.map(UserId::as_str))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(paginate(rows, limit, |row| row.user_id.clone()))
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct ProjectRow {
+    pub id: String,
+    pub ws_id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn projects(
+    pool: &PgPool,
+    ws: &WorkspaceId,
+    after: Option<&ProjectId>,
+    limit: u32,
+) -> sqlx::Result<Page<ProjectRow>> {
+    let rows = sqlx::query_as::<_, ProjectRow>(
+        "SELECT id, ws_id, name, parent_id, created_at, updated_at FROM rm_projects \
+         WHERE ws_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(ws.as_str())
+    .bind(after.map(ProjectId::as_str))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(paginate(rows, limit, |row| row.id.clone()))
+}
+
+pub async fn project(
+    pool: &PgPool,
+    ws: &WorkspaceId,
+    id: &ProjectId,
+) -> sqlx::Result<Option<ProjectRow>> {
+    sqlx::query_as::<_, ProjectRow>(
+        "SELECT id, ws_id, name, parent_id, created_at, updated_at FROM rm_projects \
+         WHERE ws_id = $1 AND id = $2",
+    )
+    .bind(ws.as_str())
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await
 }
 
 /// The workspaces of `org` that `user` may see (all of them for organization admins, those
@@ -90,4 +215,154 @@ pub async fn list_visible(
     .fetch_all(pool)
     .await?;
     Ok(paginate(rows, limit, |row| row.id.clone()))
+}
+
+/// The workspace a project belongs to (from the command side's directory).
+pub async fn project_workspace(pool: &PgPool, project: &ProjectId) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT ws_id FROM project_directory WHERE project_id = $1")
+        .bind(project.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
+/// Whether `user` is in a group (or below one) granted `admin` on the project or the `admin`
+/// cluster role of the workspace.
+pub async fn project_admin(
+    pool: &PgPool,
+    ws: &WorkspaceId,
+    project: &ProjectId,
+    user: &UserId,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "WITH RECURSIVE granted AS ( \
+             SELECT group_id AS id FROM rm_role_assignments WHERE project_id = $2 AND role = 'admin' \
+             UNION SELECT group_id FROM rm_cluster_role_assignments \
+                   WHERE ws_id = $1 AND cluster_role = 'admin'), \
+         below AS (SELECT id FROM granted \
+                   UNION SELECT g.id FROM rm_workspace_groups g JOIN below b ON g.parent_id = b.id) \
+         SELECT EXISTS (SELECT 1 FROM rm_workspace_group_members m \
+                        WHERE m.ws_id = $1 AND m.user_id = $3 \
+                          AND m.group_id IN (SELECT id FROM below))",
+    )
+    .bind(ws.as_str())
+    .bind(project.as_str())
+    .bind(user.as_str())
+    .fetch_one(pool)
+    .await
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct RoleRow {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub rules: sqlx::types::Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn roles(
+    pool: &PgPool,
+    project: &ProjectId,
+    after: Option<&str>,
+    limit: u32,
+) -> sqlx::Result<Page<RoleRow>> {
+    let rows = sqlx::query_as::<_, RoleRow>(
+        "SELECT id, project_id, name, rules, created_at, updated_at FROM rm_roles \
+         WHERE project_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(project.as_str())
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(paginate(rows, limit, |row| row.id.clone()))
+}
+
+pub async fn role(pool: &PgPool, project: &ProjectId, id: &str) -> sqlx::Result<Option<RoleRow>> {
+    sqlx::query_as::<_, RoleRow>(
+        "SELECT id, project_id, name, rules, created_at, updated_at FROM rm_roles \
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project.as_str())
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct AssignmentRow {
+    pub id: String,
+    /// The project (role assignments) or the workspace (cluster role assignments).
+    pub scope_id: String,
+    pub group_id: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn role_assignments(
+    pool: &PgPool,
+    project: &ProjectId,
+    after: Option<&str>,
+    limit: u32,
+) -> sqlx::Result<Page<AssignmentRow>> {
+    let rows = sqlx::query_as::<_, AssignmentRow>(
+        "SELECT id, project_id AS scope_id, group_id, role, created_at FROM rm_role_assignments \
+         WHERE project_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(project.as_str())
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(paginate(rows, limit, |row| row.id.clone()))
+}
+
+pub async fn role_assignment(
+    pool: &PgPool,
+    project: &ProjectId,
+    id: &str,
+) -> sqlx::Result<Option<AssignmentRow>> {
+    sqlx::query_as::<_, AssignmentRow>(
+        "SELECT id, project_id AS scope_id, group_id, role, created_at FROM rm_role_assignments \
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project.as_str())
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn cluster_role_assignments(
+    pool: &PgPool,
+    ws: &WorkspaceId,
+    after: Option<&str>,
+    limit: u32,
+) -> sqlx::Result<Page<AssignmentRow>> {
+    let rows = sqlx::query_as::<_, AssignmentRow>(
+        "SELECT id, ws_id AS scope_id, group_id, cluster_role AS role, created_at \
+         FROM rm_cluster_role_assignments \
+         WHERE ws_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(ws.as_str())
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(paginate(rows, limit, |row| row.id.clone()))
+}
+
+pub async fn cluster_role_assignment(
+    pool: &PgPool,
+    ws: &WorkspaceId,
+    id: &str,
+) -> sqlx::Result<Option<AssignmentRow>> {
+    sqlx::query_as::<_, AssignmentRow>(
+        "SELECT id, ws_id AS scope_id, group_id, cluster_role AS role, created_at \
+         FROM rm_cluster_role_assignments WHERE ws_id = $1 AND id = $2",
+    )
+    .bind(ws.as_str())
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }

@@ -3,13 +3,16 @@
 mod auth;
 mod context;
 pub mod error;
+mod groups;
 mod idempotency;
 pub mod middleware;
 mod ops;
 mod organization;
 mod page;
 mod plans;
+mod projects;
 mod ratelimit;
+mod rbac;
 mod security;
 mod workspace;
 
@@ -26,21 +29,27 @@ pub use organization::OrganizationsApi;
 
 pub const TITLE: &str = "Hexabase KaaS control plane";
 
-pub fn openapi() -> OpenApiService<
-    (
-        AuthApi,
-        OrganizationsApi,
-        plans::PlansApi,
-        workspace::WorkspacesApi,
-    ),
-    (),
-> {
+/// Every API of the control plane, as one OpenAPI document.
+pub type Apis = (
+    AuthApi,
+    OrganizationsApi,
+    plans::PlansApi,
+    workspace::WorkspacesApi,
+    groups::GroupsApi,
+    projects::ProjectsApi,
+    rbac::RbacApi,
+);
+
+pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             AuthApi,
             OrganizationsApi,
             plans::PlansApi,
             workspace::WorkspacesApi,
+            groups::GroupsApi,
+            projects::ProjectsApi,
+            rbac::RbacApi,
         ),
         TITLE,
         env!("CARGO_PKG_VERSION"),

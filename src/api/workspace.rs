@@ -130,10 +130,29 @@ impl From<AggregateError<WorkspaceError>> for ApiError {
     fn from(e: AggregateError<WorkspaceError>) -> Self {
         match e {
             AggregateError::UserError(e) => match e {
-                WorkspaceError::NotFound => Self::not_found(e.to_string()),
-                WorkspaceError::AlreadyExists | WorkspaceError::BeingDeleted => {
-                    Self::conflict(e.to_string())
-                }
+                WorkspaceError::NotFound
+                | WorkspaceError::GroupNotFound(_)
+                | WorkspaceError::ProjectNotFound(_)
+                | WorkspaceError::NotInGroup(_)
+                | WorkspaceError::RoleNotFound(_)
+                | WorkspaceError::AssignmentNotFound(_)
+                | WorkspaceError::ClusterAssignmentNotFound(_) => Self::not_found(e.to_string()),
+                WorkspaceError::InvalidRules(message) => Self::invalid("rules", message),
+                WorkspaceError::AlreadyExists
+                | WorkspaceError::BeingDeleted
+                | WorkspaceError::GroupNameTaken(_)
+                | WorkspaceError::PresetGroup(_)
+                | WorkspaceError::GroupHasChildren(_)
+                | WorkspaceError::GroupCycle
+                | WorkspaceError::AlreadyInGroup(_)
+                | WorkspaceError::LastWsAdmin
+                | WorkspaceError::ProjectNameTaken(_)
+                | WorkspaceError::ProjectLimit(_)
+                | WorkspaceError::ProjectHasChildren(_)
+                | WorkspaceError::ProjectCycle
+                | WorkspaceError::RoleNameTaken(_)
+                | WorkspaceError::InUse(_)
+                | WorkspaceError::AlreadyAssigned(_) => Self::conflict(e.to_string()),
             },
             AggregateError::AggregateConflict => {
                 Self::conflict("the workspace was changed concurrently; re-read it and retry")
@@ -180,7 +199,7 @@ async fn authorized(
     }
 }
 
-async fn execute(
+pub(super) async fn execute(
     ctx: &Ctx,
     ws: &WorkspaceId,
     command: WorkspaceCommand,
@@ -196,7 +215,30 @@ async fn execute(
     Ok(position)
 }
 
-async fn consistent(ctx: &Ctx, position: Option<i64>) -> ApiResult<()> {
+/// The workspace of a `/workspaces/{wsId}/…` route, if the caller may do `action` in it.
+pub(super) async fn scope(
+    ctx: &Ctx,
+    ws_id: &str,
+    user: &UserId,
+    action: WorkspaceAction,
+) -> ApiResult<(WorkspaceId, WorkspaceRow)> {
+    let not_found = || ApiError::not_found("workspace not found");
+    let ws = WorkspaceId::parse(ws_id)?;
+    let row = ws_query::get_by_id(&ctx.state.pool, &ws)
+        .await?
+        .ok_or_else(not_found)?;
+    let org = OrganizationId::parse(&row.org_id).map_err(|_| not_found())?;
+    let access = ws_query::access(&ctx.state.pool, &org, &ws, user).await?;
+    match policy::decide_workspace(access, action) {
+        Decision::Allowed => Ok((ws, row)),
+        Decision::Forbidden => Err(ApiError::forbidden(
+            "only organization admins and the workspace's WSAdmins may do this",
+        )),
+        Decision::NotFound => Err(not_found()),
+    }
+}
+
+pub(super) async fn consistent(ctx: &Ctx, position: Option<i64>) -> ApiResult<()> {
     if let Some(position) = position {
         ctx.state.wait_for(ws_projection::NAME, position).await?;
     }

@@ -168,10 +168,14 @@ impl Aggregate for Organization {
                 if self.id.is_none() || self.deleted {
                     return Err(OrganizationError::NotFound);
                 }
-                let role = *self
-                    .invitations
-                    .get(verified_email.as_str())
-                    .ok_or_else(|| OrganizationError::NoInvitation(verified_email.to_string()))?;
+                // Someone neither invited nor a member learns nothing about the organization.
+                let role = match self.invitations.get(verified_email.as_str()) {
+                    Some(role) => *role,
+                    None if self.members.contains_key(&actor) => {
+                        return Err(OrganizationError::NoInvitation(verified_email.to_string()))
+                    }
+                    None => return Err(OrganizationError::NotFound),
+                };
                 if self.members.contains_key(&actor) {
                     return Err(OrganizationError::AlreadyMember(actor.to_string()));
                 }
@@ -541,7 +545,7 @@ mod tests {
                 verified_email: Email::parse("email", "eve@example.com").unwrap(),
                 actor: eve.clone(),
             })
-            .then_expect_error(OrganizationError::NoInvitation("eve@example.com".into()));
+            .then_expect_error(OrganizationError::NotFound);
         Given::with(())
             .given(vec![
                 created(&org, &alice),
@@ -556,7 +560,7 @@ mod tests {
                 verified_email: Email::parse("email", "bob@example.com").unwrap(),
                 actor: eve,
             })
-            .then_expect_error(OrganizationError::NoInvitation("bob@example.com".into()));
+            .then_expect_error(OrganizationError::NotFound);
     }
 
     #[test]

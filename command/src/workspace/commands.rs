@@ -1,5 +1,9 @@
-use crate::id::{GroupId, OrganizationId, UserId, WorkspaceId};
-use crate::values::DisplayName;
+use crate::id::{
+    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, UserId,
+    WorkspaceId,
+};
+use crate::rbac::{PolicyRule, PresetRole, RoleRef};
+use crate::values::{DisplayName, DnsLabel, GroupName};
 
 /// Commands arrive authorized (the API asks `policy` first); the aggregate keeps the
 /// workspace's own rules.
@@ -23,5 +27,82 @@ pub enum WorkspaceCommand {
     },
     RequestDeletion {
         actor: UserId,
+    },
+    /// A group below `parent` (default: `WorkspaceMembers`).
+    CreateGroup {
+        id: GroupId,
+        name: GroupName,
+        parent: Option<GroupId>,
+    },
+    UpdateGroup {
+        id: GroupId,
+        name: Option<GroupName>,
+        parent: Option<GroupId>,
+    },
+    /// Refused for preset groups and groups with child groups.
+    DeleteGroup {
+        id: GroupId,
+    },
+    /// `user` must be a member of the organization (the API checks).
+    AddGroupMember {
+        group: GroupId,
+        user: UserId,
+    },
+    RemoveGroupMember {
+        group: GroupId,
+        user: UserId,
+    },
+    /// A project (a namespace in the vCluster); `max_projects` is the plan's limit.
+    CreateProject {
+        id: ProjectId,
+        name: DnsLabel,
+        parent: Option<ProjectId>,
+        max_projects: u32,
+    },
+    /// Put the project below another one, or at the top (`None`).
+    MoveProject {
+        id: ProjectId,
+        parent: Option<ProjectId>,
+    },
+    /// Refused while the project has child projects. Its roles and role assignments go with it.
+    DeleteProject {
+        id: ProjectId,
+    },
+    /// A custom role of a project. `allow_wildcards`: the caller administers the workspace.
+    CreateRole {
+        project: ProjectId,
+        id: RoleId,
+        name: DnsLabel,
+        rules: Vec<PolicyRule>,
+        allow_wildcards: bool,
+    },
+    UpdateRole {
+        project: ProjectId,
+        id: RoleId,
+        rules: Vec<PolicyRule>,
+        allow_wildcards: bool,
+    },
+    /// Refused while role assignments use it.
+    DeleteRole {
+        project: ProjectId,
+        id: RoleId,
+    },
+    AssignRole {
+        project: ProjectId,
+        id: RoleAssignmentId,
+        group: GroupId,
+        role: RoleRef,
+    },
+    UnassignRole {
+        project: ProjectId,
+        id: RoleAssignmentId,
+    },
+    AssignClusterRole {
+        id: ClusterRoleAssignmentId,
+        group: GroupId,
+        role: PresetRole,
+    },
+    UnassignClusterRole {
+        id: ClusterRoleAssignmentId,
     },
 }

@@ -1,7 +1,11 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::id::{GroupId, OrganizationId, UserId, WorkspaceId};
+use crate::id::{
+    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, UserId,
+    WorkspaceId,
+};
+use crate::rbac::{PolicyRule, PresetRole, RoleRef};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WorkspaceEvent {
@@ -25,6 +29,76 @@ pub enum WorkspaceEvent {
     WorkspaceDeletionRequested {
         requested_by: UserId,
     },
+    GroupCreated {
+        id: GroupId,
+        name: String,
+        parent: Option<GroupId>,
+    },
+    GroupRenamed {
+        id: GroupId,
+        name: String,
+    },
+    GroupMoved {
+        id: GroupId,
+        parent: GroupId,
+    },
+    GroupDeleted {
+        id: GroupId,
+    },
+    GroupMemberAdded {
+        group: GroupId,
+        user: UserId,
+    },
+    GroupMemberRemoved {
+        group: GroupId,
+        user: UserId,
+    },
+    ProjectCreated {
+        id: ProjectId,
+        name: String,
+        parent: Option<ProjectId>,
+    },
+    ProjectMoved {
+        id: ProjectId,
+        parent: Option<ProjectId>,
+    },
+    /// The project's roles and role assignments end with it.
+    ProjectDeleted {
+        id: ProjectId,
+    },
+    RoleCreated {
+        project: ProjectId,
+        id: RoleId,
+        name: String,
+        rules: Vec<PolicyRule>,
+    },
+    RoleRulesChanged {
+        project: ProjectId,
+        id: RoleId,
+        rules: Vec<PolicyRule>,
+    },
+    RoleDeleted {
+        project: ProjectId,
+        id: RoleId,
+    },
+    RoleAssigned {
+        project: ProjectId,
+        id: RoleAssignmentId,
+        group: GroupId,
+        role: RoleRef,
+    },
+    RoleUnassigned {
+        project: ProjectId,
+        id: RoleAssignmentId,
+    },
+    ClusterRoleAssigned {
+        id: ClusterRoleAssignmentId,
+        group: GroupId,
+        role: PresetRole,
+    },
+    ClusterRoleUnassigned {
+        id: ClusterRoleAssignmentId,
+    },
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -34,6 +108,22 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::WorkspaceRenamed { .. } => "WorkspaceRenamed",
             WorkspaceEvent::WorkspacePlanChanged { .. } => "WorkspacePlanChanged",
             WorkspaceEvent::WorkspaceDeletionRequested { .. } => "WorkspaceDeletionRequested",
+            WorkspaceEvent::GroupCreated { .. } => "GroupCreated",
+            WorkspaceEvent::GroupRenamed { .. } => "GroupRenamed",
+            WorkspaceEvent::GroupMoved { .. } => "GroupMoved",
+            WorkspaceEvent::GroupDeleted { .. } => "GroupDeleted",
+            WorkspaceEvent::GroupMemberAdded { .. } => "GroupMemberAdded",
+            WorkspaceEvent::GroupMemberRemoved { .. } => "GroupMemberRemoved",
+            WorkspaceEvent::ProjectCreated { .. } => "ProjectCreated",
+            WorkspaceEvent::ProjectMoved { .. } => "ProjectMoved",
+            WorkspaceEvent::ProjectDeleted { .. } => "ProjectDeleted",
+            WorkspaceEvent::RoleCreated { .. } => "RoleCreated",
+            WorkspaceEvent::RoleRulesChanged { .. } => "RoleRulesChanged",
+            WorkspaceEvent::RoleDeleted { .. } => "RoleDeleted",
+            WorkspaceEvent::RoleAssigned { .. } => "RoleAssigned",
+            WorkspaceEvent::RoleUnassigned { .. } => "RoleUnassigned",
+            WorkspaceEvent::ClusterRoleAssigned { .. } => "ClusterRoleAssigned",
+            WorkspaceEvent::ClusterRoleUnassigned { .. } => "ClusterRoleUnassigned",
         }
         .to_owned()
     }

@@ -60,6 +60,27 @@ async fn an_org_admin_requests_a_workspace_and_follows_its_status() {
         .await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     assert_eq!(list.body["items"][0]["id"], ws.as_str());
+
+    // Auditors see the workspace's events in the organization's history, later ones included.
+    let renamed = app.patch(&link, &admin, &json!({ "name": "Prod" })).await;
+    let position = renamed.body["position"].as_i64().unwrap();
+    app.caught_up().await;
+    let history = app
+        .get(
+            &format!(
+                "/api/v1/organizations/{org}/events?aggregate_type=Workspace&position={position}"
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    let types: Vec<&str> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["WorkspaceRequested", "WorkspaceRenamed"]);
 }
 
 #[tokio::test]

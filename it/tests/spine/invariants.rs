@@ -347,6 +347,68 @@ async fn replay_rebuilds_read_models_equal_to_the_live_ones() {
         "{}",
         workspace.text
     );
+    // …with a group and a member, a project, a custom role, and both kinds of assignment.
+    let ws = workspace.body["id"].as_str().unwrap().to_owned();
+    app.caught_up().await;
+    let created = |reply: hexabase_it::spine::Reply| {
+        assert_eq!(reply.status, reqwest::StatusCode::CREATED, "{}", reply.text);
+        reply.body["id"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let ops = created(
+        app.post(
+            &format!("/api/v1/workspaces/{ws}/groups"),
+            &alice,
+            &json!({ "name": "ops" }),
+        )
+        .await,
+    );
+    let alice_id = app.tokens().verify(&alice).unwrap().user;
+    created(
+        app.post(
+            &format!("/api/v1/workspaces/{ws}/groups/{ops}/members"),
+            &alice,
+            &json!({ "user_id": alice_id.as_str() }),
+        )
+        .await,
+    );
+    let project = created(
+        app.post(
+            &format!("/api/v1/workspaces/{ws}/projects"),
+            &alice,
+            &json!({ "name": "web" }),
+        )
+        .await,
+    );
+    app.caught_up().await;
+    let role = created(
+        app.post(
+            &format!("/api/v1/projects/{project}/roles"),
+            &alice,
+            &json!({ "name": "pod-reader", "rules": [
+                { "api_groups": [""], "resources": ["pods"], "verbs": ["get"] }
+            ] }),
+        )
+        .await,
+    );
+    created(
+        app.post(
+            &format!("/api/v1/projects/{project}/roleassignments"),
+            &alice,
+            &json!({ "group_id": ops, "role": role }),
+        )
+        .await,
+    );
+    created(
+        app.post(
+            &format!("/api/v1/workspaces/{ws}/clusterroleassignments"),
+            &alice,
+            &json!({ "group_id": ops, "cluster_role": "view" }),
+        )
+        .await,
+    );
     // A user who signed in, logged in again and linked a second identity.
     let user = hexabase_command::UserId::generate();
     let profile = |provider: &str| hexabase_command::user::ExternalProfile {
@@ -388,7 +450,7 @@ async fn replay_rebuilds_read_models_equal_to_the_live_ones() {
         let replayed = hexabase_projector::replay(&app.pool, projection.as_ref())
             .await
             .unwrap();
-        assert_eq!(replayed, 12 + 2 + 3 + KEYRING_EVENTS);
+        assert_eq!(replayed, 12 + 2 + 6 + 3 + KEYRING_EVENTS);
         let rebuilt = snapshot(&app, projection.tables()).await;
         assert_eq!(live, rebuilt, "{} differs after replay", projection.name());
     }

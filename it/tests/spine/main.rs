@@ -2,11 +2,15 @@
 
 mod api_auth;
 mod api_bad_input;
+mod api_groups;
 mod api_members;
 mod api_organizations;
 mod api_plans;
+mod api_projects;
+mod api_rbac;
 mod api_workspaces;
 mod invariants;
+mod isolation;
 mod keyring;
 mod openapi;
 mod operations;
