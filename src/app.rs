@@ -36,6 +36,8 @@ pub struct AppState {
     pub tokens: Tokens,
     /// The keys `tokens` signs and verifies with, from the event store.
     pub session_keys: Arc<KeyringService>,
+    /// The OIDC provider the vClusters trust (its own keyring).
+    pub oidc: crate::oidc::OidcProvider,
     /// Redis: what every replica must see at once (revocations, rate limits).
     pub shared: Shared,
     /// External identity providers users sign in with.
@@ -59,6 +61,8 @@ pub enum StartError {
     Listen { addr: String, reason: String },
     #[error(transparent)]
     Provider(#[from] crate::identity::LoginError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("invalid Redis URL: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("migrations failed: {0}")]
@@ -79,6 +83,9 @@ impl AppState {
         let js = jetstream::new(nats.clone());
         let session_keys = Arc::new(KeyringService::for_sessions(&pool, &settings.auth).await?);
         let tokens = Tokens::new(session_keys.key_set().await?, &settings.auth);
+        let oidc =
+            crate::oidc::OidcProvider::open(&pool, &settings.auth, &settings.http.public_url)
+                .await?;
         let events = EventStream {
             stream: settings.nats.stream.clone(),
             subject_prefix: settings.nats.subject_prefix.clone(),
@@ -99,6 +106,7 @@ impl AppState {
             events,
             tokens,
             session_keys,
+            oidc,
         }))
     }
 
@@ -144,8 +152,13 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StartError> {
 }
 
 /// A bound HTTP listener; `addr` is known before serving (port 0 picks a free one).
+enum Listening {
+    Plain(poem::listener::TcpAcceptor),
+    Tls(crate::tls::TlsAcceptor),
+}
+
 pub struct HttpServer {
-    acceptor: poem::listener::TcpAcceptor,
+    acceptor: Listening,
     pub addr: SocketAddr,
 }
 
@@ -164,7 +177,35 @@ impl HttpServer {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| listen_err(std::io::Error::other("no local address")))?;
-        Ok(Self { acceptor, addr })
+        Ok(Self {
+            acceptor: Listening::Plain(acceptor),
+            addr,
+        })
+    }
+
+    /// Bind as configured: `http.listen`, with TLS when `http.tls_cert_file` and
+    /// `http.tls_key_file` are set.
+    pub async fn bind_configured(http: &crate::config::HttpSettings) -> Result<Self, StartError> {
+        let server = Self::bind(&http.listen).await?;
+        match (&http.tls_cert_file, &http.tls_key_file) {
+            (Some(cert), Some(key)) => Ok(server.with_tls(crate::tls::server_config(cert, key)?)),
+            (None, None) => Ok(server),
+            _ => Err(StartError::Tls(crate::tls::TlsError::Config(
+                "set both http.tls_cert_file and http.tls_key_file, or neither".into(),
+            ))),
+        }
+    }
+
+    /// Serve HTTPS with `config`.
+    pub fn with_tls(self, config: Arc<rustls::ServerConfig>) -> Self {
+        let acceptor = match self.acceptor {
+            Listening::Plain(tcp) => Listening::Tls(crate::tls::TlsAcceptor::new(tcp, config)),
+            tls => tls,
+        };
+        Self {
+            acceptor,
+            addr: self.addr,
+        }
     }
 
     pub async fn run(
@@ -179,15 +220,28 @@ impl HttpServer {
             let (state, stop) = (state.clone(), keys_stop.clone());
             tokio::spawn(async move { state.session_keys.run(&state.tokens, stop).await })
         };
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                crate::api::routes(state),
-                async move { shutdown.cancelled().await },
-                Some(Duration::from_secs(10)),
-            )
-            .await;
+        let oidc_keys = {
+            let (state, stop) = (state.clone(), keys_stop.clone());
+            tokio::spawn(async move { state.oidc.keys.run(&state.oidc.tokens, stop).await })
+        };
+        let routes = crate::api::routes(state);
+        let stop = async move { shutdown.cancelled().await };
+        let grace = Some(Duration::from_secs(10));
+        let served = match self.acceptor {
+            Listening::Plain(acceptor) => {
+                Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(routes, stop, grace)
+                    .await
+            }
+            Listening::Tls(acceptor) => {
+                Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(routes, stop, grace)
+                    .await
+            }
+        };
         keys_stop.cancel();
         let _ = keys.await;
+        let _ = oidc_keys.await;
         served
     }
 }

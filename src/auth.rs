@@ -360,6 +360,43 @@ impl Tokens {
             .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 
+    /// Sign any claims with the active key (`kid` in the header), e.g. a workspace ID token.
+    pub fn sign_claims<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
+        let keys = self.keys();
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(keys.signing.kid.clone());
+        jsonwebtoken::encode(&header, claims, &keys.signing.encoding)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
+    /// Verify a token signed by one of this keyring's keys for `audience` (ES256, known `kid`,
+    /// `iss`, `aud`, `exp`, `nbf`).
+    pub fn verify_claims<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<T, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::ES256 {
+            return Err(TokenError::UnknownKey);
+        }
+        let keys = self.keys();
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| keys.verifying.get(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY;
+        jsonwebtoken::decode::<T>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
         let now = now_secs();
         if let Ok(cache) = self.verified.lock() {

@@ -125,6 +125,11 @@ pub struct HttpSettings {
     pub public_url: String,
     /// How long a read carrying `position` waits for the read model to catch up.
     pub read_wait_ms: u64,
+    /// Serve HTTPS with this PEM certificate chain and key (both or neither).
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod config;
 pub mod identity;
 pub mod keyring;
+pub mod oidc;
 pub mod session;
 pub mod shared;
 pub mod telemetry;
+pub mod tls;

@@ -119,7 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             telemetry::init_logging(&settings.log);
-            let server = HttpServer::bind(&settings.http.listen).await?;
+            let server = HttpServer::bind_configured(&settings.http).await?;
             let state = AppState::connect(settings).await?;
             let shutdown = shutdown_on_signal();
             server.run(state, shutdown).await?;
@@ -137,7 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let pool = app::connect_database(&settings).await?;
             app::migrate(&pool).await?;
-            let server = HttpServer::bind(&settings.http.listen).await?;
+            let server = HttpServer::bind_configured(&settings.http).await?;
             let state = AppState::connect(settings).await?;
             let shutdown = shutdown_on_signal();
             let worker = tokio::spawn(app::run_worker(state.clone(), shutdown.clone()));

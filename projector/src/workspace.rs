@@ -275,6 +275,8 @@ impl Projection for WorkspacesProjection {
                     .execute(&mut *db)
                     .await?;
             }
+            // Credentials handed out are in the audit history, not in this read model.
+            WorkspaceEvent::WorkspaceTokenIssued { .. } => {}
             WorkspaceEvent::WorkspaceDeletionRequested { .. } => {
                 sqlx::query("UPDATE rm_workspaces SET status = $2, updated_at = $3 WHERE id = $1")
                     .bind(ws_id)

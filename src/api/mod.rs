@@ -6,6 +6,7 @@ pub mod error;
 mod groups;
 mod idempotency;
 pub mod middleware;
+mod oidc;
 mod ops;
 mod organization;
 mod page;
@@ -38,6 +39,7 @@ pub type Apis = (
     groups::GroupsApi,
     projects::ProjectsApi,
     rbac::RbacApi,
+    oidc::OidcApi,
 );
 
 pub fn openapi() -> OpenApiService<Apis, ()> {
@@ -50,6 +52,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             groups::GroupsApi,
             projects::ProjectsApi,
             rbac::RbacApi,
+            oidc::OidcApi,
         ),
         TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -137,6 +137,8 @@ impl From<AggregateError<WorkspaceError>> for ApiError {
                 | WorkspaceError::RoleNotFound(_)
                 | WorkspaceError::AssignmentNotFound(_)
                 | WorkspaceError::ClusterAssignmentNotFound(_) => Self::not_found(e.to_string()),
+                WorkspaceError::NotAMember(_) => Self::forbidden(e.to_string()),
+                WorkspaceError::StaleGroups => Self::conflict(format!("{e}; retry")),
                 WorkspaceError::InvalidRules(message) => Self::invalid("rules", message),
                 WorkspaceError::AlreadyExists
                 | WorkspaceError::BeingDeleted

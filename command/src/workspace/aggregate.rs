@@ -58,6 +58,10 @@ pub enum WorkspaceError {
     AssignmentNotFound(String),
     #[error("cluster role assignment {0} not found")]
     ClusterAssignmentNotFound(String),
+    #[error("user {0} is in no group of this workspace")]
+    NotAMember(String),
+    #[error("the token's groups are not the user's groups in this workspace")]
+    StaleGroups,
     #[error("the group already has this role ({0})")]
     AlreadyAssigned(String),
 }
@@ -195,6 +199,30 @@ impl Workspace {
             }
         }
         false
+    }
+
+    /// The names of the groups `user` is in, with their ancestors, sorted.
+    pub fn groups_of(&self, user: &UserId) -> Vec<String> {
+        let mut names = BTreeSet::new();
+        for (id, group) in &self.groups {
+            if !group.members.contains(user) {
+                continue;
+            }
+            let mut current = Some(id);
+            let mut steps = 0;
+            while let Some(group_id) = current {
+                let Some(group) = self.groups.get(group_id) else {
+                    break;
+                };
+                names.insert(group.name.clone());
+                current = group.parent.as_ref();
+                steps += 1;
+                if steps > self.groups.len() {
+                    break;
+                }
+            }
+        }
+        names.into_iter().collect()
     }
 
     /// Users in `WSAdmins` or any group below it.
@@ -505,6 +533,26 @@ impl Workspace {
                 }
                 WorkspaceEvent::ClusterRoleUnassigned { id }
             }
+            WorkspaceCommand::IssueToken {
+                user,
+                jti,
+                expires_at,
+                groups,
+            } => {
+                let current = self.groups_of(&user);
+                if current.is_empty() {
+                    return Err(WorkspaceError::NotAMember(user.to_string()));
+                }
+                if current != groups {
+                    return Err(WorkspaceError::StaleGroups);
+                }
+                WorkspaceEvent::WorkspaceTokenIssued {
+                    user,
+                    jti,
+                    expires_at,
+                    groups,
+                }
+            }
             _ => return Ok(Vec::new()),
         };
         Ok(vec![event])
@@ -589,7 +637,8 @@ impl Aggregate for Workspace {
             | WorkspaceCommand::AssignRole { .. }
             | WorkspaceCommand::UnassignRole { .. }
             | WorkspaceCommand::AssignClusterRole { .. }
-            | WorkspaceCommand::UnassignClusterRole { .. }) => {
+            | WorkspaceCommand::UnassignClusterRole { .. }
+            | WorkspaceCommand::IssueToken { .. }) => {
                 self.existing()?;
                 self.handle_rbac(rbac)?
             }
@@ -737,6 +786,7 @@ impl Aggregate for Workspace {
             WorkspaceEvent::ClusterRoleUnassigned { id } => {
                 self.cluster_assignments.remove(&id);
             }
+            WorkspaceEvent::WorkspaceTokenIssued { .. } => {}
         }
     }
 }

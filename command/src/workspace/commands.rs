@@ -105,4 +105,11 @@ pub enum WorkspaceCommand {
     UnassignClusterRole {
         id: ClusterRoleAssignmentId,
     },
+    /// Record a workspace token handed to `user` (a member: in at least one group).
+    IssueToken {
+        user: UserId,
+        jti: String,
+        expires_at: u64,
+        groups: Vec<String>,
+    },
 }

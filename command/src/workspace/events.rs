@@ -99,6 +99,14 @@ pub enum WorkspaceEvent {
     ClusterRoleUnassigned {
         id: ClusterRoleAssignmentId,
     },
+    /// A token for the workspace's API server was handed to `user` (auditors see every
+    /// credential given out).
+    WorkspaceTokenIssued {
+        user: UserId,
+        jti: String,
+        expires_at: u64,
+        groups: Vec<String>,
+    },
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -124,6 +132,7 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::RoleUnassigned { .. } => "RoleUnassigned",
             WorkspaceEvent::ClusterRoleAssigned { .. } => "ClusterRoleAssigned",
             WorkspaceEvent::ClusterRoleUnassigned { .. } => "ClusterRoleUnassigned",
+            WorkspaceEvent::WorkspaceTokenIssued { .. } => "WorkspaceTokenIssued",
         }
         .to_owned()
     }

@@ -298,6 +298,11 @@ impl KubeCluster {
                 },
             }],
         });
+        self.restart_with_authentication_config(&config).await;
+    }
+
+    /// Restart the apiserver with this `AuthenticationConfiguration` (JSON is YAML).
+    pub async fn restart_with_authentication_config(&self, config: &serde_json::Value) {
         let path = self.dir.path().join("authentication-config.yaml");
         write(&path, &config.to_string());
         if let Some(mut old) = self.apiserver.lock().expect("lock").take() {

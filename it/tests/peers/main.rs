@@ -3,3 +3,4 @@
 mod identity;
 mod kube;
 mod stripe;
+mod workspace_tokens;

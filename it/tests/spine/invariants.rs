@@ -21,9 +21,9 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
 }
 
-/// Every app starts with the events of its session signing key (generated, activated), which
-/// travel like any other event.
-const KEYRING_EVENTS: u64 = 2;
+/// Every app starts with the events of its two signing keys (sessions and the OIDC provider:
+/// each generated, activated), which travel like any other event.
+const KEYRING_EVENTS: u64 = 4;
 const UNSENT_ORG_EVENTS: &str =
     "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND aggregate_type = 'Organization'";
 
@@ -481,8 +481,8 @@ async fn verify_names_an_edited_or_deleted_event() {
         assert_eq!(reply.status, StatusCode::OK);
     }
     let clean = verify(&app.pool).await.unwrap();
-    // The organization and the signing keyring.
-    assert_eq!((clean.events, clean.aggregates), (3 + KEYRING_EVENTS, 2));
+    // The organization and the two signing keyrings.
+    assert_eq!((clean.events, clean.aggregates), (3 + KEYRING_EVENTS, 3));
     assert!(clean.violations.is_empty(), "{:?}", clean.violations);
 
     sqlx::query("ALTER TABLE events DISABLE TRIGGER events_append_only")

@@ -199,6 +199,11 @@ fn matrix() -> Vec<Entry> {
             .body(|_, n| json!({ "name": format!("Renamed {n}") })),
         Entry::session("delete", "/api/v1/organizations/{org_id}/workspaces/{ws_id}", [202, 404, 202, 403, 404, 401])
             .fresh(Workspace),
+        // The OIDC provider: discovery and keys are public; workspace tokens go to the members
+        // of the workspace's groups only (the org admin, in none of them here, is refused).
+        Entry::public("get", "/.well-known/openid-configuration",                    [200, 200, 200, 200, 200, 200]),
+        Entry::public("get", "/.well-known/jwks.json",                               [200, 200, 200, 200, 200, 200]),
+        Entry::session("post", "/api/v1/workspaces/{ws_id}/token",                   [403, 404, 200, 200, 404, 401]),
         // Those who may read it pass the policy and learn that kubeconfigs are not issued yet.
         Entry::session("get", "/api/v1/organizations/{org_id}/workspaces/{ws_id}/kubeconfig",
                                                                                       [501, 404, 501, 501, 404, 401]),

@@ -277,5 +277,6 @@ async fn projections_replay_and_verify_pass_over_keyring_events() {
     }
     let report = verify(&app.pool).await.unwrap();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
-    assert_eq!((report.events, report.aggregates), (3, 2));
+    // The organization's event, and the two keyrings' (sessions, OIDC) generated + activated.
+    assert_eq!((report.events, report.aggregates), (5, 3));
 }

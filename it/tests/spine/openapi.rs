@@ -17,6 +17,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/auth/refresh"),
     // Takes the bearer token or the cookies itself, so an expired session can still sign out.
     ("post", "/auth/logout"),
+    // The OIDC provider's discovery document and keys, for the vClusters' API servers.
+    ("get", "/.well-known/openid-configuration"),
+    ("get", "/.well-known/jwks.json"),
 ];
 
 #[test]
@@ -26,7 +29,9 @@ fn every_operation_but_signing_in_requires_a_session_and_api_posts_take_an_idemp
     assert!(!paths.is_empty());
     for (path, operations) in paths {
         assert!(
-            path.starts_with("/api/v1/") || path.starts_with("/auth/"),
+            path.starts_with("/api/v1/")
+                || path.starts_with("/auth/")
+                || path.starts_with("/.well-known/"),
             "{path}"
         );
         for (method, operation) in operations.as_object().unwrap() {

@@ -1,0 +1,228 @@
+//! The control plane as the OIDC issuer a real kube-apiserver trusts: served over TLS with its
+//! own CA, the apiserver configured by `hexabase::oidc::authentication_configuration`, workspace
+//! tokens from `POST /api/v1/workspaces/{wsId}/token`, RBAC by the tokens' groups.
+
+use std::time::Duration;
+
+use hexabase::app::HttpServer;
+use hexabase::oidc::authentication_configuration;
+use hexabase_command::WorkspaceId;
+use hexabase_it::peers::pki::Ca;
+use hexabase_it::peers::KubeCluster;
+use hexabase_it::{TestApp, TestAppOptions};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{Api, ListParams, PostParams};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// The control plane over HTTPS (its issuer URL), with a client trusting its CA.
+async fn https_app() -> (TestApp, String) {
+    hexabase_it::init_crypto();
+    let ca = Ca::new("hexabase-test-control-plane-ca");
+    let serving = ca.server(&[]);
+    let dir = std::env::temp_dir().join(format!("hxb-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, &serving.cert_pem).unwrap();
+    std::fs::write(&key, &serving.key_pem).unwrap();
+    let server = HttpServer::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("https://127.0.0.1:{}", server.addr.port());
+    let server = server.with_tls(hexabase::tls::server_config(&cert, &key).unwrap());
+    let public = issuer.clone();
+    let mut app = TestApp::spawn_on(server, TestAppOptions::default(), move |settings| {
+        settings.http.public_url = public;
+    })
+    .await;
+    app.base = issuer;
+    app.client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    (app, ca.cert_pem)
+}
+
+async fn workspace_token(app: &TestApp, ws: &str, token: &str) -> hexabase_it::spine::Reply {
+    app.post(&format!("/api/v1/workspaces/{ws}/token"), token, &json!({}))
+        .await
+}
+
+async fn bind(cluster: &KubeCluster, name: &str, group: &str, cluster_role: &str) {
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }],
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(cluster.client().await)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
+
+fn namespace(name: &str) -> Namespace {
+    serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap()
+}
+
+#[tokio::test]
+async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_groups() {
+    let (app, ca_pem) = https_app().await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let create_ws = |name: &'static str| {
+        let (app, admin, org) = (&app, admin.clone(), org.clone());
+        async move {
+            let reply = app
+                .post(
+                    &format!("/api/v1/organizations/{org}/workspaces"),
+                    &admin,
+                    &json!({ "name": name, "plan": "starter" }),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+            reply.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let ws = create_ws("Staging").await;
+    let other_ws = create_ws("Production").await;
+    let (dev, dev_token) = app.member_of(&org, &admin, "member").await;
+    let ops = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/groups"),
+            &admin,
+            &json!({ "name": "ops" }),
+        )
+        .await;
+    let ops = ops.body["id"].as_str().unwrap().to_owned();
+    let joined = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/groups/{ops}/members"),
+            &admin,
+            &json!({ "user_id": dev.as_str() }),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
+    app.caught_up().await;
+
+    // Discovery over HTTPS names this issuer.
+    let discovery = app
+        .client
+        .get(format!("{}/.well-known/openid-configuration", app.base))
+        .send()
+        .await
+        .unwrap();
+    let discovery: serde_json::Value = discovery.json().await.unwrap();
+    assert_eq!(discovery["issuer"], app.base.as_str());
+
+    let cluster = KubeCluster::start().await;
+    bind(&cluster, "hxb-wsadmins", "hxb:WSAdmins", "cluster-admin").await;
+    // (`view` is an aggregated ClusterRole, filled in by the controller-manager, which this
+    // cluster does not run; a plain ClusterRole stands in for it.)
+    let reader: ClusterRole = serde_json::from_value(json!({
+        "metadata": { "name": "namespace-reader" },
+        "rules": [{ "apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"] }],
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(cluster.client().await)
+        .create(&PostParams::default(), &reader)
+        .await
+        .unwrap();
+    bind(
+        &cluster,
+        "hxb-members",
+        "hxb:WorkspaceMembers",
+        "namespace-reader",
+    )
+    .await;
+    let ws_id = WorkspaceId::parse(&ws).unwrap();
+    cluster
+        .restart_with_authentication_config(&authentication_configuration(
+            &app.base,
+            &ws_id,
+            Some(&ca_pem),
+        ))
+        .await;
+
+    // The creator, a WSAdmin, creates a namespace.
+    let admin_token = workspace_token(&app, &ws, &admin).await;
+    assert_eq!(admin_token.status, StatusCode::OK, "{}", admin_token.text);
+    assert!(admin_token.body["groups"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("WSAdmins")));
+    let as_admin: Api<Namespace> = Api::all(
+        cluster
+            .client_with_token(admin_token.body["token"].as_str().unwrap())
+            .await,
+    );
+    as_admin
+        .create(&PostParams::default(), &namespace("team-a"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.diagnostics()));
+
+    // A member of `ops` (below WorkspaceMembers) lists but cannot create.
+    let dev_ws_token = workspace_token(&app, &ws, &dev_token).await;
+    assert_eq!(dev_ws_token.status, StatusCode::OK, "{}", dev_ws_token.text);
+    assert_eq!(
+        dev_ws_token.body["groups"],
+        json!(["WorkspaceMembers", "ops"])
+    );
+    let as_dev: Api<Namespace> = Api::all(
+        cluster
+            .client_with_token(dev_ws_token.body["token"].as_str().unwrap())
+            .await,
+    );
+    let listed = as_dev.list(&ListParams::default()).await.unwrap();
+    assert!(listed
+        .items
+        .iter()
+        .any(|n| n.metadata.name.as_deref() == Some("team-a")));
+    match as_dev
+        .create(&PostParams::default(), &namespace("team-b"))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+
+    // A token for another workspace is refused by this workspace's API server.
+    let other = workspace_token(&app, &other_ws, &admin).await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.text);
+    let wrong_audience: Api<Namespace> = Api::all(
+        cluster
+            .client_with_token(other.body["token"].as_str().unwrap())
+            .await,
+    );
+    match wrong_audience.list(&ListParams::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 401),
+        other => panic!("expected 401, got {other:?}"),
+    }
+    // Someone outside the workspace or the organization gets no token at all.
+    let (_, outsider) = app.member_of(&org, &admin, "member").await;
+    assert_eq!(
+        workspace_token(&app, &ws, &outsider).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let (_, stranger) = app.user();
+    assert_eq!(
+        workspace_token(&app, &ws, &stranger).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Every token handed out is in the organization's history.
+    app.caught_up().await;
+    let history = app
+        .get(
+            &format!("/api/v1/organizations/{org}/events?aggregate_id={ws}&limit=100"),
+            &admin,
+        )
+        .await;
+    let issued = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "WorkspaceTokenIssued")
+        .count();
+    assert_eq!(issued, 2);
+}

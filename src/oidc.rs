@@ -1,0 +1,195 @@
+//! The control plane as an OpenID provider for the vClusters: its discovery document, its JWKS
+//! (the `oidc` keyring), the workspace tokens `kubectl` presents, and the authentication
+//! configuration a vCluster's API server needs to trust them.
+//!
+//! A workspace token says who (`sub` = `hxb-usr-…`), for which workspace (`aud` = `ws-…`) and
+//! in which groups of it (`groups`, ancestors included), for a short time.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hexabase_command::keyring::KeyPurpose;
+use hexabase_command::{UserId, WorkspaceId};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::{TokenError, Tokens};
+use crate::config::AuthSettings;
+use crate::keyring::{Kek, KeyringError, KeyringService, RotationPolicy};
+
+/// Prefix the API servers put before our user ids and group names (`hxb:WSAdmins`), so they
+/// cannot collide with Kubernetes' own (`system:…`).
+pub const CLAIM_PREFIX: &str = "hxb:";
+
+/// The claims of a workspace token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub nbf: u64,
+    pub jti: String,
+    pub groups: Vec<String>,
+}
+
+/// Issues workspace tokens with the `oidc` keyring.
+pub struct OidcProvider {
+    pub keys: Arc<KeyringService>,
+    /// Holds the keyring's current keys; signs and verifies.
+    pub tokens: Tokens,
+    issuer: String,
+    ttl: Duration,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl OidcProvider {
+    /// Open the `oidc` keyring (creating its first key if need be); the issuer is `issuer`.
+    pub async fn open(
+        pool: &PgPool,
+        auth: &AuthSettings,
+        issuer: &str,
+    ) -> Result<Self, KeyringError> {
+        let keys = KeyringService::open(
+            pool.clone(),
+            KeyPurpose::Oidc,
+            Kek::from_settings(auth)?,
+            RotationPolicy::for_sessions(auth),
+        )
+        .await?;
+        let mut settings = auth.clone();
+        settings.issuer = issuer.to_owned();
+        let tokens = Tokens::new(keys.key_set().await?, &settings);
+        Ok(Self {
+            keys: Arc::new(keys),
+            tokens,
+            issuer: issuer.to_owned(),
+            ttl: Duration::from_secs(auth.token_ttl_secs),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The claims of a token for `user` in `workspace` with `groups`, valid from now.
+    pub fn claims(
+        &self,
+        user: &UserId,
+        workspace: &WorkspaceId,
+        groups: Vec<String>,
+    ) -> WorkspaceClaims {
+        let now = now_secs();
+        WorkspaceClaims {
+            iss: self.issuer.clone(),
+            sub: user.to_string(),
+            aud: workspace.to_string(),
+            exp: now.saturating_add(self.ttl.as_secs()),
+            iat: now,
+            nbf: now,
+            jti: Uuid::now_v7().to_string(),
+            groups,
+        }
+    }
+
+    pub fn sign(&self, claims: &WorkspaceClaims) -> Result<String, TokenError> {
+        self.tokens.sign_claims(claims)
+    }
+
+    /// Verify a workspace token for `workspace` (what a vCluster's API server checks).
+    pub fn verify(
+        &self,
+        token: &str,
+        workspace: &WorkspaceId,
+    ) -> Result<WorkspaceClaims, TokenError> {
+        self.tokens.verify_claims(token, workspace.as_str())
+    }
+
+    /// `/.well-known/openid-configuration`.
+    pub fn discovery(&self) -> Value {
+        discovery(&self.issuer)
+    }
+}
+
+/// The discovery document of `issuer`.
+pub fn discovery(issuer: &str) -> Value {
+    json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "groups"],
+    })
+}
+
+/// What a workspace's API server needs to trust this issuer (`--authentication-config`,
+/// `apiserver.config.k8s.io/v1`): tokens for the workspace's id only; the user from `sub` and
+/// the groups from `groups`, both prefixed with `hxb:`. `ca_pem` is the CA of the issuer's
+/// serving certificate (`None` when it chains to the API server's system roots).
+pub fn authentication_configuration(
+    issuer: &str,
+    workspace: &WorkspaceId,
+    ca_pem: Option<&str>,
+) -> Value {
+    let mut issuer_config = json!({
+        "url": issuer,
+        "audiences": [workspace.as_str()],
+        "audienceMatchPolicy": "MatchAny",
+    });
+    if let Some(ca) = ca_pem {
+        issuer_config["certificateAuthority"] = json!(ca);
+    }
+    json!({
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AuthenticationConfiguration",
+        "jwt": [{
+            "issuer": issuer_config,
+            "claimMappings": {
+                "username": { "claim": "sub", "prefix": CLAIM_PREFIX },
+                "groups": { "claim": "groups", "prefix": CLAIM_PREFIX },
+            },
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_authentication_configuration_trusts_one_workspace_with_prefixed_claims() {
+        let ws = WorkspaceId::generate();
+        let config = authentication_configuration("https://hxb.example", &ws, Some("PEM"));
+        let jwt = &config["jwt"][0];
+        assert_eq!(jwt["issuer"]["url"], "https://hxb.example");
+        assert_eq!(jwt["issuer"]["audiences"], json!([ws.as_str()]));
+        assert_eq!(jwt["issuer"]["certificateAuthority"], "PEM");
+        assert_eq!(jwt["claimMappings"]["username"]["claim"], "sub");
+        assert_eq!(jwt["claimMappings"]["groups"]["prefix"], CLAIM_PREFIX);
+        let without_ca = authentication_configuration("https://hxb.example", &ws, None);
+        assert!(without_ca["jwt"][0]["issuer"]
+            .get("certificateAuthority")
+            .is_none());
+    }
+
+    #[test]
+    fn discovery_names_the_issuer_and_its_keys() {
+        let doc = discovery("https://hxb.example");
+        assert_eq!(doc["issuer"], "https://hxb.example");
+        assert_eq!(doc["jwks_uri"], "https://hxb.example/.well-known/jwks.json");
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            json!(["ES256"])
+        );
+    }
+}
