@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod credential;
 pub mod identity;
 pub mod keyring;
 pub mod oidc;

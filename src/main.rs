@@ -43,6 +43,20 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// kubectl's exec credential plugin: print an ExecCredential with a workspace token from the
+    /// control plane (cached until shortly before it expires). Signs in with HEXABASE_TOKEN or
+    /// ~/.hexabase/token.
+    KubectlCredential {
+        /// The control plane's URL.
+        #[arg(long)]
+        server: String,
+        /// The workspace (`ws-…`).
+        #[arg(long)]
+        workspace: String,
+        /// A CA certificate (PEM) to trust for the control plane.
+        #[arg(long, env = "HEXABASE_CA_FILE")]
+        certificate_authority: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,8 +79,26 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The credential plugin runs on users' machines: no server configuration involved.
+    if let Command::KubectlCredential {
+        server,
+        workspace,
+        certificate_authority,
+    } = &cli.command
+    {
+        let credential = hexabase::credential::exec_credential(
+            server,
+            workspace,
+            certificate_authority.as_deref(),
+        )
+        .await?;
+        println!("{credential}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
+        // Answered above, before any configuration is read.
+        Command::KubectlCredential { .. } => {}
         Command::Openapi => {
             println!("{}", api::spec());
         }

@@ -162,6 +162,49 @@ pub fn authentication_configuration(
     })
 }
 
+/// A kubeconfig for `workspace`: its API server (`server`, CA `ca_pem`), and as user the
+/// `hexabase kubectl-credential` exec plugin asking `control_plane` for workspace tokens.
+pub fn kubeconfig(
+    control_plane: &str,
+    workspace: &WorkspaceId,
+    server: &str,
+    ca_pem: &str,
+) -> Value {
+    use base64::Engine;
+    let user = format!("hexabase-{workspace}");
+    json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{
+            "name": workspace.as_str(),
+            "cluster": {
+                "server": server,
+                "certificate-authority-data":
+                    base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes()),
+            },
+        }],
+        "users": [{
+            "name": user,
+            "user": {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1",
+                    "command": "hexabase",
+                    "args": ["kubectl-credential", "--server", control_plane, "--workspace", workspace.as_str()],
+                    "interactiveMode": "Never",
+                    "provideClusterInfo": false,
+                    "installHint": "kubectl runs `hexabase kubectl-credential` for tokens: put the \
+                        hexabase binary on PATH and sign in (HEXABASE_TOKEN or ~/.hexabase/token).",
+                },
+            },
+        }],
+        "contexts": [{
+            "name": workspace.as_str(),
+            "context": { "cluster": workspace.as_str(), "user": user },
+        }],
+        "current-context": workspace.as_str(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +223,25 @@ mod tests {
         assert!(without_ca["jwt"][0]["issuer"]
             .get("certificateAuthority")
             .is_none());
+    }
+
+    #[test]
+    fn kubeconfigs_use_the_exec_plugin_and_no_secret() {
+        let ws = WorkspaceId::generate();
+        let config = kubeconfig("https://hxb.example", &ws, "https://10.0.0.1:6443", "PEM");
+        let exec = &config["users"][0]["user"]["exec"];
+        assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
+        assert_eq!(exec["command"], "hexabase");
+        assert_eq!(exec["args"][0], "kubectl-credential");
+        assert!(config["users"][0]["user"].get("token").is_none());
+        assert!(config["users"][0]["user"]
+            .get("client-certificate-data")
+            .is_none());
+        assert_eq!(
+            config["clusters"][0]["cluster"]["server"],
+            "https://10.0.0.1:6443"
+        );
+        assert_eq!(config["current-context"], ws.as_str());
     }
 
     #[test]

@@ -277,6 +277,18 @@ impl Projection for WorkspacesProjection {
             }
             // Credentials handed out are in the audit history, not in this read model.
             WorkspaceEvent::WorkspaceTokenIssued { .. } => {}
+            WorkspaceEvent::EndpointAssigned { server, ca_pem } => {
+                sqlx::query(
+                    "UPDATE rm_workspaces SET api_server = $2, api_server_ca = $3, updated_at = $4 \
+                     WHERE id = $1",
+                )
+                .bind(ws_id)
+                .bind(&server)
+                .bind(&ca_pem)
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
             WorkspaceEvent::WorkspaceDeletionRequested { .. } => {
                 sqlx::query("UPDATE rm_workspaces SET status = $2, updated_at = $3 WHERE id = $1")
                     .bind(ws_id)

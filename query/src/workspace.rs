@@ -17,11 +17,14 @@ pub struct WorkspaceRow {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The vCluster's API server and its CA, once provisioning recorded them.
+    pub api_server: Option<String>,
+    pub api_server_ca: Option<String>,
 }
 
 const COLUMNS: &str =
     "w.id, w.org_id, w.name, w.plan, w.status, w.status_reason, w.created_by, w.created_at, \
-     w.updated_at";
+     w.updated_at, w.api_server, w.api_server_ca";
 
 /// One workspace of an organization.
 pub async fn get(

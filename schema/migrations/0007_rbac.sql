@@ -48,3 +48,7 @@ CREATE TABLE rm_audit_scopes
     org_id         text NOT NULL,
     PRIMARY KEY (aggregate_type, aggregate_id)
 );
+
+-- Where each workspace's API server is (recorded by provisioning), for kubeconfigs.
+ALTER TABLE rm_workspaces ADD COLUMN api_server text;
+ALTER TABLE rm_workspaces ADD COLUMN api_server_ca text;

@@ -139,6 +139,7 @@ impl From<AggregateError<WorkspaceError>> for ApiError {
                 | WorkspaceError::ClusterAssignmentNotFound(_) => Self::not_found(e.to_string()),
                 WorkspaceError::NotAMember(_) => Self::forbidden(e.to_string()),
                 WorkspaceError::StaleGroups => Self::conflict(format!("{e}; retry")),
+                WorkspaceError::InvalidEndpoint => Self::invalid("server", e.to_string()),
                 WorkspaceError::InvalidRules(message) => Self::invalid("rules", message),
                 WorkspaceError::AlreadyExists
                 | WorkspaceError::BeingDeleted
@@ -486,8 +487,10 @@ impl WorkspacesApi {
         ))
     }
 
-    /// A kubeconfig for the workspace's vCluster. Not available yet: the control plane's OIDC
-    /// provider for kubectl is still to come.
+    /// A kubeconfig for the workspace's vCluster (members of the workspace): the cluster is the
+    /// vCluster's API server and CA; the user is the `hexabase kubectl-credential` exec plugin,
+    /// which fetches short-lived workspace tokens — never a certificate or a static token. 409
+    /// while the workspace has no API server yet.
     #[oai(
         path = "/organizations/:org_id/workspaces/:ws_id/kubeconfig",
         method = "get",
@@ -499,9 +502,9 @@ impl WorkspacesApi {
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         #[oai(name = "ws_id")] ws_id: Path<String>,
-    ) -> ApiResult<Json<WorkspaceView>> {
+    ) -> ApiResult<Json<serde_json::Value>> {
         let (org, ws) = ids(&org_id, &ws_id)?;
-        authorized(
+        let row = authorized(
             &ctx,
             &org,
             &ws,
@@ -509,9 +512,19 @@ impl WorkspacesApi {
             WorkspaceAction::Read,
         )
         .await?;
-        Err(ApiError::not_implemented(
-            "kubeconfigs are not issued yet: the OIDC provider for kubectl is not part of this \
-             version",
-        ))
+        let (Some(server), Some(ca)) = (row.api_server.as_deref(), row.api_server_ca.as_deref())
+        else {
+            return Err(ApiError::conflict(format!(
+                "the workspace has no API server yet (status {}); it gets one when provisioning \
+                 completes",
+                row.status
+            )));
+        };
+        Ok(Json(crate::oidc::kubeconfig(
+            &ctx.state.settings.http.public_url,
+            &ws,
+            server,
+            ca,
+        )))
     }
 }

@@ -62,6 +62,8 @@ pub enum WorkspaceError {
     NotAMember(String),
     #[error("the token's groups are not the user's groups in this workspace")]
     StaleGroups,
+    #[error("the API server endpoint must be an https URL and the CA a PEM certificate")]
+    InvalidEndpoint,
     #[error("the group already has this role ({0})")]
     AlreadyAssigned(String),
 }
@@ -139,6 +141,7 @@ pub struct Workspace {
     groups: BTreeMap<GroupId, Group>,
     projects: BTreeMap<ProjectId, Project>,
     roles: BTreeMap<RoleId, Role>,
+    endpoint: Option<(String, String)>,
     assignments: BTreeMap<RoleAssignmentId, Assignment>,
     cluster_assignments: BTreeMap<ClusterRoleAssignmentId, ClusterAssignment>,
 }
@@ -611,6 +614,19 @@ impl Aggregate for Workspace {
                 }
                 vec![WorkspaceEvent::WorkspacePlanChanged { plan }]
             }
+            WorkspaceCommand::AssignEndpoint { server, ca_pem } => {
+                self.existing()?;
+                let valid = server.starts_with("https://")
+                    && server.len() <= 2048
+                    && ca_pem.contains("-----BEGIN CERTIFICATE-----");
+                if !valid {
+                    return Err(WorkspaceError::InvalidEndpoint);
+                }
+                if self.endpoint.as_ref() == Some(&(server.clone(), ca_pem.clone())) {
+                    return Ok(());
+                }
+                vec![WorkspaceEvent::EndpointAssigned { server, ca_pem }]
+            }
             WorkspaceCommand::RequestDeletion { actor } => {
                 self.existing()?;
                 vec![WorkspaceEvent::WorkspaceDeletionRequested {
@@ -787,6 +803,9 @@ impl Aggregate for Workspace {
                 self.cluster_assignments.remove(&id);
             }
             WorkspaceEvent::WorkspaceTokenIssued { .. } => {}
+            WorkspaceEvent::EndpointAssigned { server, ca_pem } => {
+                self.endpoint = Some((server, ca_pem));
+            }
         }
     }
 }

@@ -105,6 +105,12 @@ pub enum WorkspaceCommand {
     UnassignClusterRole {
         id: ClusterRoleAssignmentId,
     },
+    /// The vCluster's API server is reachable at `server`, with `ca_pem` as its CA (recorded by
+    /// provisioning).
+    AssignEndpoint {
+        server: String,
+        ca_pem: String,
+    },
     /// Record a workspace token handed to `user` (a member: in at least one group).
     IssueToken {
         user: UserId,

@@ -99,6 +99,10 @@ pub enum WorkspaceEvent {
     ClusterRoleUnassigned {
         id: ClusterRoleAssignmentId,
     },
+    EndpointAssigned {
+        server: String,
+        ca_pem: String,
+    },
     /// A token for the workspace's API server was handed to `user` (auditors see every
     /// credential given out).
     WorkspaceTokenIssued {
@@ -133,6 +137,7 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::ClusterRoleAssigned { .. } => "ClusterRoleAssigned",
             WorkspaceEvent::ClusterRoleUnassigned { .. } => "ClusterRoleUnassigned",
             WorkspaceEvent::WorkspaceTokenIssued { .. } => "WorkspaceTokenIssued",
+            WorkspaceEvent::EndpointAssigned { .. } => "EndpointAssigned",
         }
         .to_owned()
     }

@@ -210,6 +210,65 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         StatusCode::NOT_FOUND
     );
 
+    // kubectl itself, with the kubeconfig the control plane hands out. Until the workspace has
+    // an API server there is no kubeconfig to give.
+    let kubeconfig_url = format!("/api/v1/organizations/{org}/workspaces/{ws}/kubeconfig");
+    let early = app.get(&kubeconfig_url, &admin).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
+    // Provisioning records the endpoint; here the KubeCluster stands in for the vCluster.
+    let assign = hexabase_command::workspace::WorkspaceCommand::AssignEndpoint {
+        server: cluster.server_url(),
+        ca_pem: cluster.ca_pem.clone(),
+    };
+    let metadata = hexabase_command::CommandMetadata::for_system("provisioning");
+    app.state
+        .workspaces
+        .execute_with_metadata(&ws, assign, metadata)
+        .await
+        .unwrap();
+    app.caught_up().await;
+    let kubeconfig = app.get(&kubeconfig_url, &admin).await;
+    assert_eq!(kubeconfig.status, StatusCode::OK, "{}", kubeconfig.text);
+    assert!(
+        !kubeconfig.text.contains("client-certificate"),
+        "no static credentials"
+    );
+    let home = std::env::temp_dir().join(format!("hxb-kubectl-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("kubeconfig"), &kubeconfig.text).unwrap();
+    std::fs::write(home.join("ca.crt"), &ca_pem).unwrap();
+    let hexabase = hexabase_binary();
+    let path = format!(
+        "{}:{}",
+        hexabase.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Asynchronously: the control plane answering the plugin runs on this test's runtime.
+    let kubectl = |args: &[&str]| {
+        tokio::process::Command::new(hexabase_it::peers::binary("kubectl"))
+            .args(args)
+            .env("KUBECONFIG", home.join("kubeconfig"))
+            .env("HOME", &home)
+            .env("PATH", &path)
+            .env("HEXABASE_TOKEN", &admin)
+            .env("HEXABASE_CA_FILE", home.join("ca.crt"))
+            .output()
+    };
+    let created = kubectl(&["create", "namespace", "team-c"]).await.unwrap();
+    assert!(
+        created.status.success(),
+        "kubectl: {}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let listed = kubectl(&["get", "namespaces", "-o", "name"]).await.unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("namespace/team-c"));
+    // The token was cached: the second kubectl call did not ask for another one.
+    assert!(home
+        .join(".hexabase/cache")
+        .join(format!("{ws}.json"))
+        .exists());
+
     // Every token handed out is in the organization's history.
     app.caught_up().await;
     let history = app
@@ -224,5 +283,25 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         .iter()
         .filter(|e| e["event_type"] == "WorkspaceTokenIssued")
         .count();
-    assert_eq!(issued, 2);
+    assert_eq!(issued, 3);
+}
+
+/// The `hexabase` binary (kubectl runs it as its credential plugin): `HEXABASE_BIN`, or the one
+/// built next to this test (`scripts/test` builds it).
+fn hexabase_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("HEXABASE_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("hexabase"))
+        .unwrap();
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p hexabase --bin hexabase` (scripts/test does)",
+        path.display()
+    );
+    path
 }

@@ -204,9 +204,9 @@ fn matrix() -> Vec<Entry> {
         Entry::public("get", "/.well-known/openid-configuration",                    [200, 200, 200, 200, 200, 200]),
         Entry::public("get", "/.well-known/jwks.json",                               [200, 200, 200, 200, 200, 200]),
         Entry::session("post", "/api/v1/workspaces/{ws_id}/token",                   [403, 404, 200, 200, 404, 401]),
-        // Those who may read it pass the policy and learn that kubeconfigs are not issued yet.
+        // Those who may read it pass the policy and learn that the workspace has no API server yet.
         Entry::session("get", "/api/v1/organizations/{org_id}/workspaces/{ws_id}/kubeconfig",
-                                                                                      [501, 404, 501, 501, 404, 401]),
+                                                                                      [409, 404, 409, 409, 404, 401]),
 
         Entry::session("post", "/api/v1/workspaces/{ws_id}/groups",                  [201, 404, 201, 403, 404, 401])
             .body(|_, n| json!({ "name": format!("group-{n}") })),
