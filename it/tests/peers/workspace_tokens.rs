@@ -198,6 +198,61 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         Err(kube::Error::Api(status)) => assert_eq!(status.code, 401),
         other => panic!("expected 401, got {other:?}"),
     }
+    // Forged and stale tokens are refused by the API server and by our own verifier alike.
+    let genuine = admin_token.body["token"].as_str().unwrap().to_owned();
+    let oidc = &app.state.oidc;
+    let mut expired = oidc.claims(&alice_of(&app, &admin), &ws_id, vec!["WSAdmins".into()]);
+    expired.exp = expired.iat - 3600;
+    expired.nbf = expired.iat - 7200;
+    let expired = oidc.sign(&expired).unwrap();
+    let tampered = {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let parts: Vec<&str> = genuine.split('.').collect();
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+        claims["groups"] = json!(["WSAdmins", "system:masters"]);
+        let payload = engine.encode(claims.to_string());
+        format!("{}.{payload}.{}", parts[0], parts[2])
+    };
+    let alg_none = {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = genuine.split('.').nth(1).unwrap();
+        format!(
+            "{}.{payload}.",
+            engine.encode(r#"{"alg":"none","typ":"JWT"}"#)
+        )
+    };
+    let unknown_key = {
+        let stranger = hexabase::auth::SigningKey::from_pkcs8(
+            &hexabase::auth::SigningKey::generate_pkcs8().unwrap(),
+        )
+        .unwrap();
+        let tokens = hexabase::auth::Tokens::new(stranger, &app.settings.auth);
+        let claims = oidc.claims(&alice_of(&app, &admin), &ws_id, vec!["WSAdmins".into()]);
+        let mut claims = serde_json::to_value(&claims).unwrap();
+        claims["iss"] = json!(app.base);
+        tokens.sign_claims(&claims).unwrap()
+    };
+    for (what, token) in [
+        ("expired", &expired),
+        ("tampered groups", &tampered),
+        ("alg none", &alg_none),
+        ("unknown key", &unknown_key),
+    ] {
+        assert!(
+            oidc.verify(token, &ws_id).is_err(),
+            "{what} passed our verifier"
+        );
+        let api: Api<Namespace> = Api::all(cluster.client_with_token(token).await);
+        match api.list(&ListParams::default()).await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, 401, "{what}"),
+            other => panic!("{what}: expected 401, got {other:?}"),
+        }
+    }
+    assert!(oidc.verify(&genuine, &ws_id).is_ok());
+
     // Someone outside the workspace or the organization gets no token at all.
     let (_, outsider) = app.member_of(&org, &admin, "member").await;
     assert_eq!(
@@ -284,6 +339,11 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         .filter(|e| e["event_type"] == "WorkspaceTokenIssued")
         .count();
     assert_eq!(issued, 3);
+}
+
+/// The user a test token names.
+fn alice_of(app: &TestApp, token: &str) -> hexabase_command::UserId {
+    app.tokens().verify(token).unwrap().user
 }
 
 /// The `hexabase` binary (kubectl runs it as its credential plugin): `HEXABASE_BIN`, or the one
