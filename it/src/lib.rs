@@ -3,6 +3,7 @@
 //! run in parallel without seeing each other.
 
 pub mod browser;
+pub mod figures;
 pub mod github;
 pub mod hostile_idp;
 pub mod peers;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hexabase::app::HttpServer;
+use hexabase_it::figures::{figure, percentile};
 use hexabase_it::{TestApp, TestAppOptions};
 use serde_json::json;
 
@@ -30,18 +31,6 @@ fn args() -> Args {
         seconds: get("BENCH_SECONDS", 10),
         rate: get("BENCH_RATE", 50),
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("{name} {value:.2} {unit}");
 }
 
 /// pgbench, N clients, one single-row INSERT per transaction, on the benchmark's own database.
