@@ -324,6 +324,94 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         .join(format!("{ws}.json"))
         .exists());
 
+    // Removed from a group, the next token lacks it and the API server refuses accordingly.
+    let groups = app
+        .get(&format!("/api/v1/workspaces/{ws}/groups"), &admin)
+        .await;
+    let wsadmins = groups.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "WSAdmins")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let members_url = format!("/api/v1/workspaces/{ws}/groups/{wsadmins}/members");
+    let promoted = app
+        .post(&members_url, &admin, &json!({ "user_id": dev.as_str() }))
+        .await;
+    assert_eq!(promoted.status, StatusCode::CREATED, "{}", promoted.text);
+    let as_admin_dev = workspace_token(&app, &ws, &dev_token).await;
+    assert!(as_admin_dev.body["groups"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("WSAdmins")));
+    let api: Api<Namespace> = Api::all(
+        cluster
+            .client_with_token(as_admin_dev.body["token"].as_str().unwrap())
+            .await,
+    );
+    api.create(&PostParams::default(), &namespace("team-d"))
+        .await
+        .unwrap();
+    let demoted = app.delete(&format!("{members_url}/{dev}"), &admin).await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text);
+    let after = workspace_token(&app, &ws, &dev_token).await;
+    assert_eq!(after.body["groups"], json!(["WorkspaceMembers", "ops"]));
+    let api: Api<Namespace> = Api::all(
+        cluster
+            .client_with_token(after.body["token"].as_str().unwrap())
+            .await,
+    );
+    match api
+        .create(&PostParams::default(), &namespace("team-e"))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403),
+        other => panic!("expected 403 after leaving WSAdmins, got {other:?}"),
+    }
+
+    // Key rotation: new tokens carry the new key, tokens of the previous one keep working until
+    // they expire, and the API server accepts both (it fetches the JWKS again for the new kid).
+    let old_kid = jsonwebtoken::decode_header(&genuine).unwrap().kid.unwrap();
+    let due =
+        chrono::Utc::now() + chrono::Duration::seconds(app.settings.auth.key_rotation_secs as i64);
+    oidc.keys.sync(&oidc.tokens, due).await.unwrap();
+    oidc.keys
+        .sync(&oidc.tokens, due + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    let rotated = workspace_token(&app, &ws, &admin).await;
+    let rotated = rotated.body["token"].as_str().unwrap().to_owned();
+    let new_kid = jsonwebtoken::decode_header(&rotated).unwrap().kid.unwrap();
+    assert_ne!(new_kid, old_kid, "new tokens use the new key");
+    let jwks: serde_json::Value = app
+        .client
+        .get(format!("{}/.well-known/jwks.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+    for token in [&genuine, &rotated] {
+        let api: Api<Namespace> = Api::all(cluster.client_with_token(token).await);
+        api.list(&ListParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.diagnostics()));
+    }
+
     // Every token handed out is in the organization's history.
     app.caught_up().await;
     let history = app
@@ -338,7 +426,7 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         .iter()
         .filter(|e| e["event_type"] == "WorkspaceTokenIssued")
         .count();
-    assert_eq!(issued, 3);
+    assert_eq!(issued, 6);
 }
 
 /// The user a test token names.
