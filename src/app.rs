@@ -47,6 +47,7 @@ pub struct AppState {
     pub organizations: Cqrs<Organization>,
     pub users: Cqrs<User>,
     pub workspaces: Cqrs<Workspace>,
+    pub credentials: Cqrs<hexabase_command::credential::Credential>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,7 @@ impl AppState {
             organizations: store::cqrs(pool.clone(), ()),
             users: store::cqrs(pool.clone(), ()),
             workspaces: store::cqrs(pool.clone(), ()),
+            credentials: store::cqrs(pool.clone(), ()),
             shared,
             providers,
             revocations: RecentRevocations::default(),

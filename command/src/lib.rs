@@ -4,6 +4,7 @@
 //! The event store appends those events through postgres-es; a trigger writes the outbox row in
 //! the same transaction, and every event carries metadata hash-chained to its predecessor.
 
+pub mod credential;
 pub mod id;
 pub mod keyring;
 pub mod metadata;

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
+use hexabase_command::credential::{Credential, CredentialEvent};
 use hexabase_command::metadata::{ACTOR, CAUSATION_ID, CORRELATION_ID, REQUEST_ID};
 use hexabase_command::organization::Organization;
 use hexabase_command::store::StoredEvent;
@@ -17,13 +18,20 @@ pub struct AuditProjection;
 
 /// The organization an event belongs to: an organization's own events; a workspace's (and so
 /// its groups', projects', roles' and assignments') through the organization its first event
-/// named, remembered in `rm_audit_scopes`. Other aggregates (users, keyrings) belong to none.
+/// named, remembered in `rm_audit_scopes`; a workspace token's through its payload. Other
+/// aggregates (users, keyrings) belong to none.
 async fn organization_of(
     db: &mut PgConnection,
     event: &StoredEvent,
 ) -> Result<Option<String>, ProjectionError> {
     if event.aggregate_type == Organization::TYPE {
         return Ok(Some(event.aggregate_id.clone()));
+    }
+    if event.aggregate_type == Credential::TYPE {
+        let payload: CredentialEvent = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ProjectionError::malformed(event, e))?;
+        let CredentialEvent::WorkspaceTokenIssued { org_id, .. } = payload;
+        return Ok(Some(org_id.to_string()));
     }
     if event.aggregate_type != Workspace::TYPE {
         return Ok(None);

@@ -275,8 +275,6 @@ impl Projection for WorkspacesProjection {
                     .execute(&mut *db)
                     .await?;
             }
-            // Credentials handed out are in the audit history, not in this read model.
-            WorkspaceEvent::WorkspaceTokenIssued { .. } => {}
             WorkspaceEvent::EndpointAssigned { server, ca_pem } => {
                 sqlx::query(
                     "UPDATE rm_workspaces SET api_server = $2, api_server_ca = $3, updated_at = $4 \

@@ -1,9 +1,11 @@
 //! The OpenID provider the vClusters trust: discovery, keys, and workspace tokens for members.
 
 use chrono::{DateTime, Utc};
+use hexabase_command::credential::CredentialCommand;
 use hexabase_command::policy::WorkspaceAction;
 use hexabase_command::store::load_state;
-use hexabase_command::workspace::{Workspace, WorkspaceCommand};
+use hexabase_command::workspace::Workspace;
+use hexabase_command::OrganizationId;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
@@ -11,7 +13,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 use super::context::Ctx;
 use super::error::{ApiError, ApiResult};
 use super::security::SignedIn;
-use super::workspace::{execute, scope};
+use super::workspace::scope;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -54,7 +56,8 @@ impl OidcApi {
     }
 
     /// A fresh token for the workspace's API server, for members of the workspace (in at least
-    /// one of its groups). Every token handed out is recorded (`WorkspaceTokenIssued`).
+    /// one of its groups). Every token handed out is recorded (`WorkspaceTokenIssued`, one
+    /// small aggregate per token: issuing never contends with the workspace's own changes).
     #[oai(
         path = "/api/v1/workspaces/:ws_id/token",
         method = "post",
@@ -70,7 +73,9 @@ impl OidcApi {
         _idempotency_key: poem_openapi::param::Header<Option<String>>,
     ) -> ApiResult<Json<WorkspaceToken>> {
         let user = auth.principal().user.clone();
-        let (ws, _) = scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
+        let (ws, row) = scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
+        let org = OrganizationId::parse(&row.org_id)?;
+        // The workspace's own state decides the groups (not a read model that may lag).
         let state: Workspace = load_state(&ctx.state.pool, ws.as_str())
             .await
             .map_err(|e| ApiError::internal(&e))?;
@@ -81,13 +86,19 @@ impl OidcApi {
             ));
         }
         let claims = ctx.state.oidc.claims(&user, &ws, groups.clone());
-        let command = WorkspaceCommand::IssueToken {
+        let command = CredentialCommand::IssueWorkspaceToken {
+            org_id: org,
+            workspace_id: ws.clone(),
             user,
-            jti: claims.jti.clone(),
             expires_at: claims.exp,
             groups: groups.clone(),
         };
-        execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
+        let metadata = ctx.metadata(auth.principal()).into_map();
+        ctx.state
+            .credentials
+            .execute_with_metadata(&claims.jti, command, metadata)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
         let token = ctx
             .state
             .oidc

@@ -137,8 +137,6 @@ impl From<AggregateError<WorkspaceError>> for ApiError {
                 | WorkspaceError::RoleNotFound(_)
                 | WorkspaceError::AssignmentNotFound(_)
                 | WorkspaceError::ClusterAssignmentNotFound(_) => Self::not_found(e.to_string()),
-                WorkspaceError::NotAMember(_) => Self::forbidden(e.to_string()),
-                WorkspaceError::StaleGroups => Self::conflict(format!("{e}; retry")),
                 WorkspaceError::InvalidEndpoint => Self::invalid("server", e.to_string()),
                 WorkspaceError::InvalidRules(message) => Self::invalid("rules", message),
                 WorkspaceError::AlreadyExists

@@ -58,10 +58,6 @@ pub enum WorkspaceError {
     AssignmentNotFound(String),
     #[error("cluster role assignment {0} not found")]
     ClusterAssignmentNotFound(String),
-    #[error("user {0} is in no group of this workspace")]
-    NotAMember(String),
-    #[error("the token's groups are not the user's groups in this workspace")]
-    StaleGroups,
     #[error("the API server endpoint must be an https URL and the CA a PEM certificate")]
     InvalidEndpoint,
     #[error("the group already has this role ({0})")]
@@ -536,26 +532,7 @@ impl Workspace {
                 }
                 WorkspaceEvent::ClusterRoleUnassigned { id }
             }
-            WorkspaceCommand::IssueToken {
-                user,
-                jti,
-                expires_at,
-                groups,
-            } => {
-                let current = self.groups_of(&user);
-                if current.is_empty() {
-                    return Err(WorkspaceError::NotAMember(user.to_string()));
-                }
-                if current != groups {
-                    return Err(WorkspaceError::StaleGroups);
-                }
-                WorkspaceEvent::WorkspaceTokenIssued {
-                    user,
-                    jti,
-                    expires_at,
-                    groups,
-                }
-            }
+
             _ => return Ok(Vec::new()),
         };
         Ok(vec![event])
@@ -653,8 +630,7 @@ impl Aggregate for Workspace {
             | WorkspaceCommand::AssignRole { .. }
             | WorkspaceCommand::UnassignRole { .. }
             | WorkspaceCommand::AssignClusterRole { .. }
-            | WorkspaceCommand::UnassignClusterRole { .. }
-            | WorkspaceCommand::IssueToken { .. }) => {
+            | WorkspaceCommand::UnassignClusterRole { .. }) => {
                 self.existing()?;
                 self.handle_rbac(rbac)?
             }
@@ -802,7 +778,6 @@ impl Aggregate for Workspace {
             WorkspaceEvent::ClusterRoleUnassigned { id } => {
                 self.cluster_assignments.remove(&id);
             }
-            WorkspaceEvent::WorkspaceTokenIssued { .. } => {}
             WorkspaceEvent::EndpointAssigned { server, ca_pem } => {
                 self.endpoint = Some((server, ca_pem));
             }

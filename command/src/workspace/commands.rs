@@ -111,11 +111,4 @@ pub enum WorkspaceCommand {
         server: String,
         ca_pem: String,
     },
-    /// Record a workspace token handed to `user` (a member: in at least one group).
-    IssueToken {
-        user: UserId,
-        jti: String,
-        expires_at: u64,
-        groups: Vec<String>,
-    },
 }

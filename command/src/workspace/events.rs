@@ -103,14 +103,6 @@ pub enum WorkspaceEvent {
         server: String,
         ca_pem: String,
     },
-    /// A token for the workspace's API server was handed to `user` (auditors see every
-    /// credential given out).
-    WorkspaceTokenIssued {
-        user: UserId,
-        jti: String,
-        expires_at: u64,
-        groups: Vec<String>,
-    },
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -136,7 +128,6 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::RoleUnassigned { .. } => "RoleUnassigned",
             WorkspaceEvent::ClusterRoleAssigned { .. } => "ClusterRoleAssigned",
             WorkspaceEvent::ClusterRoleUnassigned { .. } => "ClusterRoleUnassigned",
-            WorkspaceEvent::WorkspaceTokenIssued { .. } => "WorkspaceTokenIssued",
             WorkspaceEvent::EndpointAssigned { .. } => "EndpointAssigned",
         }
         .to_owned()

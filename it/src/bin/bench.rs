@@ -156,6 +156,92 @@ async fn projection_lag(app: &TestApp, args: &Args) -> Vec<f64> {
     lags
 }
 
+/// Workspace tokens through `POST /api/v1/workspaces/{wsId}/token` (what `hexabase
+/// kubectl-credential` calls) vs. signing the same claims with the same key directly, at the
+/// same concurrency for the same time.
+async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
+    let (user, token) = app.user();
+    let (org, _) = app.create_org(&token, "Tokens").await;
+    let reply = app
+        .post(
+            &format!("/api/v1/organizations/{org}/workspaces"),
+            &token,
+            &json!({ "name": "Tokens", "plan": "starter" }),
+        )
+        .await;
+    let ws = reply.body["id"].as_str().expect("workspace").to_owned();
+    app.caught_up().await;
+    let seconds = Duration::from_secs(args.seconds);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (client, url, token, stop) = (
+            app.client.clone(),
+            format!("{}/api/v1/workspaces/{ws}/token", app.base),
+            token.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let reply = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({}))
+                    .send()
+                    .await;
+                if reply.map(|r| r.status().is_success()).unwrap_or(false) {
+                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(seconds).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("client task"));
+    }
+    let endpoint = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+
+    let ws_id = hexabase_command::WorkspaceId::parse(&ws).expect("workspace id");
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (state, user, ws_id, stop) =
+            (app.state.clone(), user.clone(), ws_id.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut signed = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let claims = state.oidc.claims(
+                    &user,
+                    &ws_id,
+                    vec!["WSAdmins".into(), "WorkspaceMembers".into()],
+                );
+                if state.oidc.sign(&claims).is_ok() {
+                    signed += 1;
+                }
+                tokio::task::yield_now().await;
+            }
+            signed
+        }));
+    }
+    tokio::time::sleep(seconds).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut signed = 0;
+    for task in tasks {
+        signed += task.await.expect("signing task");
+    }
+    let raw = signed as f64 / started.elapsed().as_secs_f64();
+    (endpoint, raw, all)
+}
+
 #[tokio::main]
 async fn main() {
     let args = args();
@@ -186,6 +272,7 @@ async fn main() {
     app.caught_up_within(Duration::from_secs(600)).await;
     let drained = backlog.elapsed().as_secs_f64();
     let lags = projection_lag(&app, &args).await;
+    let (minted, raw_signed, token_latencies) = token_throughput(&app, &args).await;
 
     figure("clients", args.clients as f64, "connections");
     figure("pgbench_insert_tps", tps, "tx/s");
@@ -205,4 +292,12 @@ async fn main() {
     figure("projection_rate", args.rate as f64, "cmd/s");
     figure("projection_lag_p50", percentile(&lags, 0.50), "ms");
     figure("projection_lag_p99", percentile(&lags, 0.99), "ms");
+    figure("workspace_tokens_endpoint", minted, "tokens/s");
+    figure(
+        "workspace_token_p99",
+        percentile(&token_latencies, 0.99),
+        "ms",
+    );
+    figure("workspace_tokens_raw_signing", raw_signed, "tokens/s");
+    figure("workspace_token_ratio", minted / raw_signed, "ratio");
 }
