@@ -90,32 +90,30 @@ impl Shared {
     /// Run a command; `None` when Redis is unreachable or fails (logged).
     pub async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Option<T> {
         let mut connection = self.connection().await?;
-        match tokio::time::timeout(RESPONSE_TIMEOUT, command.query_async(&mut connection)).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "Redis command failed; falling back");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("Redis command timed out; falling back");
-                None
-            }
-        }
+        finish("command", command.query_async(&mut connection)).await
     }
 
     /// Run a pipeline; `None` when Redis is unreachable or fails (logged).
     pub async fn pipeline<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Option<T> {
         let mut connection = self.connection().await?;
-        match tokio::time::timeout(RESPONSE_TIMEOUT, pipe.query_async(&mut connection)).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "Redis pipeline failed; falling back");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("Redis pipeline timed out; falling back");
-                None
-            }
+        finish("pipeline", pipe.query_async(&mut connection)).await
+    }
+}
+
+/// A Redis call's answer within `RESPONSE_TIMEOUT`, or `None` (logged).
+async fn finish<T>(
+    what: &str,
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Option<T> {
+    match tokio::time::timeout(RESPONSE_TIMEOUT, call).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "Redis {what} failed; falling back");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("Redis {what} timed out; falling back");
+            None
         }
     }
 }

@@ -26,6 +26,34 @@ const COLUMNS: &str =
     "w.id, w.org_id, w.name, w.plan, w.status, w.status_reason, w.created_by, w.created_at, \
      w.updated_at, w.api_server, w.api_server_ca";
 
+/// One keyset page of `select` (a `SELECT … FROM table` of this module): the rows whose
+/// `scope.0` column is `scope.1`, ordered by the `key` column, after `after`. Table and column
+/// names are this module's constants; values are bound.
+async fn keyset<T>(
+    pool: &PgPool,
+    select: &str,
+    scope: (&str, &str),
+    key: &str,
+    after: Option<&str>,
+    limit: u32,
+    key_of: impl Fn(&T) -> String,
+) -> sqlx::Result<Page<T>>
+where
+    T: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let (column, value) = scope;
+    let rows = sqlx::query_as::<_, T>(&format!(
+        "{select} WHERE {column} = $1 AND ($2::text IS NULL OR {key} > $2) \
+         ORDER BY {key} LIMIT $3"
+    ))
+    .bind(value)
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(paginate(rows, limit, key_of))
+}
+
 /// One workspace of an organization.
 pub async fn get(
     pool: &PgPool,
@@ -98,16 +126,16 @@ pub async fn groups(
     after: Option<&GroupId>,
     limit: u32,
 ) -> sqlx::Result<Page<GroupRow>> {
-    let rows = sqlx::query_as::<_, GroupRow>(
-        "SELECT id, ws_id, name, parent_id, preset, created_at FROM rm_workspace_groups \
-         WHERE ws_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    keyset(
+        pool,
+        "SELECT id, ws_id, name, parent_id, preset, created_at FROM rm_workspace_groups",
+        ("ws_id", ws.as_str()),
+        "id",
+        after.map(GroupId::as_str),
+        limit,
+        |row: &GroupRow| row.id.clone(),
     )
-    .bind(ws.as_str())
-    .bind(after.map(GroupId::as_str))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await?;
-    Ok(paginate(rows, limit, |row| row.id.clone()))
+    .await
 }
 
 pub async fn group(
@@ -138,16 +166,16 @@ pub async fn group_members(
     after: Option<&UserId>,
     limit: u32,
 ) -> sqlx::Result<Page<GroupMemberRow>> {
-    let rows = sqlx::query_as::<_, GroupMemberRow>(
-        "SELECT user_id, since FROM rm_workspace_group_members \
-         WHERE group_id = $1 AND ($2::text IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3",
+    keyset(
+        pool,
+        "SELECT user_id, since FROM rm_workspace_group_members",
+        ("group_id", group.as_str()),
+        "user_id",
+        after.map(UserId::as_str),
+        limit,
+        |row: &GroupMemberRow| row.user_id.clone(),
     )
-    .bind(group.as_str())
-    .bind(after.map(UserId::as_str))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await?;
-    Ok(paginate(rows, limit, |row| row.user_id.clone()))
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq, FromRow)]
@@ -166,16 +194,16 @@ pub async fn projects(
     after: Option<&ProjectId>,
     limit: u32,
 ) -> sqlx::Result<Page<ProjectRow>> {
-    let rows = sqlx::query_as::<_, ProjectRow>(
-        "SELECT id, ws_id, name, parent_id, created_at, updated_at FROM rm_projects \
-         WHERE ws_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    keyset(
+        pool,
+        "SELECT id, ws_id, name, parent_id, created_at, updated_at FROM rm_projects",
+        ("ws_id", ws.as_str()),
+        "id",
+        after.map(ProjectId::as_str),
+        limit,
+        |row: &ProjectRow| row.id.clone(),
     )
-    .bind(ws.as_str())
-    .bind(after.map(ProjectId::as_str))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await?;
-    Ok(paginate(rows, limit, |row| row.id.clone()))
+    .await
 }
 
 pub async fn project(
@@ -270,16 +298,16 @@ pub async fn roles(
     after: Option<&str>,
     limit: u32,
 ) -> sqlx::Result<Page<RoleRow>> {
-    let rows = sqlx::query_as::<_, RoleRow>(
-        "SELECT id, project_id, name, rules, created_at, updated_at FROM rm_roles \
-         WHERE project_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    keyset(
+        pool,
+        "SELECT id, project_id, name, rules, created_at, updated_at FROM rm_roles",
+        ("project_id", project.as_str()),
+        "id",
+        after,
+        limit,
+        |row: &RoleRow| row.id.clone(),
     )
-    .bind(project.as_str())
-    .bind(after)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await?;
-    Ok(paginate(rows, limit, |row| row.id.clone()))
+    .await
 }
 
 pub async fn role(pool: &PgPool, project: &ProjectId, id: &str) -> sqlx::Result<Option<RoleRow>> {
@@ -309,16 +337,16 @@ pub async fn role_assignments(
     after: Option<&str>,
     limit: u32,
 ) -> sqlx::Result<Page<AssignmentRow>> {
-    let rows = sqlx::query_as::<_, AssignmentRow>(
-        "SELECT id, project_id AS scope_id, group_id, role, created_at FROM rm_role_assignments \
-         WHERE project_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    keyset(
+        pool,
+        "SELECT id, project_id AS scope_id, group_id, role, created_at FROM rm_role_assignments",
+        ("project_id", project.as_str()),
+        "id",
+        after,
+        limit,
+        |row: &AssignmentRow| row.id.clone(),
     )
-    .bind(project.as_str())
-    .bind(after)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await?;
-    Ok(paginate(rows, limit, |row| row.id.clone()))
+    .await
 }
 
 pub async fn role_assignment(
@@ -342,17 +370,17 @@ pub async fn cluster_role_assignments(
     after: Option<&str>,
     limit: u32,
 ) -> sqlx::Result<Page<AssignmentRow>> {
-    let rows = sqlx::query_as::<_, AssignmentRow>(
+    keyset(
+        pool,
         "SELECT id, ws_id AS scope_id, group_id, cluster_role AS role, created_at \
-         FROM rm_cluster_role_assignments \
-         WHERE ws_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+         FROM rm_cluster_role_assignments",
+        ("ws_id", ws.as_str()),
+        "id",
+        after,
+        limit,
+        |row: &AssignmentRow| row.id.clone(),
     )
-    .bind(ws.as_str())
-    .bind(after)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await?;
-    Ok(paginate(rows, limit, |row| row.id.clone()))
+    .await
 }
 
 pub async fn cluster_role_assignment(

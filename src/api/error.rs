@@ -54,9 +54,6 @@ pub enum ApiError {
     /// An upstream service (an identity provider) failed or could not be reached.
     #[oai(status = 502)]
     BadGateway(Json<ErrorBody>),
-    /// The operation exists but this version cannot do it yet.
-    #[oai(status = 501)]
-    NotImplemented(Json<ErrorBody>),
     /// Something failed on our side; the request id in the logs tells what.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -85,9 +82,6 @@ impl ApiError {
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict(body("conflict", message, None))
-    }
-    pub fn not_implemented(message: impl Into<String>) -> Self {
-        Self::NotImplemented(body("not_implemented", message, None))
     }
     pub fn too_many_requests(retry_after: u64) -> Self {
         Self::TooManyRequests(

@@ -186,18 +186,10 @@ async fn authorized(
     user: &UserId,
     action: WorkspaceAction,
 ) -> ApiResult<WorkspaceRow> {
-    let not_found = || ApiError::not_found("workspace not found");
     let row = ws_query::get(&ctx.state.pool, org, ws)
         .await?
-        .ok_or_else(not_found)?;
-    let access = ws_query::access(&ctx.state.pool, org, ws, user).await?;
-    match policy::decide_workspace(access, action) {
-        Decision::Allowed => Ok(row),
-        Decision::Forbidden => Err(ApiError::forbidden(
-            "only organization admins and the workspace's WSAdmins may do this",
-        )),
-        Decision::NotFound => Err(not_found()),
-    }
+        .ok_or_else(workspace_not_found)?;
+    allow(ctx, org, ws, row, user, action).await
 }
 
 pub(super) async fn execute(
@@ -223,19 +215,35 @@ pub(super) async fn scope(
     user: &UserId,
     action: WorkspaceAction,
 ) -> ApiResult<(WorkspaceId, WorkspaceRow)> {
-    let not_found = || ApiError::not_found("workspace not found");
     let ws = WorkspaceId::parse(ws_id)?;
     let row = ws_query::get_by_id(&ctx.state.pool, &ws)
         .await?
-        .ok_or_else(not_found)?;
-    let org = OrganizationId::parse(&row.org_id).map_err(|_| not_found())?;
-    let access = ws_query::access(&ctx.state.pool, &org, &ws, user).await?;
+        .ok_or_else(workspace_not_found)?;
+    let org = OrganizationId::parse(&row.org_id).map_err(|_| workspace_not_found())?;
+    let row = allow(ctx, &org, &ws, row, user, action).await?;
+    Ok((ws, row))
+}
+
+fn workspace_not_found() -> ApiError {
+    ApiError::not_found("workspace not found")
+}
+
+/// `row` if the policy lets `user` do `action` in the workspace.
+async fn allow(
+    ctx: &Ctx,
+    org: &OrganizationId,
+    ws: &WorkspaceId,
+    row: WorkspaceRow,
+    user: &UserId,
+    action: WorkspaceAction,
+) -> ApiResult<WorkspaceRow> {
+    let access = ws_query::access(&ctx.state.pool, org, ws, user).await?;
     match policy::decide_workspace(access, action) {
-        Decision::Allowed => Ok((ws, row)),
+        Decision::Allowed => Ok(row),
         Decision::Forbidden => Err(ApiError::forbidden(
             "only organization admins and the workspace's WSAdmins may do this",
         )),
-        Decision::NotFound => Err(not_found()),
+        Decision::NotFound => Err(workspace_not_found()),
     }
 }
 

@@ -142,6 +142,22 @@ pub struct Workspace {
     cluster_assignments: BTreeMap<ClusterRoleAssignmentId, ClusterAssignment>,
 }
 
+/// `id` and its ancestors (by `parent`), each with its entry; stops at a missing entry and never
+/// walks more steps than there are entries.
+fn lineage<'a, K: Ord, V>(
+    map: &'a BTreeMap<K, V>,
+    id: &'a K,
+    parent: impl Fn(&'a V) -> Option<&'a K> + 'a,
+) -> impl Iterator<Item = (&'a K, &'a V)> + 'a {
+    let mut next = Some(id);
+    std::iter::from_fn(move || {
+        let (key, value) = map.get_key_value(next?)?;
+        next = parent(value);
+        Some((key, value))
+    })
+    .take(map.len())
+}
+
 fn names<'a>(items: impl Iterator<Item = &'a String>) -> String {
     items.map(String::as_str).collect::<Vec<_>>().join(", ")
 }
@@ -169,59 +185,23 @@ impl Workspace {
 
     /// Whether `ancestor` is `id` or above it.
     fn group_within(&self, id: &GroupId, ancestor: &GroupId) -> bool {
-        let mut current = Some(id);
-        let mut steps = 0;
-        while let Some(group) = current {
-            if group == ancestor {
-                return true;
-            }
-            current = self.groups.get(group).and_then(|g| g.parent.as_ref());
-            steps += 1;
-            if steps > self.groups.len() {
-                break;
-            }
-        }
-        false
+        lineage(&self.groups, id, |g| g.parent.as_ref()).any(|(g, _)| g == ancestor)
     }
 
     fn project_within(&self, id: &ProjectId, ancestor: &ProjectId) -> bool {
-        let mut current = Some(id);
-        let mut steps = 0;
-        while let Some(project) = current {
-            if project == ancestor {
-                return true;
-            }
-            current = self.projects.get(project).and_then(|p| p.parent.as_ref());
-            steps += 1;
-            if steps > self.projects.len() {
-                break;
-            }
-        }
-        false
+        lineage(&self.projects, id, |p| p.parent.as_ref()).any(|(p, _)| p == ancestor)
     }
 
     /// The names of the groups `user` is in, with their ancestors, sorted.
     pub fn groups_of(&self, user: &UserId) -> Vec<String> {
-        let mut names = BTreeSet::new();
-        for (id, group) in &self.groups {
-            if !group.members.contains(user) {
-                continue;
-            }
-            let mut current = Some(id);
-            let mut steps = 0;
-            while let Some(group_id) = current {
-                let Some(group) = self.groups.get(group_id) else {
-                    break;
-                };
-                names.insert(group.name.clone());
-                current = group.parent.as_ref();
-                steps += 1;
-                if steps > self.groups.len() {
-                    break;
-                }
-            }
-        }
-        names.into_iter().collect()
+        let names: BTreeSet<&String> = self
+            .groups
+            .iter()
+            .filter(|(_, group)| group.members.contains(user))
+            .flat_map(|(id, _)| lineage(&self.groups, id, |g| g.parent.as_ref()))
+            .map(|(_, group)| &group.name)
+            .collect();
+        names.into_iter().cloned().collect()
     }
 
     /// Users in `WSAdmins` or any group below it.
