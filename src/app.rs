@@ -5,10 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use cqrs_es::Aggregate;
 use hexabase_command::organization::Organization;
-use hexabase_command::store::{self, Cqrs};
+use hexabase_command::store::{self, Cqrs, StoredEvent};
 use hexabase_command::user::User;
 use hexabase_command::workspace::Workspace;
+use hexabase_command::OrganizationId;
+use hexabase_projector::organization as org_projection;
 use hexabase_projector::relay::Relay;
 use hexabase_projector::{run_projection, EventStream};
 use hexabase_query::consistency::{self, WaitError};
@@ -18,6 +21,7 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Tokens;
@@ -112,9 +116,35 @@ impl AppState {
         }))
     }
 
-    pub async fn wait_for(&self, projection: &str, position: i64) -> Result<(), WaitError> {
-        let timeout = Duration::from_millis(self.settings.http.read_wait_ms);
-        consistency::wait_for(&self.pool, projection, position, timeout).await
+    /// Wait (bounded by `http.read_wait_ms`) until `projection` has applied the event at
+    /// `position`; returns that event.
+    pub async fn wait_for(
+        &self,
+        projection: &str,
+        position: i64,
+    ) -> Result<StoredEvent, WaitError> {
+        consistency::wait_for(&self.pool, projection, position, self.read_deadline()).await
+    }
+
+    /// Wait until the organization projection reflects every event of `org` recorded at or
+    /// before `position` (reads authorize from its member list).
+    pub async fn wait_for_organization(
+        &self,
+        org: &OrganizationId,
+        position: i64,
+    ) -> Result<(), WaitError> {
+        consistency::wait_for_aggregate(
+            &self.pool,
+            org_projection::NAME,
+            (Organization::TYPE, org.as_str()),
+            position,
+            self.read_deadline(),
+        )
+        .await
+    }
+
+    fn read_deadline(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.settings.http.read_wait_ms)
     }
 
     /// Events each projection's consumer has yet to process.

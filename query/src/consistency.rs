@@ -1,9 +1,9 @@
 //! Reading your own writes: a write answers with the position of its event; a read that passes
-//! it waits (bounded) until the projection it reads from has applied that event.
+//! it waits (bounded) until the projections it reads from reflect everything up to that event.
 
 use std::time::Duration;
 
-use hexabase_command::store::event_at;
+use hexabase_command::store::{event_at, StoredEvent};
 use sqlx::PgPool;
 use tokio::time::Instant;
 
@@ -17,16 +17,62 @@ pub enum WaitError {
     Database(#[from] sqlx::Error),
 }
 
+/// Wait until `projection` has applied the event at `position` (and so every earlier event of
+/// its aggregate); returns that event.
 pub async fn wait_for(
     pool: &PgPool,
     projection: &str,
     position: i64,
-    timeout: Duration,
-) -> Result<(), WaitError> {
+    deadline: Instant,
+) -> Result<StoredEvent, WaitError> {
     let event = event_at(pool, position)
         .await?
         .ok_or(WaitError::UnknownPosition(position))?;
-    let deadline = Instant::now() + timeout;
+    reach(
+        pool,
+        projection,
+        (&event.aggregate_type, &event.aggregate_id),
+        event.sequence,
+        position,
+        deadline,
+    )
+    .await?;
+    Ok(event)
+}
+
+/// Wait until `projection` has applied every event of one aggregate recorded at or before
+/// `position` — for reads that also depend on another aggregate than the one written (a
+/// workspace read checks the caller's membership of the organization).
+pub async fn wait_for_aggregate(
+    pool: &PgPool,
+    projection: &str,
+    aggregate: (&str, &str),
+    position: i64,
+    deadline: Instant,
+) -> Result<(), WaitError> {
+    let sequence: Option<i64> = sqlx::query_scalar(
+        "SELECT sequence FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND position <= $3 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate.0)
+    .bind(aggregate.1)
+    .bind(position)
+    .fetch_optional(pool)
+    .await?;
+    match sequence {
+        Some(sequence) => reach(pool, projection, aggregate, sequence, position, deadline).await,
+        None => Ok(()),
+    }
+}
+
+async fn reach(
+    pool: &PgPool,
+    projection: &str,
+    (aggregate_type, aggregate_id): (&str, &str),
+    sequence: i64,
+    position: i64,
+    deadline: Instant,
+) -> Result<(), WaitError> {
     let mut pause = Duration::from_millis(2);
     loop {
         let applied: Option<i64> = sqlx::query_scalar(
@@ -34,11 +80,11 @@ pub async fn wait_for(
              WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3",
         )
         .bind(projection)
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
         .fetch_optional(pool)
         .await?;
-        if applied.is_some_and(|seq| seq >= event.sequence) {
+        if applied.is_some_and(|seq| seq >= sequence) {
             return Ok(());
         }
         if Instant::now() + pause > deadline {

@@ -313,10 +313,20 @@ async fn execute(
     }
 }
 
-/// Wait for `projection` to reach `position` when the caller asked to read its own write.
-async fn consistent(ctx: &Ctx, projection: &str, position: Option<i64>) -> ApiResult<()> {
+/// When the caller asked to read its own write: wait for `projection` to reach `position` and,
+/// for reads of one organization, for its member list (which authorizes them) to reflect
+/// everything recorded up to there.
+async fn consistent(
+    ctx: &Ctx,
+    projection: &str,
+    org: Option<&OrganizationId>,
+    position: Option<i64>,
+) -> ApiResult<()> {
     if let Some(position) = position {
         ctx.state.wait_for(projection, position).await?;
+        if let Some(org) = org {
+            ctx.state.wait_for_organization(org, position).await?;
+        }
     }
     Ok(())
 }
@@ -395,7 +405,7 @@ impl OrganizationsApi {
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<OrganizationList>> {
-        consistent(&ctx, org_projection::NAME, position.0).await?;
+        consistent(&ctx, org_projection::NAME, None, position.0).await?;
         let limit = page::limit(limit.0)?;
         let after = page::id_cursor(cursor.0.as_deref(), OrganizationId::parse)?;
         let rows = org_query::list_for_user(
@@ -427,7 +437,7 @@ impl OrganizationsApi {
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<OrganizationDetail>> {
         let org = OrganizationId::parse(&org_id)?;
-        consistent(&ctx, org_projection::NAME, position.0).await?;
+        consistent(&ctx, org_projection::NAME, Some(&org), position.0).await?;
         let row = org_query::get_for_user(&ctx.state.pool, &org, &auth.principal().user)
             .await?
             .ok_or_else(|| ApiError::not_found("organization not found"))?;
@@ -511,7 +521,7 @@ impl OrganizationsApi {
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<MemberList>> {
         let org = OrganizationId::parse(&org_id)?;
-        consistent(&ctx, org_projection::NAME, position.0).await?;
+        consistent(&ctx, org_projection::NAME, Some(&org), position.0).await?;
         authorize(&ctx, &org, &auth.principal().user, OrgAction::Read).await?;
         let limit = page::limit(limit.0)?;
         let after = page::id_cursor(cursor.0.as_deref(), UserId::parse)?;
@@ -685,9 +695,8 @@ impl OrganizationsApi {
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<AuditEventList>> {
         let org = OrganizationId::parse(&org_id)?;
-        consistent(&ctx, org_projection::NAME, position.0).await?;
+        consistent(&ctx, audit::NAME, Some(&org), position.0).await?;
         authorize(&ctx, &org, &auth.principal().user, OrgAction::ReadHistory).await?;
-        consistent(&ctx, audit::NAME, position.0).await?;
         let limit = page::limit(limit.0)?;
         let after = page::position_cursor(cursor.0.as_deref())?;
         let filter = AuditFilter {

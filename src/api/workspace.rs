@@ -3,12 +3,12 @@
 //! `Requested` and provisioned later, so `POST` answers 202 with a link to follow.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::AggregateError;
-use hexabase_command::organization::OrganizationCommand;
+use cqrs_es::{Aggregate, AggregateError};
+use hexabase_command::organization::{Organization, OrganizationCommand};
 use hexabase_command::policy::{self, Decision, OrgAction, WorkspaceAction};
 use hexabase_command::store::with_position;
 use hexabase_command::values::DisplayName;
-use hexabase_command::workspace::{WorkspaceCommand, WorkspaceError};
+use hexabase_command::workspace::{Workspace, WorkspaceCommand, WorkspaceError};
 use hexabase_command::{CommandMetadata, GroupId, OrganizationId, UserId, WorkspaceId};
 use hexabase_projector::workspace as ws_projection;
 use hexabase_query::organization as org_query;
@@ -247,9 +247,26 @@ async fn allow(
     }
 }
 
+/// When the caller asked to read its own write: wait for the workspace projection to reach
+/// `position`, and for the organization's member list (which authorizes workspace reads) to
+/// reflect everything recorded up to there.
 pub(super) async fn consistent(ctx: &Ctx, position: Option<i64>) -> ApiResult<()> {
-    if let Some(position) = position {
-        ctx.state.wait_for(ws_projection::NAME, position).await?;
+    let Some(position) = position else {
+        return Ok(());
+    };
+    let event = ctx.state.wait_for(ws_projection::NAME, position).await?;
+    let org = if event.aggregate_type == Organization::TYPE {
+        OrganizationId::parse(&event.aggregate_id).ok()
+    } else if event.aggregate_type == Workspace::TYPE {
+        let ws = WorkspaceId::parse(&event.aggregate_id)?;
+        ws_query::get_by_id(&ctx.state.pool, &ws)
+            .await?
+            .and_then(|row| OrganizationId::parse(&row.org_id).ok())
+    } else {
+        None
+    };
+    if let Some(org) = org {
+        ctx.state.wait_for_organization(&org, position).await?;
     }
     Ok(())
 }

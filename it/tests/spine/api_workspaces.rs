@@ -1,4 +1,6 @@
-use hexabase_it::TestApp;
+use hexabase::app::HttpServer;
+use hexabase_it::{TestApp, TestAppOptions};
+use hexabase_projector::{organization, replay, workspace};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -81,6 +83,46 @@ async fn an_org_admin_requests_a_workspace_and_follows_its_status() {
         .map(|e| e["event_type"].as_str().unwrap())
         .collect();
     assert_eq!(types, ["WorkspaceRequested", "WorkspaceRenamed"]);
+}
+
+/// A read that passes its write's position never answers 404 because another projection it
+/// depends on (the organization's member list) is behind: it waits, then says to retry.
+#[tokio::test]
+async fn reading_a_new_workspace_waits_for_the_organization_behind_it() {
+    let server = HttpServer::bind("127.0.0.1:0").await.unwrap();
+    let options = TestAppOptions {
+        worker: false,
+        ..TestAppOptions::default()
+    };
+    let app = TestApp::spawn_on(server, options, |s| s.http.read_wait_ms = 300).await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let reply = create(&app, &org, &admin, "Staging").await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    let ws = reply.body["id"].as_str().unwrap();
+    let position = reply.body["position"].as_i64().unwrap();
+    let read = format!("/api/v1/organizations/{org}/workspaces/{ws}?position={position}");
+
+    // Only the workspace projection has applied its events.
+    replay(&app.pool, &workspace::WorkspacesProjection)
+        .await
+        .unwrap();
+    let view = app.get(&read, &admin).await;
+    assert_eq!(
+        view.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        view.text
+    );
+    assert_eq!(view.body["code"], "not_caught_up");
+    assert_eq!(view.headers["retry-after"], "1");
+
+    replay(&app.pool, &organization::OrganizationsProjection)
+        .await
+        .unwrap();
+    let view = app.get(&read, &admin).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.text);
+    assert_eq!(view.body["name"], "Staging");
 }
 
 #[tokio::test]
