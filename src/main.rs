@@ -43,9 +43,32 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Sign a workspace's kubectl in: opens (or prints) the control plane's authorization URL,
+    /// waits for the browser on a loopback port, and keeps the grant for `kubectl-credential`
+    /// in ~/.hexabase/grants/<workspace>.json.
+    Login {
+        /// The control plane's URL.
+        #[arg(long)]
+        server: String,
+        /// The workspace (`ws-…`).
+        #[arg(long)]
+        workspace: String,
+        /// A CA certificate (PEM) to trust for the control plane.
+        #[arg(long, env = "HEXABASE_CA_FILE")]
+        certificate_authority: Option<PathBuf>,
+        /// Address of the one-shot loopback listener the browser comes back to.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Only print the URL; do not start a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// Seconds to wait for the browser.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// kubectl's exec credential plugin: print an ExecCredential with a workspace token from the
-    /// control plane (cached until shortly before it expires). Signs in with HEXABASE_TOKEN or
-    /// ~/.hexabase/token.
+    /// control plane (cached until shortly before it expires), from the grant `login` left, or
+    /// else with the control-plane access token in HEXABASE_TOKEN or ~/.hexabase/token.
     KubectlCredential {
         /// The control plane's URL.
         #[arg(long)]
@@ -95,10 +118,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("{credential}");
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Login {
+        server,
+        workspace,
+        certificate_authority,
+        listen,
+        no_browser,
+        timeout,
+    } = &cli.command
+    {
+        let groups = hexabase::credential::login(hexabase::credential::LoginOptions {
+            server,
+            workspace,
+            certificate_authority: certificate_authority.as_deref(),
+            listen,
+            open_browser: !no_browser,
+            timeout: std::time::Duration::from_secs(*timeout),
+        })
+        .await?;
+        eprintln!("Signed in to {workspace} (groups: {}).", groups.join(", "));
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         // Answered above, before any configuration is read.
-        Command::KubectlCredential { .. } => {}
+        Command::KubectlCredential { .. } | Command::Login { .. } => {}
         Command::Openapi => {
             println!("{}", api::spec());
         }

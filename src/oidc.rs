@@ -34,6 +34,9 @@ pub struct WorkspaceClaims {
     pub nbf: u64,
     pub jti: String,
     pub groups: Vec<String>,
+    /// The `nonce` of the authorization request the token answers, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// Issues workspace tokens with the `oidc` keyring.
@@ -98,6 +101,7 @@ impl OidcProvider {
             nbf: now,
             jti: Uuid::now_v7().to_string(),
             groups,
+            nonce: None,
         }
     }
 
@@ -125,10 +129,16 @@ pub fn discovery(issuer: &str) -> Value {
     json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "response_types_supported": ["id_token"],
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "scopes_supported": ["openid"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "groups"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "groups", "nonce"],
     })
 }
 
@@ -192,8 +202,9 @@ pub fn kubeconfig(
                     "args": ["kubectl-credential", "--server", control_plane, "--workspace", workspace.as_str()],
                     "interactiveMode": "Never",
                     "provideClusterInfo": false,
-                    "installHint": "kubectl runs `hexabase kubectl-credential` for tokens: put the \
-                        hexabase binary on PATH and sign in (HEXABASE_TOKEN or ~/.hexabase/token).",
+                    "installHint": format!("kubectl runs `hexabase kubectl-credential` for tokens: put \
+                        the hexabase binary on PATH and sign in with `hexabase login --server \
+                        {control_plane} --workspace {workspace}`."),
                 },
             },
         }],
@@ -253,5 +264,7 @@ mod tests {
             doc["id_token_signing_alg_values_supported"],
             json!(["ES256"])
         );
+        assert_eq!(doc["token_endpoint"], "https://hxb.example/oauth/token");
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     }
 }

@@ -75,6 +75,34 @@ pub async fn create(
     user: UserId,
     provider: &str,
 ) -> Result<Issued, SessionError> {
+    let opened = open(state, &user, provider, None).await?;
+    issue(
+        state,
+        user,
+        opened.session_id,
+        opened.expires_at,
+        opened.refresh_token,
+    )
+    .await
+}
+
+/// A session's refresh token, fresh from `open` or `rotate`.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    pub user: UserId,
+    pub session_id: String,
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Record a session and its first refresh token. `client` is the workspace a grant of the
+/// OpenID provider is for (`None` for a sign-in to the control plane).
+pub async fn open(
+    state: &AppState,
+    user: &UserId,
+    provider: &str,
+    client: Option<&str>,
+) -> Result<Rotated, SessionError> {
     let session_id = format!("hxb-ses-{}", Uuid::now_v7().simple());
     let refresh_token = secrets::random_token()?;
     let ttl = chrono::Duration::seconds(
@@ -82,20 +110,29 @@ pub async fn create(
     );
     let expires_at = Utc::now() + ttl;
     let mut tx = state.pool.begin().await?;
-    sqlx::query("INSERT INTO sessions (id, user_id, provider, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(&session_id)
-        .bind(user.as_str())
-        .bind(provider)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, provider, expires_at, client_id) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&session_id)
+    .bind(user.as_str())
+    .bind(provider)
+    .bind(expires_at)
+    .bind(client)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)")
         .bind(secrets::hash(&refresh_token))
         .bind(&session_id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    issue(state, user, session_id, expires_at, refresh_token).await
+    Ok(Rotated {
+        user: user.clone(),
+        session_id,
+        refresh_token,
+        expires_at,
+    })
 }
 
 #[derive(sqlx::FromRow)]
@@ -116,6 +153,25 @@ const ROTATION_GRACE_SECS: f64 = 10.0;
 
 /// Exchange a refresh token for a new access token and a new refresh token.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, SessionError> {
+    let rotated = rotate(state, refresh_token, None).await?;
+    issue(
+        state,
+        rotated.user,
+        rotated.session_id,
+        rotated.expires_at,
+        rotated.refresh_token,
+    )
+    .await
+}
+
+/// Replace a refresh token of a session of `client` (`None`: a control-plane sign-in) with a
+/// new one. A token of another client is unknown here, so a grant for one workspace never
+/// yields control-plane access or another workspace's tokens.
+pub async fn rotate(
+    state: &AppState,
+    refresh_token: &str,
+    client: Option<&str>,
+) -> Result<Rotated, SessionError> {
     let mut tx = state.pool.begin().await?;
     let row: Option<RefreshRow> = sqlx::query_as(
         "SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, r.rotated_at, \
@@ -123,10 +179,11 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, Se
                   false) AS concurrent \
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
          LEFT JOIN refresh_tokens next ON next.token_hash = r.replaced_by \
-         WHERE r.token_hash = $1 FOR UPDATE OF r, s",
+         WHERE r.token_hash = $1 AND s.client_id IS NOT DISTINCT FROM $3 FOR UPDATE OF r, s",
     )
     .bind(secrets::hash(refresh_token))
     .bind(ROTATION_GRACE_SECS)
+    .bind(client)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(RefreshRow {
@@ -170,13 +227,23 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, Se
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    issue(state, user, session_id, expires_at, next).await
+    Ok(Rotated {
+        user,
+        session_id,
+        refresh_token: next,
+        expires_at,
+    })
 }
 
-/// Forget what can no longer be used: finished or abandoned logins, and sessions (with their
+/// Forget what can no longer be used: finished or abandoned logins, unredeemed authorization
+/// codes, and sessions (with their
 /// refresh tokens) a day after they expired. Returns the rows removed.
 pub async fn purge_expired(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
     let logins = sqlx::query("DELETE FROM login_attempts WHERE expires_at < now()")
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let codes = sqlx::query("DELETE FROM oidc_codes WHERE expires_at < now()")
         .execute(pool)
         .await?
         .rows_affected();
@@ -184,7 +251,7 @@ pub async fn purge_expired(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
         .execute(pool)
         .await?
         .rows_affected();
-    Ok(logins + sessions)
+    Ok(logins + codes + sessions)
 }
 
 /// The session a refresh token belongs to, if any.

@@ -113,8 +113,10 @@ impl TestApp {
             pool: state.pool.clone(),
             state,
             settings,
+            // Redirects are answers the tests look at, not followed.
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("http client"),
             db,

@@ -1,19 +1,26 @@
-//! The OpenID provider the vClusters trust: discovery, keys, and workspace tokens for members.
+//! The OpenID provider the vClusters trust: discovery, keys, workspace tokens for members, and
+//! the authorization code flow (PKCE, refresh tokens) that `hexabase login` and
+//! `kubectl oidc-login` use, with the workspace id as client id.
 
 use chrono::{DateTime, Utc};
 use hexabase_command::credential::CredentialCommand;
 use hexabase_command::policy::WorkspaceAction;
 use hexabase_command::store::load_state;
 use hexabase_command::workspace::Workspace;
-use hexabase_command::OrganizationId;
-use poem_openapi::param::Path;
-use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi, Tags};
+use hexabase_command::{CommandMetadata, UserId, WorkspaceId};
+use poem::http::header;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{Form, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use serde::Deserialize;
 
 use super::context::Ctx;
 use super::error::{ApiError, ApiResult};
 use super::security::SignedIn;
 use super::workspace::scope;
+use crate::grant::{self, GrantError, Redirect};
+use crate::oidc::WorkspaceClaims;
+use crate::session::{self, SessionError};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -30,6 +37,152 @@ pub struct WorkspaceToken {
     pub expires_at: DateTime<Utc>,
     /// The groups in the token.
     pub groups: Vec<String>,
+}
+
+/// A token request (RFC 6749 §4.1.3, §6), form-encoded. Public clients only: the client id
+/// comes in the form or as the user of HTTP Basic with an empty password.
+#[derive(Debug, Object, Deserialize)]
+pub struct TokenRequest {
+    /// `authorization_code` or `refresh_token`.
+    pub grant_type: String,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    /// The workspace id.
+    pub client_id: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// Tokens for a workspace's API server.
+#[derive(Debug, Object)]
+pub struct TokenSet {
+    /// The workspace token (the same JWT as `id_token`).
+    pub access_token: String,
+    /// The workspace token, with the `nonce` of the authorization request.
+    pub id_token: String,
+    pub token_type: String,
+    /// Seconds until the tokens expire.
+    pub expires_in: u64,
+    /// Exchange at this endpoint for new tokens; rotated on every use, and a reused one revokes
+    /// the grant.
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// An OAuth 2.0 error (RFC 6749 §5.2).
+#[derive(Debug, Object)]
+pub struct OAuthError {
+    pub error: String,
+    pub error_description: String,
+}
+
+#[derive(ApiResponse)]
+pub enum TokenReply {
+    #[oai(status = 200)]
+    Issued(
+        Json<TokenSet>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// The request or the grant is not acceptable.
+    #[oai(status = 400)]
+    Refused(Json<OAuthError>),
+    /// The client id is missing or not a workspace id.
+    #[oai(status = 401)]
+    UnknownClient(Json<OAuthError>),
+}
+
+impl TokenReply {
+    fn refused(error: GrantError) -> Self {
+        let body = Json(OAuthError {
+            error: error.code().to_owned(),
+            error_description: error.to_string(),
+        });
+        match error {
+            GrantError::InvalidClient(_) => Self::UnknownClient(body),
+            _ => Self::Refused(body),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum AuthorizeReply {
+    /// Back to the client's loopback redirect URI with `code` and `state`, or with `error`.
+    #[oai(status = 302)]
+    Found(#[oai(header = "Location")] String),
+}
+
+/// A workspace token for `user`, recorded as issued (who, which workspace, jti, expiry, groups).
+/// `None` when `user` may not have one (not in any of the workspace's groups, or no such
+/// workspace).
+async fn mint(
+    ctx: &Ctx,
+    user: &UserId,
+    ws: &WorkspaceId,
+    nonce: Option<String>,
+) -> ApiResult<Option<(String, WorkspaceClaims)>> {
+    // The workspace's own state decides the groups (not a read model that may lag).
+    let state: Workspace = load_state(&ctx.state.pool, ws.as_str())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let Some((org, groups)) = state.token_grant(user) else {
+        return Ok(None);
+    };
+    let mut claims = ctx.state.oidc.claims(user, ws, groups.clone());
+    claims.nonce = nonce;
+    let command = CredentialCommand::IssueWorkspaceToken {
+        org_id: org,
+        workspace_id: ws.clone(),
+        user: user.clone(),
+        expires_at: claims.exp,
+        groups,
+    };
+    let metadata = CommandMetadata::for_request(user.clone(), ctx.request_id.clone());
+    ctx.state
+        .credentials
+        .execute_with_metadata(&claims.jti, command, metadata.into_map())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let token = ctx
+        .state
+        .oidc
+        .sign(&claims)
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Some((token, claims)))
+}
+
+/// The client id of a token request: HTTP Basic (user = client id, empty password) or the form.
+fn client_of(req: &poem::Request, form: &TokenRequest) -> Result<WorkspaceId, GrantError> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(grant::basic_client)
+        .transpose()?
+        .flatten();
+    let client = basic.or_else(|| form.client_id.clone()).ok_or_else(|| {
+        GrantError::InvalidClient("the client id (the workspace id) is required".into())
+    })?;
+    WorkspaceId::parse(&client)
+        .map_err(|_| GrantError::InvalidClient("the client id must be a workspace id".into()))
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, GrantError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| GrantError::InvalidRequest(format!("`{name}` is required")))
+}
+
+fn session_refused(error: SessionError) -> Result<GrantError, ApiError> {
+    match error {
+        SessionError::UnknownRefreshToken
+        | SessionError::Revoked
+        | SessionError::Reused
+        | SessionError::JustRotated => Ok(GrantError::InvalidGrant(error.to_string())),
+        other => Err(ApiError::internal(&other)),
+    }
 }
 
 pub struct OidcApi;
@@ -70,47 +223,193 @@ impl OidcApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         /// Replays the first response for a repeated request with the same key.
         #[oai(name = "Idempotency-Key")]
-        _idempotency_key: poem_openapi::param::Header<Option<String>>,
+        _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Json<WorkspaceToken>> {
         let user = auth.principal().user.clone();
-        let (ws, row) = scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
-        let org = OrganizationId::parse(&row.org_id)?;
-        // The workspace's own state decides the groups (not a read model that may lag).
-        let state: Workspace = load_state(&ctx.state.pool, ws.as_str())
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let groups = state.groups_of(&user);
-        if groups.is_empty() {
-            return Err(ApiError::forbidden(
-                "workspace tokens go to members of the workspace's groups only",
-            ));
-        }
-        let claims = ctx.state.oidc.claims(&user, &ws, groups.clone());
-        let command = CredentialCommand::IssueWorkspaceToken {
-            org_id: org,
-            workspace_id: ws.clone(),
-            user,
-            expires_at: claims.exp,
-            groups: groups.clone(),
-        };
-        let metadata = ctx.metadata(auth.principal()).into_map();
-        ctx.state
-            .credentials
-            .execute_with_metadata(&claims.jti, command, metadata)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let token = ctx
-            .state
-            .oidc
-            .sign(&claims)
-            .map_err(|e| ApiError::internal(&e))?;
+        let (ws, _) = scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
+        let (token, claims) = mint(&ctx, &user, &ws, None).await?.ok_or_else(|| {
+            ApiError::forbidden("workspace tokens go to members of the workspace's groups only")
+        })?;
         let expires_at = DateTime::<Utc>::from_timestamp(i64::try_from(claims.exp).unwrap_or(0), 0)
             .unwrap_or_default();
         Ok(Json(WorkspaceToken {
             token,
             token_type: "Bearer".into(),
             expires_at,
-            groups,
+            groups: claims.groups,
+        }))
+    }
+
+    /// Authorization endpoint (code flow with PKCE S256) for kubectl clients of a workspace:
+    /// `client_id` = the workspace id, `redirect_uri` = a loopback address of the client
+    /// (`http://127.0.0.1:<port>/…`, `http://localhost:<port>/…`). The browser must be signed in
+    /// to the control plane; the code goes to members of the workspace's groups only.
+    #[oai(path = "/oauth/authorize", method = "get", operation_id = "authorize")]
+    #[allow(clippy::too_many_arguments)]
+    async fn authorize(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        /// `code`.
+        response_type: Query<Option<String>>,
+        /// The workspace id.
+        client_id: Query<Option<String>>,
+        #[oai(validator(max_length = 2048))] redirect_uri: Query<Option<String>>,
+        /// Must include `openid`.
+        scope: Query<Option<String>>,
+        #[oai(validator(max_length = 1024))] state: Query<Option<String>>,
+        /// Copied into the ID token.
+        #[oai(validator(max_length = 1024))]
+        nonce: Query<Option<String>>,
+        code_challenge: Query<Option<String>>,
+        /// `S256`.
+        code_challenge_method: Query<Option<String>>,
+    ) -> ApiResult<AuthorizeReply> {
+        // Until the client and its redirect URI are known good, errors go to the browser, never
+        // to the redirect URI (RFC 6749 §4.1.2.1).
+        let client = client_id
+            .0
+            .as_deref()
+            .and_then(|c| WorkspaceId::parse(c).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request("client_id must be a workspace id", Some("client_id"))
+            })?;
+        let redirect = Redirect::parse(redirect_uri.0.as_deref().unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string(), Some("redirect_uri")))?;
+        let state = state.0;
+        let back = |error: GrantError| {
+            Ok(AuthorizeReply::Found(
+                redirect.with_error(&error, state.as_deref()),
+            ))
+        };
+        let request = grant::AuthorizationRequest {
+            response_type: response_type.0.as_deref(),
+            scope: scope.0.as_deref(),
+            code_challenge: code_challenge.0.as_deref(),
+            code_challenge_method: code_challenge_method.0.as_deref(),
+        };
+        let challenge = match request.challenge() {
+            Ok(challenge) => challenge,
+            Err(error) => return back(error),
+        };
+        let user = auth.principal().user.clone();
+        let state_of_ws: Workspace = load_state(&ctx.state.pool, client.as_str())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        if state_of_ws.token_grant(&user).is_none() {
+            return back(GrantError::AccessDenied(
+                "only members of the workspace's groups may sign in to it".into(),
+            ));
+        }
+        let code = grant::issue_code(
+            &ctx.state,
+            &client,
+            &user,
+            &redirect,
+            challenge,
+            nonce.0.as_deref(),
+        )
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+        Ok(AuthorizeReply::Found(
+            redirect.with_code(&code, state.as_deref()),
+        ))
+    }
+
+    /// Token endpoint: `authorization_code` (with the PKCE verifier and the same redirect URI)
+    /// or `refresh_token`. Answers a workspace token as `id_token` and `access_token`, and a new
+    /// refresh token; membership is checked again on every refresh.
+    #[oai(path = "/oauth/token", method = "post", operation_id = "oauthToken")]
+    async fn oauth_token(
+        &self,
+        ctx: Ctx,
+        req: &poem::Request,
+        form: Form<TokenRequest>,
+    ) -> ApiResult<TokenReply> {
+        match self.exchange(&ctx, req, &form).await? {
+            Ok(set) => Ok(TokenReply::Issued(
+                Json(set),
+                "no-store".into(),
+                "no-cache".into(),
+            )),
+            Err(error) => Ok(TokenReply::refused(error)),
+        }
+    }
+}
+
+impl OidcApi {
+    async fn exchange(
+        &self,
+        ctx: &Ctx,
+        req: &poem::Request,
+        form: &TokenRequest,
+    ) -> ApiResult<Result<TokenSet, GrantError>> {
+        let client = match client_of(req, form) {
+            Ok(client) => client,
+            Err(error) => return Ok(Err(error)),
+        };
+        let (user, nonce, refresh) = match form.grant_type.as_str() {
+            "authorization_code" => {
+                let checked = (|| {
+                    Ok::<_, GrantError>((
+                        required(&form.code, "code")?,
+                        required(&form.redirect_uri, "redirect_uri")?,
+                        required(&form.code_verifier, "code_verifier")?,
+                    ))
+                })();
+                let (code, redirect_uri, verifier) = match checked {
+                    Ok(fields) => fields,
+                    Err(error) => return Ok(Err(error)),
+                };
+                let redeemed =
+                    grant::redeem_code(&ctx.state, &client, code, redirect_uri, verifier)
+                        .await
+                        .map_err(|e| ApiError::internal(&e))?;
+                match redeemed {
+                    Ok(redeemed) => (redeemed.user, redeemed.nonce, None),
+                    Err(error) => return Ok(Err(error)),
+                }
+            }
+            "refresh_token" => {
+                let token = match required(&form.refresh_token, "refresh_token") {
+                    Ok(token) => token,
+                    Err(error) => return Ok(Err(error)),
+                };
+                match session::rotate(&ctx.state, token, Some(client.as_str())).await {
+                    Ok(rotated) => (rotated.user.clone(), None, Some(rotated)),
+                    Err(error) => return Ok(Err(session_refused(error)?)),
+                }
+            }
+            other => {
+                return Ok(Err(GrantError::UnsupportedGrantType(
+                    other.chars().take(64).collect(),
+                )))
+            }
+        };
+        let Some((token, claims)) = mint(ctx, &user, &client, nonce).await? else {
+            if let Some(rotated) = &refresh {
+                session::revoke(&ctx.state, &rotated.session_id, "no longer a member")
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?;
+            }
+            return Ok(Err(GrantError::InvalidGrant(
+                "the user is no longer a member of the workspace's groups".into(),
+            )));
+        };
+        let refresh = match refresh {
+            Some(rotated) => rotated,
+            None => session::open(&ctx.state, &user, "oidc", Some(client.as_str()))
+                .await
+                .map_err(|e| ApiError::internal(&e))?,
+        };
+        let expires_in = claims.exp.saturating_sub(claims.iat);
+        Ok(Ok(TokenSet {
+            access_token: token.clone(),
+            id_token: token,
+            token_type: "Bearer".into(),
+            expires_in,
+            refresh_token: refresh.refresh_token,
+            scope: "openid".into(),
         }))
     }
 }

@@ -192,6 +192,18 @@ impl Workspace {
         lineage(&self.projects, id, |p| p.parent.as_ref()).any(|(p, _)| p == ancestor)
     }
 
+    /// What a token for this workspace's API server says of `user`: the organization and the
+    /// names of `user`'s groups with their ancestors. `None` when `user` is in no group, or the
+    /// workspace does not exist or is being deleted: no token then.
+    pub fn token_grant(&self, user: &UserId) -> Option<(OrganizationId, Vec<String>)> {
+        self.existing().ok()?;
+        let groups = self.groups_of(user);
+        if groups.is_empty() {
+            return None;
+        }
+        Some((self.org_id.clone()?, groups))
+    }
+
     /// The names of the groups `user` is in, with their ancestors, sorted.
     pub fn groups_of(&self, user: &UserId) -> Vec<String> {
         let names: BTreeSet<&String> = self
@@ -793,6 +805,35 @@ mod tests {
 
     fn name(raw: &str) -> DisplayName {
         DisplayName::parse("name", raw).unwrap()
+    }
+
+    #[test]
+    fn tokens_go_to_group_members_with_ancestor_groups_while_the_workspace_lives() {
+        let (id, alice, bob) = (
+            WorkspaceId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let mut ws = Workspace::default();
+        ws.apply(requested(&id, &alice));
+        let org = OrganizationId::parse(ORG).unwrap();
+        assert_eq!(
+            ws.token_grant(&alice),
+            Some((
+                org,
+                vec!["WSAdmins".to_owned(), "WorkspaceMembers".to_owned()]
+            ))
+        );
+        assert_eq!(ws.token_grant(&bob), None, "in no group");
+        ws.apply(WorkspaceEvent::WorkspaceDeletionRequested {
+            requested_by: alice.clone(),
+        });
+        assert_eq!(ws.token_grant(&alice), None, "being deleted");
+        assert_eq!(
+            Workspace::default().token_grant(&alice),
+            None,
+            "no workspace"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Smoke tests proving each test peer is the real program.
 
+mod common;
 mod identity;
 mod kube;
+mod kubectl_login;
 mod stripe;
 mod workspace_tokens;

@@ -204,6 +204,15 @@ fn matrix() -> Vec<Entry> {
         Entry::public("get", "/.well-known/openid-configuration",                    [200, 200, 200, 200, 200, 200]),
         Entry::public("get", "/.well-known/jwks.json",                               [200, 200, 200, 200, 200, 200]),
         Entry::session("post", "/api/v1/workspaces/{ws_id}/token",                   [403, 404, 200, 200, 404, 401]),
+        // The authorization code flow: a signed-in browser is always sent back to the client's
+        // loopback address (here with `access_denied`: no such workspace); the token endpoint
+        // takes a form, not JSON.
+        Entry::session("get", "/oauth/authorize",                                    [302, 302, 302, 302, 302, 401])
+            .query("?response_type=code&client_id=ws-01900000000070008000000000000000\
+                    &redirect_uri=http://127.0.0.1:9/cb&scope=openid\
+                    &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"),
+        Entry::public("post", "/oauth/token",                                        [415, 415, 415, 415, 415, 415])
+            .body(|_, _| json!({ "grant_type": "refresh_token" })),
         // Those who may read it pass the policy and learn that the workspace has no API server yet.
         Entry::session("get", "/api/v1/organizations/{org_id}/workspaces/{ws_id}/kubeconfig",
                                                                                       [409, 404, 409, 409, 404, 401]),

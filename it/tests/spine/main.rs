@@ -12,6 +12,7 @@ mod api_workspaces;
 mod invariants;
 mod isolation;
 mod keyring;
+mod oauth;
 mod openapi;
 mod operations;
 mod rate_limit;

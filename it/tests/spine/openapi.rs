@@ -20,6 +20,8 @@ const PUBLIC: &[(&str, &str)] = &[
     // The OIDC provider's discovery document and keys, for the vClusters' API servers.
     ("get", "/.well-known/openid-configuration"),
     ("get", "/.well-known/jwks.json"),
+    // Public clients authenticate with their PKCE verifier or refresh token.
+    ("post", "/oauth/token"),
 ];
 
 #[test]
@@ -31,7 +33,8 @@ fn every_operation_but_signing_in_requires_a_session_and_api_posts_take_an_idemp
         assert!(
             path.starts_with("/api/v1/")
                 || path.starts_with("/auth/")
-                || path.starts_with("/.well-known/"),
+                || path.starts_with("/.well-known/")
+                || path.starts_with("/oauth/"),
             "{path}"
         );
         for (method, operation) in operations.as_object().unwrap() {

@@ -1,0 +1,78 @@
+//! What the tests against a real API server share: the control plane over HTTPS as the OIDC
+//! issuer, RBAC bindings, the `hexabase` binary kubectl runs as its credential plugin.
+
+use std::time::Duration;
+
+use hexabase::app::HttpServer;
+use hexabase_it::peers::pki::Ca;
+use hexabase_it::peers::KubeCluster;
+use hexabase_it::{TestApp, TestAppOptions};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+/// The control plane over HTTPS (its issuer URL), with a client trusting its CA.
+pub async fn https_app() -> (TestApp, String) {
+    hexabase_it::init_crypto();
+    let ca = Ca::new("hexabase-test-control-plane-ca");
+    let serving = ca.server(&[]);
+    let dir = std::env::temp_dir().join(format!("hxb-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, &serving.cert_pem).unwrap();
+    std::fs::write(&key, &serving.key_pem).unwrap();
+    let server = HttpServer::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("https://127.0.0.1:{}", server.addr.port());
+    let server = server.with_tls(hexabase::tls::server_config(&cert, &key).unwrap());
+    let public = issuer.clone();
+    let mut app = TestApp::spawn_on(server, TestAppOptions::default(), move |settings| {
+        settings.http.public_url = public;
+    })
+    .await;
+    app.base = issuer;
+    app.client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (app, ca.cert_pem)
+}
+
+pub async fn bind(cluster: &KubeCluster, name: &str, group: &str, cluster_role: &str) {
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }],
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(cluster.client().await)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
+
+pub fn namespace(name: &str) -> Namespace {
+    serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap()
+}
+
+/// The `hexabase` binary (kubectl runs it as its credential plugin): `HEXABASE_BIN`, or the one
+/// built next to this test (`scripts/test` builds it).
+pub fn hexabase_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("HEXABASE_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("hexabase"))
+        .unwrap();
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p hexabase --bin hexabase` (scripts/test does)",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,400 @@
+//! Signing kubectl in through the control plane's authorization code flow, against a real
+//! kube-apiserver: `hexabase login` (loopback + PKCE) feeding the `hexabase kubectl-credential`
+//! plugin, and the independent `kubectl oidc-login` plugin (kubelogin, which checks discovery,
+//! the JWKS and every ID token with the go-oidc library) with issuer = the control plane and
+//! client id = the workspace id.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hexabase::oidc::authentication_configuration;
+use hexabase_command::WorkspaceId;
+use hexabase_it::peers::KubeCluster;
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, PostParams};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::common::{bind, hexabase_binary, https_app};
+
+/// A browser signed in to the control plane as `session`: follows redirects by hand so that
+/// the session cookie only ever goes to the control plane.
+struct Browser {
+    client: reqwest::Client,
+    control_plane: String,
+    session: String,
+}
+
+impl Browser {
+    /// Visit `url` and follow where it leads; returns the last answer's status and body.
+    async fn visit(&self, url: &str) -> (StatusCode, String) {
+        let mut url = url.to_owned();
+        for _ in 0..5 {
+            let mut request = self.client.get(&url);
+            if url.starts_with(&self.control_plane) {
+                request = request.header("Cookie", format!("hxb_session={}", self.session));
+            }
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            let status = response.status();
+            match response.headers().get("location") {
+                Some(next) if status.is_redirection() => {
+                    url = next.to_str().unwrap().to_owned();
+                }
+                _ => return (status, response.text().await.unwrap_or_default()),
+            }
+        }
+        panic!("too many redirects, last {url}");
+    }
+}
+
+/// The first `http(s)://…` URL `child` prints on stderr; the rest of stderr is collected.
+async fn url_on_stderr(child: &mut Child) -> (String, tokio::task::JoinHandle<String>) {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(at) = line.find("http") {
+                return line[at..].split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("no URL on stderr:\n{seen}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no URL on stderr within a minute:\n{seen}"));
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    (url, rest)
+}
+
+fn kubeconfig(cluster: &KubeCluster, exec: Value) -> Value {
+    use base64::Engine;
+    json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{ "name": "ws", "cluster": {
+            "server": cluster.server_url(),
+            "certificate-authority-data":
+                base64::engine::general_purpose::STANDARD.encode(cluster.ca_pem.as_bytes()),
+        }}],
+        "users": [{ "name": "user", "user": { "exec": exec } }],
+        "contexts": [{ "name": "ws", "context": { "cluster": "ws", "user": "user" } }],
+        "current-context": "ws",
+    })
+}
+
+fn kubectl(home: &Path, args: &[&str]) -> Command {
+    let hexabase = hexabase_binary();
+    let path = format!(
+        "{}:{}",
+        hexabase.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new(hexabase_it::peers::binary("kubectl"));
+    command
+        .args(args)
+        .env("KUBECONFIG", home.join("kubeconfig"))
+        .env("HOME", home)
+        .env("PATH", path)
+        .env_remove("HEXABASE_TOKEN")
+        .env("HEXABASE_CA_FILE", home.join("ca.crt"))
+        .kill_on_drop(true);
+    command
+}
+
+async fn run(mut command: Command) -> (bool, String) {
+    let output = command.output().await.unwrap();
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+fn home_dir(ca_pem: &str, kubeconfig: &Value) -> PathBuf {
+    let home = std::env::temp_dir().join(format!("hxb-login-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("ca.crt"), ca_pem).unwrap();
+    std::fs::write(home.join("kubeconfig"), kubeconfig.to_string()).unwrap();
+    home
+}
+
+#[tokio::test]
+async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
+    let (app, ca_pem) = https_app().await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let reply = app
+        .post(
+            &format!("/api/v1/organizations/{org}/workspaces"),
+            &admin,
+            &json!({ "name": "Staging", "plan": "starter" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    let (dev, dev_token) = app.member_of(&org, &admin, "member").await;
+    let groups = app
+        .get(&format!("/api/v1/workspaces/{ws}/groups"), &admin)
+        .await;
+    let members_group = groups.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "WorkspaceMembers")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let joined = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/groups/{members_group}/members"),
+            &admin,
+            &json!({ "user_id": dev.as_str() }),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
+    app.caught_up().await;
+
+    let cluster = KubeCluster::start().await;
+    bind(&cluster, "hxb-wsadmins", "hxb:WSAdmins", "cluster-admin").await;
+    let reader: ClusterRole = serde_json::from_value(json!({
+        "metadata": { "name": "namespace-reader" },
+        "rules": [{ "apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"] }],
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(cluster.client().await)
+        .create(&PostParams::default(), &reader)
+        .await
+        .unwrap();
+    bind(
+        &cluster,
+        "hxb-members",
+        "hxb:WorkspaceMembers",
+        "namespace-reader",
+    )
+    .await;
+    let ws_id = WorkspaceId::parse(&ws).unwrap();
+    cluster
+        .restart_with_authentication_config(&authentication_configuration(
+            &app.base,
+            &ws_id,
+            Some(&ca_pem),
+        ))
+        .await;
+    let browser = |session: &str| Browser {
+        client: app.client.clone(),
+        control_plane: app.base.clone(),
+        session: session.to_owned(),
+    };
+
+    // `hexabase login`: the URL it prints, opened in the admin's signed-in browser, comes back
+    // to its loopback listener; the grant it keeps lets the plugin get tokens on its own.
+    let plugin = json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "hexabase",
+        "args": ["kubectl-credential", "--server", app.base, "--workspace", ws],
+        "interactiveMode": "Never",
+    });
+    let home = home_dir(&ca_pem, &kubeconfig(&cluster, plugin));
+    let mut login = Command::new(hexabase_binary());
+    login
+        .args([
+            "login",
+            "--server",
+            &app.base,
+            "--workspace",
+            &ws,
+            "--no-browser",
+            "--timeout",
+            "60",
+        ])
+        .env("HOME", &home)
+        .env("HEXABASE_CA_FILE", home.join("ca.crt"))
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut login = login.spawn().unwrap();
+    let (url, rest) = url_on_stderr(&mut login).await;
+    assert!(
+        url.starts_with(&format!("{}/oauth/authorize?", app.base)),
+        "{url}"
+    );
+    let (status, page) = browser(&admin).visit(&url).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Signed in"), "{page}");
+    let status = tokio::time::timeout(Duration::from_secs(30), login.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let said = rest.await.unwrap();
+    assert!(status.success(), "hexabase login: {said}");
+    assert!(said.contains("WSAdmins"), "{said}");
+    let grant_file = home.join(".hexabase/grants").join(format!("{ws}.json"));
+    let grant = std::fs::read_to_string(&grant_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&grant_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the grant is readable by others: {mode:o}");
+    }
+
+    let (ok, out) = run(kubectl(&home, &["create", "namespace", "signed-in"])).await;
+    assert!(ok, "kubectl as WSAdmin: {out}\n{}", cluster.diagnostics());
+    // Once the cached token is gone, the plugin refreshes the grant (rotating its token).
+    std::fs::remove_file(home.join(".hexabase/cache").join(format!("{ws}.json"))).unwrap();
+    let (ok, out) = run(kubectl(
+        &home,
+        &["get", "namespace", "signed-in", "-o", "name"],
+    ))
+    .await;
+    assert!(ok, "kubectl after a refresh: {out}");
+    let rotated = std::fs::read_to_string(&grant_file).unwrap();
+    assert_ne!(grant, rotated, "the refresh token was rotated");
+    std::fs::remove_file(home.join(".hexabase/cache").join(format!("{ws}.json"))).unwrap();
+    let (ok, out) = run(kubectl(
+        &home,
+        &["get", "namespace", "signed-in", "-o", "name"],
+    ))
+    .await;
+    assert!(ok, "kubectl after a second refresh: {out}");
+    // The first refresh token, replayed elsewhere after its successors were used, is refused
+    // and ends the grant; the plugin then says to sign in again.
+    let old: Value = serde_json::from_str(&grant).unwrap();
+    let replay = app
+        .client
+        .post(format!("{}/oauth/token", app.base))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old["refresh_token"].as_str().unwrap()),
+            ("client_id", ws.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    std::fs::remove_file(home.join(".hexabase/cache").join(format!("{ws}.json"))).unwrap();
+    let (ok, out) = run(kubectl(&home, &["get", "namespaces"])).await;
+    assert!(!ok);
+    assert!(out.contains("hexabase login"), "{out}");
+
+    // kubelogin, with the workspace member's browser: discovery, the authorization code flow
+    // with PKCE, and the ID token are checked by go-oidc, not by our code.
+    let kubelogin = hexabase_it::peers::binary("kubelogin");
+    let cache_dir =
+        std::env::temp_dir().join(format!("hxb-kubelogin-{}", uuid::Uuid::new_v4().simple()));
+    let get_token = |extra: &[&str]| {
+        let mut args = vec![
+            "get-token".to_owned(),
+            format!("--oidc-issuer-url={}", app.base),
+            format!("--oidc-client-id={ws}"),
+            "--skip-open-browser".to_owned(),
+            "--listen-address=127.0.0.1:0".to_owned(),
+            format!("--token-cache-dir={}", cache_dir.display()),
+            "--authentication-timeout-sec=60".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let kubelogin_home = home_dir(&ca_pem, &json!({}));
+    // kubelogin trusts the control plane's CA instead of the system roots.
+    let ca_flag = format!(
+        "--certificate-authority={}",
+        kubelogin_home.join("ca.crt").display()
+    );
+    let config = kubeconfig(
+        &cluster,
+        json!({
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": kubelogin,
+            "args": get_token(&[&ca_flag]),
+            "interactiveMode": "Never",
+        }),
+    );
+    std::fs::write(kubelogin_home.join("kubeconfig"), config.to_string()).unwrap();
+    let mut listing = kubectl(&kubelogin_home, &["get", "namespaces", "-o", "name"]);
+    listing.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut listing = listing.spawn().unwrap();
+    let (url, rest) = url_on_stderr(&mut listing).await;
+    assert!(url.starts_with("http://localhost:"), "{url}");
+    let (status, page) = browser(&dev_token).visit(&url).await;
+    assert!(status.is_success(), "{status}: {page}");
+    let output = tokio::time::timeout(Duration::from_secs(60), listing.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let said = rest.await.unwrap();
+    assert!(
+        output.status.success(),
+        "kubectl with kubelogin: {said}\n{}",
+        cluster.diagnostics()
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("namespace/signed-in"));
+    // A WorkspaceMembers-only user lists but cannot create.
+    let (ok, out) = run(kubectl(
+        &kubelogin_home,
+        &["create", "namespace", "not-allowed"],
+    ))
+    .await;
+    assert!(!ok && out.contains("forbidden"), "{out}");
+
+    // kubelogin's refresh: a new ID token from the refresh token, no browser involved.
+    let mut refresh = Command::new(&kubelogin);
+    refresh
+        .args(get_token(&[
+            "--force-refresh",
+            &ca_flag,
+            "--authentication-timeout-sec=5",
+        ]))
+        .env(
+            "KUBERNETES_EXEC_INFO",
+            json!({
+                "apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                "spec": { "interactive": false },
+            })
+            .to_string(),
+        )
+        .kill_on_drop(true);
+    let refreshed = refresh.output().await.unwrap();
+    assert!(
+        refreshed.status.success(),
+        "kubelogin --force-refresh: {}",
+        String::from_utf8_lossy(&refreshed.stderr)
+    );
+    let credential: Value = serde_json::from_slice(&refreshed.stdout).unwrap();
+    let token = credential["status"]["token"].as_str().unwrap();
+    let claims = app.state.oidc.verify(token, &ws_id).unwrap();
+    assert_eq!(claims.sub, dev.as_str());
+    assert_eq!(claims.groups, ["WorkspaceMembers"]);
+
+    // Every token went on record: the admin's three (sign-in, two refreshes), the member's two.
+    app.caught_up().await;
+    let history = app
+        .get(
+            &format!("/api/v1/organizations/{org}/events?aggregate_type=Credential&limit=100"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        history.body["items"].as_array().unwrap().len(),
+        5,
+        "{}",
+        history.text
+    );
+}

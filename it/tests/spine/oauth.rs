@@ -1,0 +1,433 @@
+//! The OpenID provider's authorization code flow (`/oauth/authorize`, `/oauth/token`) as
+//! kubectl clients use it: the workspace is the client, the browser signed in to the control
+//! plane, PKCE S256, loopback redirects, rotating refresh tokens.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use hexabase::identity::secrets::pkce_challenge;
+use hexabase_it::TestApp;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const VERIFIER: &str = "a-pkce-verifier-of-the-kubectl-client-0123456789";
+const REDIRECT: &str = "http://127.0.0.1:18000/callback";
+
+/// A browser signed in as `token`: follows no redirects, so the test sees where it is sent.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+struct Flow<'a> {
+    app: &'a TestApp,
+    ws: String,
+}
+
+impl Flow<'_> {
+    fn authorize_url(&self, overrides: &[(&str, &str)]) -> String {
+        let challenge = pkce_challenge(VERIFIER);
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", &self.ws),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "st-1"),
+            ("nonce", "n-1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        for (name, value) in overrides {
+            params.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                params.push((name, value));
+            }
+        }
+        let mut url = reqwest::Url::parse(&format!("{}/oauth/authorize", self.app.base)).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        url.to_string()
+    }
+
+    /// The browser's visit: (status, the query of where it is sent back to, or the body).
+    async fn visit(
+        &self,
+        session: Option<&str>,
+        overrides: &[(&str, &str)],
+    ) -> (StatusCode, HashMap<String, String>, String) {
+        let mut request = browser().get(self.authorize_url(overrides));
+        if let Some(token) = session {
+            request = request.header("Cookie", format!("hxb_session={token}"));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        let query = location
+            .map(|l| {
+                assert!(l.starts_with(REDIRECT), "sent to {l}");
+                reqwest::Url::parse(&l)
+                    .unwrap()
+                    .query_pairs()
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        (status, query, body)
+    }
+
+    async fn code_for(&self, session: &str) -> String {
+        let (status, query, body) = self.visit(Some(session), &[]).await;
+        assert_eq!(status, StatusCode::FOUND, "{body}");
+        assert_eq!(query["state"], "st-1");
+        query["code"].clone()
+    }
+
+    async fn token(&self, form: &[(&str, &str)], basic: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self
+            .app
+            .client
+            .post(format!("{}/oauth/token", self.app.base))
+            .form(form);
+        if let Some(credentials) = basic {
+            request = request.header(
+                "Authorization",
+                format!("Basic {}", STANDARD.encode(credentials)),
+            );
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn redeem(&self, code: &str) -> (StatusCode, Value) {
+        self.token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", &self.ws),
+            ],
+            None,
+        )
+        .await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        self.token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", &self.ws),
+            ],
+            None,
+        )
+        .await
+    }
+}
+
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// An organization with a workspace whose creator (`admin`) is a WSAdmin.
+async fn setup(app: &TestApp) -> (String, String, String) {
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let reply = app
+        .post(
+            &format!("/api/v1/organizations/{org}/workspaces"),
+            &admin,
+            &json!({ "name": "Staging", "plan": "starter" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    app.caught_up().await;
+    (org, ws, admin)
+}
+
+#[tokio::test]
+async fn a_member_signs_kubectl_in_and_refreshes_with_rotating_tokens() {
+    let app = TestApp::spawn().await;
+    let (org, ws, admin) = setup(&app).await;
+    let flow = Flow {
+        app: &app,
+        ws: ws.clone(),
+    };
+
+    let discovery: Value = app
+        .client
+        .get(format!("{}/.well-known/openid-configuration", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["authorization_endpoint"],
+        format!("{}/oauth/authorize", app.base)
+    );
+    assert_eq!(
+        discovery["token_endpoint"],
+        format!("{}/oauth/token", app.base)
+    );
+
+    let code = flow.code_for(&admin).await;
+    // kubelogin's client library first authenticates with HTTP Basic and an empty secret.
+    let (status, set) = flow
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            Some(&format!("{ws}:")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["token_type"], "Bearer");
+    let id_token = set["id_token"].as_str().unwrap();
+    let claimed = claims(id_token);
+    assert_eq!(claimed["aud"], ws.as_str());
+    assert_eq!(claimed["nonce"], "n-1");
+    assert_eq!(claimed["iss"], app.base.as_str());
+    assert_eq!(claimed["groups"], json!(["WSAdmins", "WorkspaceMembers"]));
+    let user = app.tokens().verify(&admin).unwrap().user;
+    assert_eq!(claimed["sub"], user.as_str());
+    let ws_id = hexabase_command::WorkspaceId::parse(&ws).unwrap();
+    app.state.oidc.verify(id_token, &ws_id).unwrap();
+
+    // The code was used up.
+    let (status, error) = flow.redeem(&code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"], "invalid_grant");
+
+    // Refreshing rotates the refresh token; the new token set has no nonce.
+    let first = set["refresh_token"].as_str().unwrap().to_owned();
+    let (status, second) = flow.refresh(&first).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert!(claims(second["id_token"].as_str().unwrap())
+        .get("nonce")
+        .is_none());
+    let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_refresh, first);
+    // A grant's refresh token is not a control-plane session, nor another workspace's grant.
+    let session = app
+        .client
+        .post(format!("{}/auth/refresh", app.base))
+        .json(&json!({ "refresh_token": second_refresh }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), StatusCode::UNAUTHORIZED);
+    let other = Flow {
+        app: &app,
+        ws: hexabase_command::WorkspaceId::generate().to_string(),
+    };
+    let (status, error) = other.refresh(&second_refresh).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    // Every token handed out is recorded: the code's and the refresh's.
+    app.caught_up().await;
+    let history = app
+        .get(
+            &format!("/api/v1/organizations/{org}/events?aggregate_type=Credential"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        history.body["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        history.text
+    );
+
+    // A copied refresh token, used after its successor was used too, ends the grant for
+    // everyone.
+    let (status, third) = flow.refresh(&second_refresh).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    let (status, error) = flow.refresh(&first).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (status, error) = flow.refresh(third["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn codes_go_only_to_members_and_only_with_pkce_to_loopback_redirects() {
+    let app = TestApp::spawn().await;
+    let (org, ws, admin) = setup(&app).await;
+    let flow = Flow {
+        app: &app,
+        ws: ws.clone(),
+    };
+
+    // Nobody signed in: no code.
+    let (status, _, _) = flow.visit(None, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A bad client or redirect URI is told to the browser, never sent anywhere.
+    for (name, value) in [
+        ("redirect_uri", "https://attacker.example/cb"),
+        ("redirect_uri", "http://localhost.attacker.example/cb"),
+        ("redirect_uri", ""),
+        ("client_id", "not-a-workspace"),
+    ] {
+        let (status, query, body) = flow.visit(Some(&admin), &[(name, value)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}={value}: {body}");
+        assert!(query.is_empty());
+    }
+    // Other mistakes go back to the client with the state.
+    for (overrides, error) in [
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("code_challenge", "")], "invalid_request"),
+        (vec![("scope", "email")], "invalid_scope"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+    ] {
+        let (status, query, body) = flow.visit(Some(&admin), &overrides).await;
+        assert_eq!(status, StatusCode::FOUND, "{overrides:?}: {body}");
+        assert_eq!(query["error"], error, "{overrides:?}");
+        assert_eq!(query["state"], "st-1");
+        assert!(!query.contains_key("code"));
+    }
+    // An organization member in none of the workspace's groups, a stranger, and a workspace that
+    // does not exist: access denied alike.
+    let (_, member) = app.member_of(&org, &admin, "member").await;
+    let (_, stranger) = app.user();
+    let nowhere = Flow {
+        app: &app,
+        ws: hexabase_command::WorkspaceId::generate().to_string(),
+    };
+    for (flow, token) in [(&flow, &member), (&flow, &stranger), (&nowhere, &admin)] {
+        let (status, query, body) = flow.visit(Some(token), &[]).await;
+        assert_eq!(status, StatusCode::FOUND, "{body}");
+        assert_eq!(query["error"], "access_denied");
+    }
+
+    // The code is bound to the verifier, the redirect URI and the client; a failed attempt
+    // uses it up.
+    for form in [
+        vec![(
+            "code_verifier",
+            "another-verifier-that-is-long-enough-0123456789",
+        )],
+        vec![("redirect_uri", "http://127.0.0.1:18001/callback")],
+        vec![(
+            "client_id",
+            hexabase_command::WorkspaceId::generate().to_string().leak() as &str,
+        )],
+    ] {
+        let code = flow.code_for(&admin).await;
+        let mut request: Vec<(&str, &str)> = vec![
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", &ws),
+        ];
+        for (name, value) in &form {
+            request.retain(|(n, _)| n != name);
+            request.push((name, value));
+        }
+        let (status, error) = flow.token(&request, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}");
+        assert_eq!(error["error"], "invalid_grant", "{form:?}");
+        let (status, _) = flow.redeem(&code).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{form:?}: the code survived a failed try"
+        );
+    }
+    // Clients are public: a secret, or no client at all, is refused.
+    let code = flow.code_for(&admin).await;
+    let (status, error) = flow
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            Some(&format!("{ws}:secret")),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let (status, error) = flow
+        .token(&[("grant_type", "password"), ("client_id", &ws)], None)
+        .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    );
+}
+
+#[tokio::test]
+async fn leaving_the_workspace_ends_the_grant_at_the_next_refresh() {
+    let app = TestApp::spawn().await;
+    let (org, ws, admin) = setup(&app).await;
+    let (dev, dev_token) = app.member_of(&org, &admin, "member").await;
+    let groups = app
+        .get(&format!("/api/v1/workspaces/{ws}/groups"), &admin)
+        .await;
+    let members_group = groups.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "WorkspaceMembers")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let members = format!("/api/v1/workspaces/{ws}/groups/{members_group}/members");
+    let joined = app
+        .post(&members, &admin, &json!({ "user_id": dev.as_str() }))
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
+
+    let flow = Flow {
+        app: &app,
+        ws: ws.clone(),
+    };
+    let code = flow.code_for(&dev_token).await;
+    let (status, set) = flow.redeem(&code).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(
+        claims(set["id_token"].as_str().unwrap())["groups"],
+        json!(["WorkspaceMembers"])
+    );
+
+    let left = app.delete(&format!("{members}/{dev}"), &admin).await;
+    assert_eq!(left.status, StatusCode::OK, "{}", left.text);
+    let (status, error) = flow.refresh(set["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"], "invalid_grant");
+    assert!(error["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("no longer a member"));
+}
