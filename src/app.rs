@@ -51,7 +51,10 @@ pub struct AppState {
     pub organizations: Cqrs<Organization>,
     pub users: Cqrs<User>,
     pub workspaces: Cqrs<Workspace>,
-    pub credentials: Cqrs<hexabase_command::credential::Credential>,
+    /// Issued tokens: one new aggregate each, appended without reading first.
+    pub credentials: store::Store<hexabase_command::credential::Credential>,
+    /// Workspaces' current states, for deciding who may hold their tokens.
+    pub workspace_states: store::StateCache<Workspace>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +104,8 @@ impl AppState {
             organizations: store::cqrs(pool.clone(), ()),
             users: store::cqrs(pool.clone(), ()),
             workspaces: store::cqrs(pool.clone(), ()),
-            credentials: store::cqrs(pool.clone(), ()),
+            credentials: store::store(pool.clone()),
+            workspace_states: store::StateCache::default(),
             shared,
             providers,
             revocations: RecentRevocations::default(),

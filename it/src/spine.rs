@@ -303,10 +303,26 @@ impl TestApp {
         self.eventually_within(timeout, "the outbox to drain and the projections to catch up", || {
             let pool = pool.clone();
             async move {
+                let (names, types): (Vec<String>, Vec<String>) = hexabase_projector::all()
+                    .iter()
+                    .flat_map(|p| {
+                        p.aggregate_types()
+                            .iter()
+                            .map(|t| (p.name().to_owned(), (*t).to_owned()))
+                    })
+                    .unzip();
                 let behind: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) +                      (SELECT count(*) FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS seq                        FROM events GROUP BY 1, 2) e                       CROSS JOIN unnest($1::text[]) AS p(name)                       LEFT JOIN projection_offsets o ON o.projection = p.name                        AND o.aggregate_type = e.aggregate_type AND o.aggregate_id = e.aggregate_id                       WHERE coalesce(o.sequence, 0) < e.seq)",
+                    "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) + \
+                     (SELECT count(*) FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS seq \
+                       FROM events GROUP BY 1, 2) e \
+                      JOIN unnest($1::text[], $2::text[]) AS p(name, aggregate_type) \
+                        ON p.aggregate_type = e.aggregate_type \
+                      LEFT JOIN projection_offsets o ON o.projection = p.name \
+                        AND o.aggregate_type = e.aggregate_type AND o.aggregate_id = e.aggregate_id \
+                      WHERE coalesce(o.sequence, 0) < e.seq)",
                 )
-                .bind(hexabase_projector::all().iter().map(|p| p.name().to_owned()).collect::<Vec<_>>())
+                .bind(names)
+                .bind(types)
                 .fetch_one(&pool)
                 .await
                 .expect("read the pipeline's progress");

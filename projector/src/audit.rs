@@ -68,6 +68,10 @@ impl Projection for AuditProjection {
         &["rm_audit_events", "rm_audit_scopes"]
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[Organization::TYPE, Workspace::TYPE, Credential::TYPE]
+    }
+
     async fn apply_event(
         &self,
         db: &mut PgConnection,

@@ -38,6 +38,10 @@ impl Projection for OrganizationsProjection {
         ]
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[Organization::TYPE]
+    }
+
     async fn apply_event(
         &self,
         db: &mut PgConnection,

@@ -39,6 +39,12 @@ pub trait Projection: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Tables owned by this projection; `replay` empties them before rebuilding.
     fn tables(&self) -> &'static [&'static str];
+    /// The aggregate types whose events this projection reads; the others never reach
+    /// `apply_event` and leave no checkpoint.
+    fn aggregate_types(&self) -> &'static [&'static str];
+    fn handles(&self, aggregate_type: &str) -> bool {
+        self.aggregate_types().contains(&aggregate_type)
+    }
     async fn apply_event(
         &self,
         db: &mut PgConnection,

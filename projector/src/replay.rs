@@ -23,8 +23,10 @@ pub async fn replay(pool: &PgPool, projection: &dyn Projection) -> Result<u64, P
     let mut events = stream_all(pool);
     let mut count = 0;
     while let Some(event) = events.try_next().await? {
-        apply(projection, &mut tx, &event).await?;
-        count += 1;
+        if projection.handles(&event.aggregate_type) {
+            apply(projection, &mut tx, &event).await?;
+            count += 1;
+        }
     }
     tx.commit().await?;
     Ok(count)

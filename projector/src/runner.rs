@@ -72,11 +72,20 @@ pub async fn run_projection(
         let mut received = Vec::with_capacity(batch.len());
         for item in batch {
             match item {
+                // Events of aggregates this projection does not read: nothing to write.
+                Ok(message) if !reads(projection.as_ref(), &events, &message.subject) => {
+                    if let Err(e) = message.ack().await {
+                        tracing::warn!(projection = projection.name(), error = %e, "ack failed");
+                    }
+                }
                 Ok(message) => received.push(message),
                 Err(e) => {
                     tracing::warn!(projection = projection.name(), error = %e, "consumer error")
                 }
             }
+        }
+        if received.is_empty() {
+            continue;
         }
         let events: Vec<Result<StoredEvent, ProjectionError>> = received
             .iter()
@@ -129,6 +138,16 @@ pub async fn run_projection(
             }
         }
     }
+}
+
+/// Whether the message on `subject` (`{prefix}.{AggregateType}.{id}`) is for `projection`;
+/// anything unexpected is, so that it is looked at.
+fn reads(projection: &dyn Projection, events: &EventStream, subject: &str) -> bool {
+    subject
+        .strip_prefix(events.subject_prefix.as_str())
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.split('.').next())
+        .is_none_or(|aggregate_type| projection.handles(aggregate_type))
 }
 
 async fn handle_batch(

@@ -42,6 +42,10 @@ impl Projection for UsersProjection {
         &["rm_users", "rm_user_identities"]
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[User::TYPE]
+    }
+
     async fn apply_event(
         &self,
         db: &mut PgConnection,

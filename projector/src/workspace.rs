@@ -33,6 +33,10 @@ impl Projection for WorkspacesProjection {
         ]
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[Workspace::TYPE]
+    }
+
     async fn apply_event(
         &self,
         db: &mut PgConnection,

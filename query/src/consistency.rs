@@ -28,6 +28,12 @@ pub async fn wait_for(
     let event = event_at(pool, position)
         .await?
         .ok_or(WaitError::UnknownPosition(position))?;
+    let reads =
+        hexabase_projector::by_name(projection).is_none_or(|p| p.handles(&event.aggregate_type));
+    if !reads {
+        // Nothing of that aggregate is in this read model: it reflects the event already.
+        return Ok(event);
+    }
     reach(
         pool,
         projection,

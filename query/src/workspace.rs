@@ -54,50 +54,48 @@ where
     Ok(paginate(rows, limit, key_of))
 }
 
-/// One workspace of an organization.
-pub async fn get(
-    pool: &PgPool,
-    org: &OrganizationId,
-    ws: &WorkspaceId,
-) -> sqlx::Result<Option<WorkspaceRow>> {
-    sqlx::query_as::<_, WorkspaceRow>(&format!(
-        "SELECT {COLUMNS} FROM rm_workspaces w WHERE w.id = $1 AND w.org_id = $2"
-    ))
-    .bind(ws.as_str())
-    .bind(org.as_str())
-    .fetch_optional(pool)
-    .await
+#[derive(FromRow)]
+struct RowWithAccess {
+    #[sqlx(flatten)]
+    row: WorkspaceRow,
+    org_role: Option<String>,
+    ws_admin: bool,
+    ws_member: bool,
 }
 
-/// What `user` is to workspace `ws` of `org`: organization role; in `WSAdmins` or a group
-/// below it; in any group of the workspace.
-pub async fn access(
+/// A workspace by id, with what `user` is to it (`access`) — in one round trip.
+pub async fn get_with_access(
     pool: &PgPool,
-    org: &OrganizationId,
     ws: &WorkspaceId,
     user: &UserId,
-) -> sqlx::Result<WorkspaceAccess> {
-    let (org_role, ws_admin, ws_member): (Option<String>, bool, bool) = sqlx::query_as(
+) -> sqlx::Result<Option<(WorkspaceRow, WorkspaceAccess)>> {
+    let found: Option<RowWithAccess> = sqlx::query_as(&format!(
         "WITH RECURSIVE admin_groups AS ( \
-             SELECT id FROM rm_workspace_groups WHERE ws_id = $2 AND preset AND name = $4 \
+             SELECT id FROM rm_workspace_groups WHERE ws_id = $1 AND preset AND name = $3 \
              UNION SELECT g.id FROM rm_workspace_groups g JOIN admin_groups a ON g.parent_id = a.id) \
-         SELECT (SELECT role FROM rm_organization_members WHERE org_id = $1 AND user_id = $3), \
+         SELECT {COLUMNS}, \
+         (SELECT role FROM rm_organization_members m WHERE m.org_id = w.org_id AND m.user_id = $2) \
+           AS org_role, \
          EXISTS (SELECT 1 FROM rm_workspace_group_members m \
-                 WHERE m.ws_id = $2 AND m.user_id = $3 \
-                   AND m.group_id IN (SELECT id FROM admin_groups)), \
-         EXISTS (SELECT 1 FROM rm_workspace_group_members m WHERE m.ws_id = $2 AND m.user_id = $3)",
-    )
-    .bind(org.as_str())
+                 WHERE m.ws_id = $1 AND m.user_id = $2 \
+                   AND m.group_id IN (SELECT id FROM admin_groups)) AS ws_admin, \
+         EXISTS (SELECT 1 FROM rm_workspace_group_members m WHERE m.ws_id = $1 AND m.user_id = $2) \
+           AS ws_member \
+         FROM rm_workspaces w WHERE w.id = $1"
+    ))
     .bind(ws.as_str())
     .bind(user.as_str())
     .bind(ADMINS_GROUP)
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok(WorkspaceAccess {
-        org_role: org_role.as_deref().and_then(OrgRole::parse),
-        ws_admin,
-        ws_member,
-    })
+    Ok(found.map(|f| {
+        let access = WorkspaceAccess {
+            org_role: f.org_role.as_deref().and_then(OrgRole::parse),
+            ws_admin: f.ws_admin,
+            ws_member: f.ws_member,
+        };
+        (f.row, access)
+    }))
 }
 
 /// A workspace by id alone (for routes under `/workspaces/{wsId}`).

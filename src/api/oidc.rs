@@ -5,9 +5,8 @@
 use chrono::{DateTime, Utc};
 use hexabase_command::credential::CredentialCommand;
 use hexabase_command::policy::WorkspaceAction;
-use hexabase_command::store::load_state;
-use hexabase_command::workspace::Workspace;
-use hexabase_command::{CommandMetadata, UserId, WorkspaceId};
+use hexabase_command::store;
+use hexabase_command::{CommandMetadata, OrganizationId, UserId, WorkspaceId};
 use poem::http::header;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Form, Json};
@@ -113,22 +112,37 @@ pub enum AuthorizeReply {
     Found(#[oai(header = "Location")] String),
 }
 
-/// A workspace token for `user`, recorded as issued (who, which workspace, jti, expiry, groups).
-/// `None` when `user` may not have one (not in any of the workspace's groups, or no such
-/// workspace).
+/// What a token for `ws` says of `user` — the organization and `user`'s groups — if `user` may
+/// hold one: the policy lets them read the workspace (a member of its organization) and the
+/// workspace's own state (not a read model that may lag) has them in one of its groups.
+async fn grant_for(
+    ctx: &Ctx,
+    user: &UserId,
+    ws: &WorkspaceId,
+) -> ApiResult<Option<(OrganizationId, Vec<String>)>> {
+    match scope(ctx, ws.as_str(), user, WorkspaceAction::Read).await {
+        Ok(_) => {}
+        Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let state = ctx
+        .state
+        .workspace_states
+        .load(&ctx.state.pool, ws.as_str())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(state.token_grant(user))
+}
+
+/// Sign a workspace token for `user` and record it as issued (who, which workspace, jti,
+/// expiry, groups).
 async fn mint(
     ctx: &Ctx,
     user: &UserId,
     ws: &WorkspaceId,
+    (org, groups): (OrganizationId, Vec<String>),
     nonce: Option<String>,
-) -> ApiResult<Option<(String, WorkspaceClaims)>> {
-    // The workspace's own state decides the groups (not a read model that may lag).
-    let state: Workspace = load_state(&ctx.state.pool, ws.as_str())
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let Some((org, groups)) = state.token_grant(user) else {
-        return Ok(None);
-    };
+) -> ApiResult<(String, WorkspaceClaims)> {
     let mut claims = ctx.state.oidc.claims(user, ws, groups.clone());
     claims.nonce = nonce;
     let command = CredentialCommand::IssueWorkspaceToken {
@@ -139,17 +153,22 @@ async fn mint(
         groups,
     };
     let metadata = CommandMetadata::for_request(user.clone(), ctx.request_id.clone());
-    ctx.state
-        .credentials
-        .execute_with_metadata(&claims.jti, command, metadata.into_map())
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    // A new aggregate per token (its jti): nothing to read first.
+    store::create(
+        &ctx.state.credentials,
+        &claims.jti,
+        command,
+        &(),
+        metadata.into_map(),
+    )
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
     let token = ctx
         .state
         .oidc
         .sign(&claims)
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(Some((token, claims)))
+    Ok((token, claims))
 }
 
 /// The client id of a token request: HTTP Basic (user = client id, empty password) or the form.
@@ -227,9 +246,10 @@ impl OidcApi {
     ) -> ApiResult<Json<WorkspaceToken>> {
         let user = auth.principal().user.clone();
         let (ws, _) = scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
-        let (token, claims) = mint(&ctx, &user, &ws, None).await?.ok_or_else(|| {
+        let grant = grant_for(&ctx, &user, &ws).await?.ok_or_else(|| {
             ApiError::forbidden("workspace tokens go to members of the workspace's groups only")
         })?;
+        let (token, claims) = mint(&ctx, &user, &ws, grant, None).await?;
         let expires_at = DateTime::<Utc>::from_timestamp(i64::try_from(claims.exp).unwrap_or(0), 0)
             .unwrap_or_default();
         Ok(Json(WorkspaceToken {
@@ -293,10 +313,7 @@ impl OidcApi {
             Err(error) => return back(error),
         };
         let user = auth.principal().user.clone();
-        let state_of_ws: Workspace = load_state(&ctx.state.pool, client.as_str())
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        if state_of_ws.token_grant(&user).is_none() {
+        if grant_for(&ctx, &user, &client).await?.is_none() {
             return back(GrantError::AccessDenied(
                 "only members of the workspace's groups may sign in to it".into(),
             ));
@@ -386,16 +403,17 @@ impl OidcApi {
                 )))
             }
         };
-        let Some((token, claims)) = mint(ctx, &user, &client, nonce).await? else {
+        let Some(grant) = grant_for(ctx, &user, &client).await? else {
             if let Some(rotated) = &refresh {
                 session::revoke(&ctx.state, &rotated.session_id, "no longer a member")
                     .await
                     .map_err(|e| ApiError::internal(&e))?;
             }
             return Ok(Err(GrantError::InvalidGrant(
-                "the user is no longer a member of the workspace's groups".into(),
+                "the user is no longer a member of the workspace's groups or organization".into(),
             )));
         };
+        let (token, claims) = mint(ctx, &user, &client, grant, nonce).await?;
         let refresh = match refresh {
             Some(rotated) => rotated,
             None => session::open(&ctx.state, &user, "oidc", Some(client.as_str()))

@@ -9,8 +9,7 @@ use hexabase_command::rbac::{PolicyRule, PresetRole, RoleRef};
 use hexabase_command::values::DnsLabel;
 use hexabase_command::workspace::WorkspaceCommand;
 use hexabase_command::{
-    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, UserId,
-    WorkspaceId,
+    ClusterRoleAssignmentId, GroupId, ProjectId, RoleAssignmentId, RoleId, UserId, WorkspaceId,
 };
 use hexabase_query::workspace::{self as ws_query, AssignmentRow, RoleRow};
 use poem_openapi::param::{Header, Path, Query};
@@ -203,11 +202,9 @@ async fn project_scope(
         .await?
         .ok_or_else(not_found)?;
     let ws = WorkspaceId::parse(&ws_id).map_err(|_| not_found())?;
-    let row = ws_query::get_by_id(pool, &ws)
+    let (_, access) = ws_query::get_with_access(pool, &ws, user)
         .await?
         .ok_or_else(not_found)?;
-    let org = OrganizationId::parse(&row.org_id).map_err(|_| not_found())?;
-    let access = ws_query::access(pool, &org, &ws, user).await?;
     let project_admin = action == ProjectAction::Manage
         && !policy::administers_workspace(access)
         && ws_query::project_admin(pool, &ws, &project, user).await?;

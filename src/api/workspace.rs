@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::{Aggregate, AggregateError};
 use hexabase_command::organization::{Organization, OrganizationCommand};
-use hexabase_command::policy::{self, Decision, OrgAction, WorkspaceAction};
+use hexabase_command::policy::{self, Decision, OrgAction, WorkspaceAccess, WorkspaceAction};
 use hexabase_command::store::with_position;
 use hexabase_command::values::DisplayName;
 use hexabase_command::workspace::{Workspace, WorkspaceCommand, WorkspaceError};
@@ -186,10 +186,11 @@ async fn authorized(
     user: &UserId,
     action: WorkspaceAction,
 ) -> ApiResult<WorkspaceRow> {
-    let row = ws_query::get(&ctx.state.pool, org, ws)
+    let (row, access) = ws_query::get_with_access(&ctx.state.pool, ws, user)
         .await?
+        .filter(|(row, _)| row.org_id == org.as_str())
         .ok_or_else(workspace_not_found)?;
-    allow(ctx, org, ws, row, user, action).await
+    allow(row, access, action)
 }
 
 pub(super) async fn execute(
@@ -216,11 +217,10 @@ pub(super) async fn scope(
     action: WorkspaceAction,
 ) -> ApiResult<(WorkspaceId, WorkspaceRow)> {
     let ws = WorkspaceId::parse(ws_id)?;
-    let row = ws_query::get_by_id(&ctx.state.pool, &ws)
+    let (row, access) = ws_query::get_with_access(&ctx.state.pool, &ws, user)
         .await?
         .ok_or_else(workspace_not_found)?;
-    let org = OrganizationId::parse(&row.org_id).map_err(|_| workspace_not_found())?;
-    let row = allow(ctx, &org, &ws, row, user, action).await?;
+    let row = allow(row, access, action)?;
     Ok((ws, row))
 }
 
@@ -228,16 +228,12 @@ fn workspace_not_found() -> ApiError {
     ApiError::not_found("workspace not found")
 }
 
-/// `row` if the policy lets `user` do `action` in the workspace.
-async fn allow(
-    ctx: &Ctx,
-    org: &OrganizationId,
-    ws: &WorkspaceId,
+/// `row` if the policy lets the caller with `access` do `action` in the workspace.
+fn allow(
     row: WorkspaceRow,
-    user: &UserId,
+    access: WorkspaceAccess,
     action: WorkspaceAction,
 ) -> ApiResult<WorkspaceRow> {
-    let access = ws_query::access(&ctx.state.pool, org, ws, user).await?;
     match policy::decide_workspace(access, action) {
         Decision::Allowed => Ok(row),
         Decision::Forbidden => Err(ApiError::forbidden(

@@ -11,13 +11,16 @@ mod repository;
 mod state;
 pub mod verify;
 
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, CqrsFramework};
+use std::collections::HashMap;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use sqlx::PgPool;
 
 pub use read::{aggregate_events, event_at, head_position, stream_all, StoredEvent};
 pub use repository::{with_position, ChainedRepository};
-pub use state::{load_state, LoadError};
+pub use state::{load_state, LoadError, StateCache};
 
 /// Channel the outbox trigger notifies on commit, so relays wake without polling.
 pub const OUTBOX_CHANNEL: &str = "hexabase_outbox";
@@ -30,4 +33,38 @@ where
 {
     let store = PersistedEventStore::new_event_store(ChainedRepository::new(pool));
     CqrsFramework::new(store, vec![], services)
+}
+
+/// The event store of one aggregate type, for `create`.
+pub type Store<A> = PersistedEventStore<ChainedRepository, A>;
+
+pub fn store<A: Aggregate>(pool: PgPool) -> Store<A> {
+    PersistedEventStore::new_event_store(ChainedRepository::new(pool))
+}
+
+/// Run `command` on the new aggregate `id` — an id the caller has just generated — without
+/// reading the store first. Should `id` have events after all, the append is refused as a
+/// conflict (`AggregateConflict`), exactly as if it had been read.
+pub async fn create<A: Aggregate>(
+    store: &Store<A>,
+    id: &str,
+    command: A::Command,
+    services: &A::Services,
+    metadata: HashMap<String, String>,
+) -> Result<(), AggregateError<A::Error>> {
+    let mut aggregate = A::default();
+    let sink = EventSink::default();
+    aggregate
+        .handle(command, services, &sink)
+        .await
+        .map_err(AggregateError::UserError)?;
+    let events = sink.collect().await;
+    let context = EventStoreAggregateContext {
+        aggregate_id: id.to_owned(),
+        aggregate: A::default(),
+        current_sequence: 0,
+        current_snapshot: None,
+    };
+    store.commit(events, context, metadata).await?;
+    Ok(())
 }

@@ -2,12 +2,15 @@ use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::OnceLock;
 
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{event_hash, ChainInput, HASH_KEY};
 
@@ -31,18 +34,50 @@ pub async fn with_position<F: Future>(command: F) -> (F::Output, Option<i64>) {
 ///
 /// Reads go to postgres-es. Appends without a snapshot (the only kind our stores make) are one
 /// multi-row INSERT into the same table: atomic on its own, so the outbox trigger commits with
-/// it, and it returns the events' positions without another round trip.
+/// it, and it returns the events' positions without another round trip. Appends that arrive
+/// while one is being written go together in the next statement (group commit); if that
+/// statement fails, each is tried alone, so one command's conflict never fails another's.
 pub struct ChainedRepository {
     pool: PgPool,
     inner: PostgresEventRepository,
+    appender: OnceLock<mpsc::UnboundedSender<Pending>>,
 }
+
+/// One command's events waiting to be appended, and where its outcome goes.
+struct Pending {
+    events: Vec<SerializedEvent>,
+    done: oneshot::Sender<Result<i64, PersistenceError>>,
+}
+
+/// Most events written by one statement.
+const MAX_GROUP: usize = 512;
 
 impl ChainedRepository {
     pub fn new(pool: PgPool) -> Self {
         Self {
             inner: PostgresEventRepository::new(pool.clone()),
             pool,
+            appender: OnceLock::new(),
         }
+    }
+
+    /// Append through the group-commit task (started with the first append, on the caller's
+    /// runtime; it ends when the repository does).
+    async fn append_grouped(&self, events: Vec<SerializedEvent>) -> Result<i64, PersistenceError> {
+        let appender = self.appender.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(group_commit(self.pool.clone(), receiver));
+            sender
+        });
+        let (done, outcome) = oneshot::channel();
+        if appender.send(Pending { events, done }).is_err() {
+            return Err(PersistenceError::UnknownError(
+                "the event appender has stopped".into(),
+            ));
+        }
+        outcome.await.map_err(|_| {
+            PersistenceError::UnknownError("the event appender stopped before answering".into())
+        })?
     }
 
     async fn previous_hash(&self, first: &SerializedEvent) -> Result<String, PersistenceError> {
@@ -68,40 +103,95 @@ impl ChainedRepository {
     }
 }
 
-impl ChainedRepository {
-    async fn append(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
-        let mut sequences = Vec::with_capacity(events.len());
-        for event in events {
-            sequences.push(to_i64(event.sequence)?);
-        }
-        let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
-        let positions: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                                 payload, metadata) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-                                  $6::text[]::json[], $7::text[]::json[]) \
-             RETURNING position",
-        )
-        .bind(column(|e| e.aggregate_type.clone()))
-        .bind(column(|e| e.aggregate_id.clone()))
-        .bind(&sequences)
-        .bind(column(|e| e.event_type.clone()))
-        .bind(column(|e| e.event_version.clone()))
-        .bind(column(|e| e.payload.to_string()))
-        .bind(column(|e| e.metadata.to_string()))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
-                PersistenceError::OptimisticLockError
+/// Write what is waiting, then what arrived meanwhile, and so on.
+async fn group_commit(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = receiver.recv().await {
+        let mut group = vec![first];
+        let mut size = group[0].events.len();
+        while size < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(next) => {
+                    size += next.events.len();
+                    group.push(next);
+                }
+                Err(_) => break,
             }
-            _ => PersistenceError::ConnectionError(Box::new(e)),
-        })?;
-        positions
-            .into_iter()
-            .max()
-            .ok_or_else(|| PersistenceError::UnknownError("no event was appended".into()))
+        }
+        if group.len() > 1 {
+            let all: Vec<SerializedEvent> = group
+                .iter()
+                .flat_map(|p| p.events.iter().cloned())
+                .collect();
+            if let Ok(written) = insert(&pool, &all).await {
+                for pending in group {
+                    let last = pending
+                        .events
+                        .iter()
+                        .filter_map(|e| {
+                            let sequence = i64::try_from(e.sequence).ok()?;
+                            let key = (e.aggregate_type.clone(), e.aggregate_id.clone(), sequence);
+                            written.get(&key).copied()
+                        })
+                        .max()
+                        .ok_or_else(|| {
+                            PersistenceError::UnknownError("no event was appended".into())
+                        });
+                    let _ = pending.done.send(last);
+                }
+                continue;
+            }
+        }
+        // Alone, or after the group failed: each command on its own.
+        for pending in group {
+            let outcome = insert(&pool, &pending.events).await.and_then(|written| {
+                written
+                    .into_values()
+                    .max()
+                    .ok_or_else(|| PersistenceError::UnknownError("no event was appended".into()))
+            });
+            let _ = pending.done.send(outcome);
+        }
     }
+}
+
+/// One INSERT of `events`; the position of each, by (type, id, sequence).
+async fn insert(
+    pool: &PgPool,
+    events: &[SerializedEvent],
+) -> Result<HashMap<(String, String, i64), i64>, PersistenceError> {
+    let mut sequences = Vec::with_capacity(events.len());
+    for event in events {
+        sequences.push(to_i64(event.sequence)?);
+    }
+    let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                             payload, metadata) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+                              $6::text[]::json[], $7::text[]::json[]) \
+         RETURNING aggregate_type, aggregate_id, sequence, position",
+    )
+    .bind(column(|e| e.aggregate_type.clone()))
+    .bind(column(|e| e.aggregate_id.clone()))
+    .bind(&sequences)
+    .bind(column(|e| e.event_type.clone()))
+    .bind(column(|e| e.event_version.clone()))
+    .bind(column(|e| e.payload.to_string()))
+    .bind(column(|e| e.metadata.to_string()))
+    .fetch_all(pool)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            PersistenceError::OptimisticLockError
+        }
+        _ => PersistenceError::ConnectionError(Box::new(e)),
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(aggregate_type, aggregate_id, sequence, position)| {
+            ((aggregate_type, aggregate_id, sequence), position)
+        })
+        .collect())
 }
 
 fn to_i64(sequence: usize) -> Result<i64, PersistenceError> {
@@ -164,7 +254,7 @@ impl PersistedEventRepository for ChainedRepository {
         if snapshot_update.is_some() {
             return self.inner.persist::<A>(&chained, snapshot_update).await;
         }
-        let position = self.append(&chained).await?;
+        let position = self.append_grouped(chained).await?;
         let _ = LAST_POSITION.try_with(|slot| slot.set(Some(position)));
         Ok(())
     }

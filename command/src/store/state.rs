@@ -1,10 +1,13 @@
 //! An aggregate's current state, folded from its events (for decisions a command handler makes
 //! before choosing a command, such as which email a user's provider verified).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use cqrs_es::Aggregate;
 use sqlx::PgPool;
 
-use super::read::aggregate_events;
+use super::read::{aggregate_events, StoredEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -20,7 +23,22 @@ pub enum LoadError {
 
 pub async fn load_state<A: Aggregate>(pool: &PgPool, id: &str) -> Result<A, LoadError> {
     let mut state = A::default();
-    for event in aggregate_events(pool, A::TYPE, id, 1, i64::MAX).await? {
+    apply_all(
+        id,
+        &mut state,
+        aggregate_events(pool, A::TYPE, id, 1, i64::MAX).await?,
+    )?;
+    Ok(state)
+}
+
+/// Apply `events` of `id` to `state`; returns the last sequence applied.
+fn apply_all<A: Aggregate>(
+    id: &str,
+    state: &mut A,
+    events: Vec<StoredEvent>,
+) -> Result<Option<i64>, LoadError> {
+    let mut last = None;
+    for event in events {
         let payload: A::Event =
             serde_json::from_value(event.payload).map_err(|e| LoadError::Malformed {
                 aggregate: format!("{}/{id}", A::TYPE),
@@ -28,6 +46,53 @@ pub async fn load_state<A: Aggregate>(pool: &PgPool, id: &str) -> Result<A, Load
                 reason: e.to_string(),
             })?;
         state.apply(payload);
+        last = Some(event.sequence);
     }
-    Ok(state)
+    Ok(last)
+}
+
+/// Most aggregates a `StateCache` holds; past it, it starts over.
+const CACHED_STATES: usize = 10_000;
+
+/// Aggregates' states kept in memory and brought up to date on every use by reading only the
+/// events recorded since — as current as `load_state`, for decisions taken often about
+/// aggregates with long histories (who may hold a workspace token).
+pub struct StateCache<A> {
+    states: Mutex<HashMap<String, (Arc<A>, i64)>>,
+}
+
+impl<A> Default for StateCache<A> {
+    fn default() -> Self {
+        Self {
+            states: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<A: Aggregate + Clone> StateCache<A> {
+    pub async fn load(&self, pool: &PgPool, id: &str) -> Result<Arc<A>, LoadError> {
+        let known = self
+            .states
+            .lock()
+            .ok()
+            .and_then(|states| states.get(id).cloned());
+        let (state, after) = known.unwrap_or_else(|| (Arc::new(A::default()), 0));
+        let events = aggregate_events(pool, A::TYPE, id, after + 1, i64::MAX).await?;
+        if events.is_empty() {
+            return Ok(state);
+        }
+        let mut next = (*state).clone();
+        let last = apply_all(id, &mut next, events)?.unwrap_or(after);
+        let next = Arc::new(next);
+        if let Ok(mut states) = self.states.lock() {
+            if states.len() >= CACHED_STATES {
+                states.clear();
+            }
+            let newer = states.get(id).is_none_or(|(_, seen)| *seen < last);
+            if newer {
+                states.insert(id.to_owned(), (next.clone(), last));
+            }
+        }
+        Ok(next)
+    }
 }

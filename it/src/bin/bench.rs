@@ -266,32 +266,35 @@ async fn main() {
     }
     app.caught_up().await;
 
-    let tps = pgbench(&app, &args);
-    let (ours, latencies) = create_throughput(&app, &args).await;
-    let backlog = Instant::now();
-    app.caught_up_within(Duration::from_secs(600)).await;
-    let drained = backlog.elapsed().as_secs_f64();
-    let lags = projection_lag(&app, &args).await;
-    let (minted, raw_signed, token_latencies) = token_throughput(&app, &args).await;
+    // `BENCH_PART=tokens` (scripts/bench tokens) measures the workspace tokens alone.
+    if std::env::var("BENCH_PART").as_deref() != Ok("tokens") {
+        let tps = pgbench(&app, &args);
+        let (ours, latencies) = create_throughput(&app, &args).await;
+        let backlog = Instant::now();
+        app.caught_up_within(Duration::from_secs(600)).await;
+        let drained = backlog.elapsed().as_secs_f64();
+        let lags = projection_lag(&app, &args).await;
 
-    figure("clients", args.clients as f64, "connections");
-    figure("pgbench_insert_tps", tps, "tx/s");
-    figure("create_organization_throughput", ours, "req/s");
-    figure(
-        "create_organization_p50",
-        percentile(&latencies, 0.50),
-        "ms",
-    );
-    figure(
-        "create_organization_p99",
-        percentile(&latencies, 0.99),
-        "ms",
-    );
-    figure("throughput_ratio", ours / tps, "ratio");
-    figure("backlog_drain_after_load", drained, "s");
-    figure("projection_rate", args.rate as f64, "cmd/s");
-    figure("projection_lag_p50", percentile(&lags, 0.50), "ms");
-    figure("projection_lag_p99", percentile(&lags, 0.99), "ms");
+        figure("clients", args.clients as f64, "connections");
+        figure("pgbench_insert_tps", tps, "tx/s");
+        figure("create_organization_throughput", ours, "req/s");
+        figure(
+            "create_organization_p50",
+            percentile(&latencies, 0.50),
+            "ms",
+        );
+        figure(
+            "create_organization_p99",
+            percentile(&latencies, 0.99),
+            "ms",
+        );
+        figure("throughput_ratio", ours / tps, "ratio");
+        figure("backlog_drain_after_load", drained, "s");
+        figure("projection_rate", args.rate as f64, "cmd/s");
+        figure("projection_lag_p50", percentile(&lags, 0.50), "ms");
+        figure("projection_lag_p99", percentile(&lags, 0.99), "ms");
+    }
+    let (minted, raw_signed, token_latencies) = token_throughput(&app, &args).await;
     figure("workspace_tokens_endpoint", minted, "tokens/s");
     figure(
         "workspace_token_p99",

@@ -85,7 +85,10 @@ impl Flow<'_> {
         let (status, query, body) = self.visit(Some(session), &[]).await;
         assert_eq!(status, StatusCode::FOUND, "{body}");
         assert_eq!(query["state"], "st-1");
-        query["code"].clone()
+        query
+            .get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code: {query:?}"))
     }
 
     async fn token(&self, form: &[(&str, &str)], basic: Option<&str>) -> (StatusCode, Value) {
@@ -408,6 +411,7 @@ async fn leaving_the_workspace_ends_the_grant_at_the_next_refresh() {
         .post(&members, &admin, &json!({ "user_id": dev.as_str() }))
         .await;
     assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
+    app.caught_up().await;
 
     let flow = Flow {
         app: &app,
@@ -430,4 +434,29 @@ async fn leaving_the_workspace_ends_the_grant_at_the_next_refresh() {
         .as_str()
         .unwrap()
         .contains("no longer a member"));
+
+    // Someone removed from the organization while still in the workspace's groups: no code, and
+    // a grant they held ends at its next refresh.
+    let (ops, ops_token) = app.member_of(&org, &admin, "member").await;
+    let joined = app
+        .post(&members, &admin, &json!({ "user_id": ops.as_str() }))
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
+    app.caught_up().await;
+    let code = flow.code_for(&ops_token).await;
+    let (status, set) = flow.redeem(&code).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let removed = app
+        .delete(&format!("/api/v1/organizations/{org}/users/{ops}"), &admin)
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    app.caught_up().await;
+    let (status, query, body) = flow.visit(Some(&ops_token), &[]).await;
+    assert_eq!(status, StatusCode::FOUND, "{body}");
+    assert_eq!(query["error"], "access_denied");
+    let (status, error) = flow.refresh(set["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
