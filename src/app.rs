@@ -49,6 +49,8 @@ pub struct AppState {
     /// Recently revoked sessions, re-read from Postgres (backs up Redis).
     pub revocations: RecentRevocations,
     pub organizations: Cqrs<Organization>,
+    /// New organizations: appended without reading first (their ids were just generated).
+    pub new_organizations: store::Store<Organization>,
     pub users: Cqrs<User>,
     pub workspaces: Cqrs<Workspace>,
     /// Issued tokens: one new aggregate each, appended without reading first.
@@ -102,6 +104,7 @@ impl AppState {
         let providers = Providers::from_settings(&settings)?;
         Ok(Arc::new(Self {
             organizations: store::cqrs(pool.clone(), ()),
+            new_organizations: store::store(pool.clone()),
             users: store::cqrs(pool.clone(), ()),
             workspaces: store::cqrs(pool.clone(), ()),
             credentials: store::store(pool.clone()),

@@ -71,7 +71,9 @@ impl Relay {
                     0
                 }
             };
-            if published > 0 {
+            // A full batch may have left more behind; otherwise whatever was committed since
+            // the claim has notified, and the wait ends at once.
+            if published as i64 >= self.batch {
                 continue;
             }
             tokio::select! {
@@ -79,6 +81,9 @@ impl Relay {
                 _ = listener.recv() => {}
                 () = tokio::time::sleep(self.poll_interval) => {}
             }
+            // One pass publishes everything committed so far: the notifications already
+            // received ask for nothing more.
+            while listener.next_buffered().is_some() {}
         }
     }
 

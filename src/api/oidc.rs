@@ -121,10 +121,18 @@ async fn grant_for(
     ws: &WorkspaceId,
 ) -> ApiResult<Option<(OrganizationId, Vec<String>)>> {
     match scope(ctx, ws.as_str(), user, WorkspaceAction::Read).await {
-        Ok(_) => {}
-        Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => return Ok(None),
-        Err(e) => return Err(e),
+        Ok(_) => grant_in_state(ctx, user, ws).await,
+        Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// `grant_for` once the policy has let `user` read the workspace.
+async fn grant_in_state(
+    ctx: &Ctx,
+    user: &UserId,
+    ws: &WorkspaceId,
+) -> ApiResult<Option<(OrganizationId, Vec<String>)>> {
     let state = ctx
         .state
         .workspace_states
@@ -246,7 +254,7 @@ impl OidcApi {
     ) -> ApiResult<Json<WorkspaceToken>> {
         let user = auth.principal().user.clone();
         let (ws, _) = scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
-        let grant = grant_for(&ctx, &user, &ws).await?.ok_or_else(|| {
+        let grant = grant_in_state(&ctx, &user, &ws).await?.ok_or_else(|| {
             ApiError::forbidden("workspace tokens go to members of the workspace's groups only")
         })?;
         let (token, claims) = mint(&ctx, &user, &ws, grant, None).await?;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use hexabase_command::organization::{Organization, OrganizationCommand};
 use hexabase_command::policy::{self, Decision, OrgAction, OrgRole};
-use hexabase_command::store::{head_position, load_state, with_position};
+use hexabase_command::store::{self, head_position, load_state, with_position};
 use hexabase_command::user::User;
 use hexabase_command::values::{DisplayName, Email};
 use hexabase_command::{CommandMetadata, OrganizationId, UserId};
@@ -372,9 +372,16 @@ impl OrganizationsApi {
             name: name.clone(),
             actor: auth.principal().user.clone(),
         };
-        let position = execute(&ctx, &id, command, metadata)
-            .await?
-            .unwrap_or_default();
+        let (result, position) = with_position(store::create(
+            &ctx.state.new_organizations,
+            id.as_str(),
+            command,
+            &(),
+            metadata.into_map(),
+        ))
+        .await;
+        result?;
+        let position = position.unwrap_or_default();
         let location = format!("/api/v1/organizations/{id}");
         Ok(CreateOrganizationResponse::Created(
             Json(CreatedOrganization {

@@ -544,3 +544,79 @@ async fn verify_names_an_edited_or_deleted_event() {
         deleted.violations
     );
 }
+
+/// Creating without reading first is still guarded: an id that already has events is a
+/// conflict, and appends arriving together (one statement) each keep their own outcome.
+#[tokio::test]
+async fn creating_an_existing_aggregate_is_a_conflict_even_in_a_group() {
+    use hexabase_command::organization::OrganizationCommand;
+    use hexabase_command::store;
+    use hexabase_command::values::DisplayName;
+    use hexabase_command::{CommandMetadata, OrganizationId, UserId};
+
+    let app = TestApp::spawn_with(TestAppOptions {
+        worker: false,
+        ..TestAppOptions::default()
+    })
+    .await;
+    let alice = UserId::generate();
+    let create = |id: &OrganizationId| OrganizationCommand::CreateOrganization {
+        id: id.clone(),
+        name: DisplayName::parse("name", "Acme").unwrap(),
+        actor: alice.clone(),
+    };
+    let metadata = || CommandMetadata::for_request(alice.clone(), "it".into()).into_map();
+    let taken = OrganizationId::generate();
+    store::create(
+        &app.state.new_organizations,
+        taken.as_str(),
+        create(&taken),
+        &(),
+        metadata(),
+    )
+    .await
+    .unwrap();
+    // Many at once, one of them for the taken id: that one fails, the others are recorded.
+    let fresh: Vec<OrganizationId> = (0..20).map(|_| OrganizationId::generate()).collect();
+    let mut attempts: Vec<_> = fresh
+        .iter()
+        .map(|id| {
+            store::create(
+                &app.state.new_organizations,
+                id.as_str(),
+                create(id),
+                &(),
+                metadata(),
+            )
+        })
+        .collect();
+    attempts.insert(
+        10,
+        store::create(
+            &app.state.new_organizations,
+            taken.as_str(),
+            create(&taken),
+            &(),
+            metadata(),
+        ),
+    );
+    let outcomes = futures::future::join_all(attempts).await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i == 10 {
+            assert!(
+                matches!(outcome, Err(cqrs_es::AggregateError::AggregateConflict)),
+                "{outcome:?}"
+            );
+        } else {
+            assert!(outcome.is_ok(), "{outcome:?}");
+        }
+    }
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM events WHERE aggregate_type = 'Organization'"
+        )
+        .await,
+        21
+    );
+}
