@@ -31,7 +31,7 @@ enum Class {
 
 impl Class {
     fn of(path: &str) -> Option<Self> {
-        if path.starts_with("/auth/") {
+        if path.starts_with("/auth/") || path.starts_with("/oauth/") {
             Some(Self::Auth)
         } else if path.starts_with("/api/") {
             Some(Self::Api)
@@ -189,6 +189,7 @@ mod tests {
     fn classes_follow_the_path() {
         assert_eq!(Class::of("/auth/login/github"), Some(Class::Auth));
         assert_eq!(Class::of("/auth/nothing-here"), Some(Class::Auth));
+        assert_eq!(Class::of("/oauth/token"), Some(Class::Auth));
         assert_eq!(Class::of("/api/v1/organizations"), Some(Class::Api));
         for path in [
             "/healthz",
