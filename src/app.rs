@@ -55,8 +55,10 @@ pub struct AppState {
     pub workspaces: Cqrs<Workspace>,
     /// Issued tokens: one new aggregate each, appended without reading first.
     pub credentials: store::Store<hexabase_command::credential::Credential>,
-    /// Workspaces' current states, for deciding who may hold their tokens.
+    /// Workspaces' and organizations' current states, for deciding who may hold workspace
+    /// tokens.
     pub workspace_states: store::StateCache<Workspace>,
+    pub organization_states: store::StateCache<Organization>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ impl AppState {
             workspaces: store::cqrs(pool.clone(), ()),
             credentials: store::store(pool.clone()),
             workspace_states: store::StateCache::default(),
+            organization_states: store::StateCache::default(),
             shared,
             providers,
             revocations: RecentRevocations::default(),

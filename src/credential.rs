@@ -208,17 +208,17 @@ pub async fn exec_credential(
         None => {
             let http = client(server, certificate_authority)?;
             let grant_file = dot_dir("grants", workspace, "json");
-            let fresh = if grant_file.exists() {
+            if grant_file.exists() {
                 refresh(&http, server, workspace, &grant_file, &cache).await?
             } else {
                 let token = access_token().ok_or_else(|| CredentialError::NotSignedIn {
                     server: server.to_owned(),
                     workspace: workspace.to_owned(),
                 })?;
-                issue(&http, server, workspace, &token).await?
-            };
-            write_private(&cache, &fresh)?;
-            fresh
+                let fresh = issue(&http, server, workspace, &token).await?;
+                write_private(&cache, &fresh)?;
+                fresh
+            }
         }
     };
     Ok(json!({
@@ -240,18 +240,7 @@ async fn refresh(
     grant_file: &Path,
     cache: &Path,
 ) -> Result<Cached, CredentialError> {
-    let lock_path = grant_file.with_extension("lock");
-    let lock = File::create(&lock_path).map_err(|e| CredentialError::File {
-        path: lock_path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
-        .await
-        .map_err(|e| CredentialError::Login(e.to_string()))?
-        .map_err(|e| CredentialError::File {
-            path: lock_path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+    let lock = lock_grant(grant_file).await?;
     if let Some(cached) = read_cache(cache) {
         return Ok(cached);
     }
@@ -289,8 +278,28 @@ async fn refresh(
             ..grant
         },
     )?;
+    // Cached before the next process in line looks.
+    let fresh = cached_from(&set);
+    write_private(cache, &fresh)?;
     drop(lock);
-    Ok(cached_from(&set))
+    Ok(fresh)
+}
+
+/// Hold the grant's lock file (released when the returned file is dropped).
+async fn lock_grant(grant_file: &Path) -> Result<File, CredentialError> {
+    let lock_path = grant_file.with_extension("lock");
+    let failed = |reason: String| CredentialError::File {
+        path: lock_path.display().to_string(),
+        reason,
+    };
+    if let Some(dir) = lock_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+    }
+    let lock = File::create(&lock_path).map_err(|e| failed(e.to_string()))?;
+    tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))
 }
 
 fn cached_from(set: &TokenSet) -> Cached {
@@ -437,11 +446,15 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| CredentialError::Login(format!("cannot listen on {listen}: {e}")))?;
-    let port = listener
+    let bound = listener
         .local_addr()
-        .map_err(|e| CredentialError::Login(e.to_string()))?
-        .port();
-    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+        .map_err(|e| CredentialError::Login(e.to_string()))?;
+    if !bound.ip().is_loopback() {
+        return Err(CredentialError::Login(format!(
+            "--listen must be a loopback address (127.0.0.1, ::1), not {bound}"
+        )));
+    }
+    let redirect_uri = format!("http://{bound}/callback");
     let secret = || random_token().map_err(|e| CredentialError::Login(e.to_string()));
     let (verifier, state, nonce) = (secret()?, secret()?, secret()?);
     let mut url = reqwest::Url::parse(&authorize)
@@ -503,8 +516,10 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
             "the ID token is not the answer to this sign-in (audience or nonce differ)".into(),
         ));
     }
+    let grant_file = dot_dir("grants", workspace, "json");
+    let lock = lock_grant(&grant_file).await?;
     write_private(
-        &dot_dir("grants", workspace, "json"),
+        &grant_file,
         &Grant {
             server: server.to_owned(),
             token_endpoint,
@@ -512,6 +527,7 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
         },
     )?;
     write_private(&dot_dir("cache", workspace, "json"), &cached_from(&set))?;
+    drop(lock);
     let groups = claims["groups"]
         .as_array()
         .map(|g| {
@@ -539,15 +555,19 @@ async fn callback(listener: &TcpListener, state: &str) -> Result<String, Credent
             .map_err(|e| CredentialError::Login(e.to_string()))?;
         let mut buffer = vec![0u8; 8192];
         let mut read = 0;
-        while read < buffer.len() {
-            match stream.read(&mut buffer[read..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => read += n,
+        // A connection that says nothing (a browser's preconnect) must not hold up the answer.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while read < buffer.len() {
+                match stream.read(&mut buffer[read..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+                if buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
             }
-            if buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
+        })
+        .await;
         let request = String::from_utf8_lossy(&buffer[..read]);
         let target = request
             .lines()

@@ -1,7 +1,9 @@
 //! The OpenID provider's authorization code flow for kubectl clients (RFC 6749 §4.1 with PKCE,
 //! RFC 7636; native apps per RFC 8252): the client is a workspace (`client_id` = `ws-…`), a
 //! public client on the user's machine, so it has no secret, must use PKCE S256 and may only
-//! redirect to a loopback address. Codes are single use, short-lived and stored as hashes.
+//! redirect to a loopback address. The signed-in user approves each request on a page of ours
+//! (RFC 8252 §8.6: nothing is granted to a local listener without them); codes are single use,
+//! short-lived and stored as hashes.
 
 use std::time::Duration;
 
@@ -133,6 +135,63 @@ impl Redirect {
     }
 }
 
+/// What the approval page shows.
+pub struct ApprovalPage<'a> {
+    pub workspace: &'a str,
+    pub workspace_id: &'a str,
+    pub user: &'a str,
+    pub groups: &'a [String],
+    pub redirect: &'a Redirect,
+    pub approval: &'a str,
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// The page asking the signed-in user whether the program listening at the redirect URI on
+/// their machine may have tokens for the workspace.
+pub fn approval_page(page: &ApprovalPage<'_>) -> String {
+    let link = |decision: &str| {
+        let mut url = Url::parse("http://placeholder/oauth/approve").ok();
+        if let Some(url) = url.as_mut() {
+            url.query_pairs_mut()
+                .append_pair("approval", page.approval)
+                .append_pair("decision", decision);
+        }
+        url.map(|u| format!("/oauth/approve?{}", u.query().unwrap_or_default()))
+            .unwrap_or_default()
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Allow kubectl access to {workspace}?</title></head><body>\
+         <h1>Allow kubectl access to {workspace}?</h1>\
+         <p>A program on your computer, listening at <code>{redirect}</code>, asks for tokens for \
+         the API server of workspace <strong>{workspace}</strong> (<code>{workspace_id}</code>) \
+         as <code>{user}</code>, in the groups <code>{groups}</code>.</p>\
+         <p>Allow it only if you have just started <code>hexabase login</code> or \
+         <code>kubectl oidc-login</code> yourself.</p>\
+         <p><a id=\"allow\" href=\"{allow}\">Allow</a> &middot; \
+         <a id=\"deny\" href=\"{deny}\">Deny</a></p></body></html>\n",
+        workspace = escape(page.workspace),
+        workspace_id = escape(page.workspace_id),
+        user = escape(page.user),
+        groups = escape(&page.groups.join(", ")),
+        redirect = escape(page.redirect.as_sent()),
+        allow = escape(&link("allow")),
+        deny = escape(&link("deny")),
+    )
+}
+
 /// The parts of an authorization request checked before a code is issued.
 pub struct AuthorizationRequest<'a> {
     pub response_type: Option<&'a str>,
@@ -198,31 +257,81 @@ pub fn basic_client(header: &str) -> Result<Option<String>, GrantError> {
     Ok(Some(user))
 }
 
-/// Record a code for `user` to give `client`; returns it.
-pub async fn issue_code(
+/// How long the approval page stays good.
+pub const APPROVAL_TTL: Duration = Duration::from_secs(300);
+
+/// Record an authorization request of `user` for `client`, to be approved or denied on the
+/// approval page; returns the approval secret the page carries.
+pub async fn request_approval(
     state: &AppState,
     client: &WorkspaceId,
     user: &UserId,
     redirect: &Redirect,
     challenge: &str,
     nonce: Option<&str>,
+    client_state: Option<&str>,
 ) -> Result<String, StoreError> {
-    let code = secrets::random_token()?;
-    let expires_at = Utc::now() + chrono::Duration::from_std(CODE_TTL).unwrap_or_default();
+    let approval = secrets::random_token()?;
+    let expires_at = Utc::now() + chrono::Duration::from_std(APPROVAL_TTL).unwrap_or_default();
     sqlx::query(
-        "INSERT INTO oidc_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, \
-         nonce, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO oidc_authorizations (approval_hash, client_id, user_id, redirect_uri, \
+         code_challenge, nonce, state, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(secrets::hash(&code))
+    .bind(secrets::hash(&approval))
     .bind(client.as_str())
     .bind(user.as_str())
     .bind(redirect.as_sent())
     .bind(challenge)
     .bind(nonce)
+    .bind(client_state)
     .bind(expires_at)
     .execute(&state.pool)
     .await?;
-    Ok(code)
+    Ok(approval)
+}
+
+/// Where the browser goes once `user` decided on the request behind `approval`: back to the
+/// client with a code (`allow`) or with `access_denied`. `None` when there is no such pending
+/// request of this user (unknown, decided already, expired).
+pub async fn decide(
+    state: &AppState,
+    approval: &str,
+    user: &UserId,
+    allow: bool,
+) -> Result<Option<String>, StoreError> {
+    if !allow {
+        let denied: Option<(String, Option<String>)> = sqlx::query_as(
+            "DELETE FROM oidc_authorizations \
+             WHERE approval_hash = $1 AND user_id = $2 AND code_hash IS NULL \
+             RETURNING redirect_uri, state",
+        )
+        .bind(secrets::hash(approval))
+        .bind(user.as_str())
+        .fetch_optional(&state.pool)
+        .await?;
+        let error = GrantError::AccessDenied("the user denied the request".into());
+        return Ok(denied.and_then(|(uri, client_state)| {
+            let redirect = Redirect::parse(&uri).ok()?;
+            Some(redirect.with_error(&error, client_state.as_deref()))
+        }));
+    }
+    let code = secrets::random_token()?;
+    let expires_at = Utc::now() + chrono::Duration::from_std(CODE_TTL).unwrap_or_default();
+    let approved: Option<(String, Option<String>)> = sqlx::query_as(
+        "UPDATE oidc_authorizations SET code_hash = $3, expires_at = $4 \
+         WHERE approval_hash = $1 AND user_id = $2 AND code_hash IS NULL AND expires_at > now() \
+         RETURNING redirect_uri, state",
+    )
+    .bind(secrets::hash(approval))
+    .bind(user.as_str())
+    .bind(secrets::hash(&code))
+    .bind(expires_at)
+    .fetch_optional(&state.pool)
+    .await?;
+    Ok(approved.and_then(|(uri, client_state)| {
+        let redirect = Redirect::parse(&uri).ok()?;
+        Some(redirect.with_code(&code, client_state.as_deref()))
+    }))
 }
 
 /// Who a redeemed code was for.
@@ -252,7 +361,7 @@ pub async fn redeem_code(
     verifier: &str,
 ) -> Result<Result<Redeemed, GrantError>, sqlx::Error> {
     let row: Option<CodeRow> = sqlx::query_as(
-        "DELETE FROM oidc_codes WHERE code_hash = $1 \
+        "DELETE FROM oidc_authorizations WHERE code_hash = $1 \
          RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, expires_at",
     )
     .bind(secrets::hash(code))
@@ -356,6 +465,23 @@ mod tests {
             request(Some("code"), Some("openid"), None).challenge(),
             Err(GrantError::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn the_approval_page_escapes_what_it_shows_and_links_both_answers() {
+        let redirect = Redirect::parse("http://127.0.0.1:8000/cb").unwrap();
+        let page = approval_page(&ApprovalPage {
+            workspace: "<script>alert(1)</script>",
+            workspace_id: "ws-1",
+            user: "hxb-usr-1",
+            groups: &["WSAdmins".to_owned()],
+            redirect: &redirect,
+            approval: "a+b/c",
+        });
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("&lt;script&gt;"));
+        assert!(page.contains("href=\"/oauth/approve?approval=a%2Bb%2Fc&amp;decision=allow\""));
+        assert!(page.contains("decision=deny"));
     }
 
     #[test]

@@ -153,7 +153,7 @@ const ROTATION_GRACE_SECS: f64 = 10.0;
 
 /// Exchange a refresh token for a new access token and a new refresh token.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, SessionError> {
-    let rotated = rotate(state, refresh_token, None).await?;
+    let rotated = rotate(state, refresh_token).await?;
     issue(
         state,
         rotated.user,
@@ -164,19 +164,29 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, Se
     .await
 }
 
+/// Replace a refresh token of a control-plane sign-in with a new one.
+pub async fn rotate(state: &AppState, refresh_token: &str) -> Result<Rotated, SessionError> {
+    let (tx, rotated) = begin_rotation(state, refresh_token, None).await?;
+    tx.commit().await?;
+    Ok(rotated)
+}
+
 /// Replace a refresh token of a session of `client` (`None`: a control-plane sign-in) with a
-/// new one. A token of another client is unknown here, so a grant for one workspace never
-/// yields control-plane access or another workspace's tokens.
-pub async fn rotate(
+/// new one, in a transaction the caller commits once what the new token is for has been done
+/// (dropping it keeps the old token valid). A token of another client is unknown here, so a
+/// grant for one workspace never yields control-plane access or another workspace's tokens.
+/// Two browser tabs may refresh one sign-in at once (a short grace, nothing revoked); a
+/// workspace grant's clients refresh one at a time, so for them any reuse revokes.
+pub async fn begin_rotation(
     state: &AppState,
     refresh_token: &str,
     client: Option<&str>,
-) -> Result<Rotated, SessionError> {
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Rotated), SessionError> {
     let mut tx = state.pool.begin().await?;
     let row: Option<RefreshRow> = sqlx::query_as(
         "SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, r.rotated_at, \
-         coalesce(r.rotated_at > now() - make_interval(secs => $2) AND next.rotated_at IS NULL, \
-                  false) AS concurrent \
+         coalesce($3::text IS NULL AND r.rotated_at > now() - make_interval(secs => $2) \
+                  AND next.rotated_at IS NULL, false) AS concurrent \
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
          LEFT JOIN refresh_tokens next ON next.token_hash = r.replaced_by \
          WHERE r.token_hash = $1 AND s.client_id IS NOT DISTINCT FROM $3 FOR UPDATE OF r, s",
@@ -226,13 +236,15 @@ pub async fn rotate(
     .bind(secrets::hash(&next))
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(Rotated {
-        user,
-        session_id,
-        refresh_token: next,
-        expires_at,
-    })
+    Ok((
+        tx,
+        Rotated {
+            user,
+            session_id,
+            refresh_token: next,
+            expires_at,
+        },
+    ))
 }
 
 /// Forget what can no longer be used: finished or abandoned logins, unredeemed authorization
@@ -243,7 +255,7 @@ pub async fn purge_expired(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
         .execute(pool)
         .await?
         .rows_affected();
-    let codes = sqlx::query("DELETE FROM oidc_codes WHERE expires_at < now()")
+    let codes = sqlx::query("DELETE FROM oidc_authorizations WHERE expires_at < now()")
         .execute(pool)
         .await?
         .rows_affected();

@@ -74,16 +74,22 @@ impl Relay {
             // A full batch may have left more behind; otherwise whatever was committed since
             // the claim has notified, and the wait ends at once.
             if published as i64 >= self.batch {
-                continue;
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => return Ok(()),
+                    () = std::future::ready(()) => continue,
+                }
             }
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                _ = listener.recv() => {}
+                received = listener.recv() => {
+                    if let Err(e) = received {
+                        tracing::warn!(error = %e, "outbox notifications interrupted; reconnecting");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
                 () = tokio::time::sleep(self.poll_interval) => {}
             }
-            // One pass publishes everything committed so far: the notifications already
-            // received ask for nothing more.
-            while listener.next_buffered().is_some() {}
         }
     }
 

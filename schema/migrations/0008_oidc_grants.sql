@@ -5,17 +5,21 @@
 -- access tokens. Sign-ins to the control plane have none.
 ALTER TABLE sessions ADD COLUMN client_id text;
 
--- An authorization code: single use, short-lived, looked up by its SHA-256; redeemable only by
--- the client, with the redirect URI and the PKCE verifier it was issued for.
-CREATE TABLE oidc_codes
+-- An authorization request waiting for the signed-in user's approval (looked up by the SHA-256
+-- of the approval secret shown only on the approval page), then, once approved, its code:
+-- single use, short-lived, looked up by its SHA-256, redeemable only by the client with the
+-- redirect URI and the PKCE verifier it was issued for.
+CREATE TABLE oidc_authorizations
 (
-    code_hash      bytea PRIMARY KEY,
+    approval_hash  bytea PRIMARY KEY,
+    code_hash      bytea UNIQUE,
     client_id      text        NOT NULL,
     user_id        text        NOT NULL,
     redirect_uri   text        NOT NULL,
     code_challenge text        NOT NULL,
     nonce          text,
+    state          text,
     expires_at     timestamptz NOT NULL
 );
 
-CREATE INDEX oidc_codes_expiry ON oidc_codes (expires_at);
+CREATE INDEX oidc_authorizations_expiry ON oidc_authorizations (expires_at);

@@ -9,7 +9,7 @@ use hexabase_command::store;
 use hexabase_command::{CommandMetadata, OrganizationId, UserId, WorkspaceId};
 use poem::http::header;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::{Form, Json};
+use poem_openapi::payload::{Form, Html, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde::Deserialize;
 
@@ -107,14 +107,18 @@ impl TokenReply {
 
 #[derive(ApiResponse)]
 pub enum AuthorizeReply {
+    /// The approval page: which workspace, which groups, which local address asks; Allow and
+    /// Deny lead to `/oauth/approve`.
+    #[oai(status = 200)]
+    Approval(Html<String>),
     /// Back to the client's loopback redirect URI with `code` and `state`, or with `error`.
     #[oai(status = 302)]
     Found(#[oai(header = "Location")] String),
 }
 
 /// What a token for `ws` says of `user` — the organization and `user`'s groups — if `user` may
-/// hold one: the policy lets them read the workspace (a member of its organization) and the
-/// workspace's own state (not a read model that may lag) has them in one of its groups.
+/// hold one: the policy lets them read the workspace, and the aggregates themselves (not read
+/// models that may lag) have them in one of the workspace's groups and in its organization.
 async fn grant_for(
     ctx: &Ctx,
     user: &UserId,
@@ -133,13 +137,21 @@ async fn grant_in_state(
     user: &UserId,
     ws: &WorkspaceId,
 ) -> ApiResult<Option<(OrganizationId, Vec<String>)>> {
-    let state = ctx
-        .state
+    let (pool, states) = (&ctx.state.pool, &ctx.state);
+    let workspace = states
         .workspace_states
-        .load(&ctx.state.pool, ws.as_str())
+        .load(pool, ws.as_str())
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(state.token_grant(user))
+    let Some((org, groups)) = workspace.token_grant(user) else {
+        return Ok(None);
+    };
+    let organization = states
+        .organization_states
+        .load(pool, org.as_str())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(organization.role_of(user).map(|_| (org, groups)))
 }
 
 /// Sign a workspace token for `user` and record it as issued (who, which workspace, jti,
@@ -271,7 +283,8 @@ impl OidcApi {
     /// Authorization endpoint (code flow with PKCE S256) for kubectl clients of a workspace:
     /// `client_id` = the workspace id, `redirect_uri` = a loopback address of the client
     /// (`http://127.0.0.1:<port>/…`, `http://localhost:<port>/…`). The browser must be signed in
-    /// to the control plane; the code goes to members of the workspace's groups only.
+    /// to the control plane; members of the workspace's groups get an approval page, and a code
+    /// once they allow it.
     #[oai(path = "/oauth/authorize", method = "get", operation_id = "authorize")]
     #[allow(clippy::too_many_arguments)]
     async fn authorize(
@@ -284,7 +297,8 @@ impl OidcApi {
         client_id: Query<Option<String>>,
         #[oai(validator(max_length = 2048))] redirect_uri: Query<Option<String>>,
         /// Must include `openid`.
-        scope: Query<Option<String>>,
+        #[oai(name = "scope")]
+        requested_scope: Query<Option<String>>,
         #[oai(validator(max_length = 1024))] state: Query<Option<String>>,
         /// Copied into the ID token.
         #[oai(validator(max_length = 1024))]
@@ -312,7 +326,7 @@ impl OidcApi {
         };
         let request = grant::AuthorizationRequest {
             response_type: response_type.0.as_deref(),
-            scope: scope.0.as_deref(),
+            scope: requested_scope.0.as_deref(),
             code_challenge: code_challenge.0.as_deref(),
             code_challenge_method: code_challenge_method.0.as_deref(),
         };
@@ -321,24 +335,77 @@ impl OidcApi {
             Err(error) => return back(error),
         };
         let user = auth.principal().user.clone();
-        if grant_for(&ctx, &user, &client).await?.is_none() {
-            return back(GrantError::AccessDenied(
+        let denied = || {
+            back(GrantError::AccessDenied(
                 "only members of the workspace's groups may sign in to it".into(),
-            ));
-        }
-        let code = grant::issue_code(
+            ))
+        };
+        let row = match scope(&ctx, client.as_str(), &user, WorkspaceAction::Read).await {
+            Ok((_, row)) => row,
+            Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => return denied(),
+            Err(e) => return Err(e),
+        };
+        let Some((_, groups)) = grant_in_state(&ctx, &user, &client).await? else {
+            return denied();
+        };
+        let approval = grant::request_approval(
             &ctx.state,
             &client,
             &user,
             &redirect,
             challenge,
             nonce.0.as_deref(),
+            state.as_deref(),
         )
         .await
         .map_err(|e| ApiError::internal(&e))?;
-        Ok(AuthorizeReply::Found(
-            redirect.with_code(&code, state.as_deref()),
-        ))
+        Ok(AuthorizeReply::Approval(Html(grant::approval_page(
+            &grant::ApprovalPage {
+                workspace: &row.name,
+                workspace_id: client.as_str(),
+                user: user.as_str(),
+                groups: &groups,
+                redirect: &redirect,
+                approval: &approval,
+            },
+        ))))
+    }
+
+    /// The signed-in user's answer on the approval page: back to the client's redirect URI with
+    /// a code (`decision=allow`) or with `access_denied`. The approval secret exists only on
+    /// that page, which other sites cannot read, and belongs to this user; it is used once.
+    #[oai(
+        path = "/oauth/approve",
+        method = "get",
+        operation_id = "approveAuthorization"
+    )]
+    async fn approve(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(validator(max_length = 128))] approval: Query<String>,
+        /// `allow` or `deny`.
+        decision: Query<String>,
+    ) -> ApiResult<AuthorizeReply> {
+        let allow = match decision.0.as_str() {
+            "allow" => true,
+            "deny" => false,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "decision must be allow or deny",
+                    Some("decision"),
+                ))
+            }
+        };
+        grant::decide(&ctx.state, &approval, &auth.principal().user, allow)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map(AuthorizeReply::Found)
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "no such request waiting for your approval (decided already or expired)",
+                )
+            })
     }
 
     /// Token endpoint: `authorization_code` (with the PKCE verifier and the same redirect URI)
@@ -400,8 +467,8 @@ impl OidcApi {
                     Ok(token) => token,
                     Err(error) => return Ok(Err(error)),
                 };
-                match session::rotate(&ctx.state, token, Some(client.as_str())).await {
-                    Ok(rotated) => (rotated.user.clone(), None, Some(rotated)),
+                match session::begin_rotation(&ctx.state, token, Some(client.as_str())).await {
+                    Ok(rotation) => (rotation.1.user.clone(), None, Some(rotation)),
                     Err(error) => return Ok(Err(session_refused(error)?)),
                 }
             }
@@ -412,7 +479,8 @@ impl OidcApi {
             }
         };
         let Some(grant) = grant_for(ctx, &user, &client).await? else {
-            if let Some(rotated) = &refresh {
+            if let Some((tx, rotated)) = refresh {
+                drop(tx);
                 session::revoke(&ctx.state, &rotated.session_id, "no longer a member")
                     .await
                     .map_err(|e| ApiError::internal(&e))?;
@@ -421,9 +489,14 @@ impl OidcApi {
                 "the user is no longer a member of the workspace's groups or organization".into(),
             )));
         };
+        // The new refresh token counts only once the token it answers with is minted: a
+        // failure here leaves the presented one valid for a retry.
         let (token, claims) = mint(ctx, &user, &client, grant, nonce).await?;
         let refresh = match refresh {
-            Some(rotated) => rotated,
+            Some((tx, rotated)) => {
+                tx.commit().await.map_err(|e| ApiError::internal(&e))?;
+                rotated
+            }
             None => session::open(&ctx.state, &user, "oidc", Some(client.as_str()))
                 .await
                 .map_err(|e| ApiError::internal(&e))?,

@@ -43,6 +43,14 @@ pub struct Organization {
 }
 
 impl Organization {
+    /// `user`'s role, while the organization exists.
+    pub fn role_of(&self, user: &UserId) -> Option<OrgRole> {
+        if self.id.is_none() || self.deleted {
+            return None;
+        }
+        self.members.get(user).copied()
+    }
+
     fn authorize(&self, actor: &UserId, action: OrgAction) -> Result<(), OrganizationError> {
         if self.id.is_none() || self.deleted {
             return Err(OrganizationError::NotFound);
@@ -495,6 +503,23 @@ mod tests {
                 actor: bob,
             })
             .then_expect_error(OrganizationError::NotFound);
+    }
+
+    #[test]
+    fn roles_are_known_for_members_only_while_the_organization_exists() {
+        let (org, alice, bob) = (
+            OrganizationId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let mut state = with_member(&org, &alice, &bob, OrgRole::Member);
+        assert_eq!(state.role_of(&alice), Some(OrgRole::Admin));
+        assert_eq!(state.role_of(&bob), Some(OrgRole::Member));
+        state.apply(OrganizationEvent::MemberRemoved {
+            user_id: bob.clone(),
+        });
+        assert_eq!(state.role_of(&bob), None);
+        assert_eq!(Organization::default().role_of(&alice), None);
     }
 
     fn invited(email: &str, role: OrgRole, by: &UserId) -> OrganizationEvent {

@@ -4,7 +4,7 @@ use cqrs_es::persist::{
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
@@ -40,7 +40,7 @@ pub async fn with_position<F: Future>(command: F) -> (F::Output, Option<i64>) {
 pub struct ChainedRepository {
     pool: PgPool,
     inner: PostgresEventRepository,
-    appender: OnceLock<mpsc::UnboundedSender<Pending>>,
+    appender: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
 }
 
 /// One command's events waiting to be appended, and where its outcome goes.
@@ -57,18 +57,27 @@ impl ChainedRepository {
         Self {
             inner: PostgresEventRepository::new(pool.clone()),
             pool,
-            appender: OnceLock::new(),
+            appender: Mutex::new(None),
         }
     }
 
     /// Append through the group-commit task (started with the first append, on the caller's
-    /// runtime; it ends when the repository does).
+    /// runtime, and again should it have ended with the runtime that ran it).
     async fn append_grouped(&self, events: Vec<SerializedEvent>) -> Result<i64, PersistenceError> {
-        let appender = self.appender.get_or_init(|| {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            tokio::spawn(group_commit(self.pool.clone(), receiver));
-            sender
-        });
+        let appender = {
+            let mut slot = self.appender.lock().map_err(|_| {
+                PersistenceError::UnknownError("the event appender's lock is poisoned".into())
+            })?;
+            match slot.as_ref().filter(|sender| !sender.is_closed()) {
+                Some(sender) => sender.clone(),
+                None => {
+                    let (sender, receiver) = mpsc::unbounded_channel();
+                    tokio::spawn(group_commit(self.pool.clone(), receiver));
+                    *slot = Some(sender.clone());
+                    sender
+                }
+            }
+        };
         let (done, outcome) = oneshot::channel();
         if appender.send(Pending { events, done }).is_err() {
             return Err(PersistenceError::UnknownError(
@@ -122,7 +131,23 @@ async fn group_commit(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Pendin
                 .iter()
                 .flat_map(|p| p.events.iter().cloned())
                 .collect();
-            if let Ok(written) = insert(&pool, &all).await {
+            let written = match insert(&pool, &all).await {
+                Ok(written) => Some(written),
+                // A conflict: nothing was written; each command alone finds out whose it is.
+                Err(PersistenceError::OptimisticLockError) => None,
+                // Anything else may or may not have been committed: every command of the group
+                // gets that answer, as one alone would.
+                Err(e) => {
+                    let reason = e.to_string();
+                    for pending in group {
+                        let _ = pending
+                            .done
+                            .send(Err(PersistenceError::UnknownError(reason.clone().into())));
+                    }
+                    continue;
+                }
+            };
+            if let Some(written) = written {
                 for pending in group {
                     let last = pending
                         .events

@@ -21,7 +21,7 @@ use tokio::process::{Child, Command};
 use super::common::{bind, hexabase_binary, https_app};
 
 /// A browser signed in to the control plane as `session`: follows redirects by hand so that
-/// the session cookie only ever goes to the control plane.
+/// the session cookie only ever goes to the control plane, and allows on the approval page.
 struct Browser {
     client: reqwest::Client,
     control_plane: String,
@@ -32,7 +32,7 @@ impl Browser {
     /// Visit `url` and follow where it leads; returns the last answer's status and body.
     async fn visit(&self, url: &str) -> (StatusCode, String) {
         let mut url = url.to_owned();
-        for _ in 0..5 {
+        for _ in 0..8 {
             let mut request = self.client.get(&url);
             if url.starts_with(&self.control_plane) {
                 request = request.header("Cookie", format!("hxb_session={}", self.session));
@@ -46,7 +46,19 @@ impl Browser {
                 Some(next) if status.is_redirection() => {
                     url = next.to_str().unwrap().to_owned();
                 }
-                _ => return (status, response.text().await.unwrap_or_default()),
+                _ => {
+                    let body = response.text().await.unwrap_or_default();
+                    // The control plane's approval page: the user allows.
+                    let marker = "id=\"allow\" href=\"";
+                    match body.find(marker) {
+                        Some(at) => {
+                            let rest = &body[at + marker.len()..];
+                            let link = rest[..rest.find('"').unwrap()].replace("&amp;", "&");
+                            url = format!("{}{link}", self.control_plane);
+                        }
+                        None => return (status, body),
+                    }
+                }
             }
         }
         panic!("too many redirects, last {url}");

@@ -211,6 +211,9 @@ fn matrix() -> Vec<Entry> {
             .query("?response_type=code&client_id=ws-01900000000070008000000000000000\
                     &redirect_uri=http://127.0.0.1:9/cb&scope=openid\
                     &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"),
+        // Nobody has a request waiting for approval under this secret.
+        Entry::session("get", "/oauth/approve",                                      [404, 404, 404, 404, 404, 401])
+            .query("?approval=not-a-pending-approval&decision=allow"),
         Entry::public("post", "/oauth/token",                                        [415, 415, 415, 415, 415, 415])
             .body(|_, _| json!({ "grant_type": "refresh_token" })),
         // Those who may read it pass the policy and learn that the workspace has no API server yet.
