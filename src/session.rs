@@ -151,9 +151,11 @@ struct RefreshRow {
 /// refresh of the same client rather than reuse.
 const ROTATION_GRACE_SECS: f64 = 10.0;
 
-/// Exchange a refresh token for a new access token and a new refresh token.
+/// Exchange a refresh token of a control-plane sign-in for a new access token and a new
+/// refresh token.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, SessionError> {
-    let rotated = rotate(state, refresh_token).await?;
+    let (tx, rotated) = begin_rotation(state, refresh_token, None).await?;
+    tx.commit().await?;
     issue(
         state,
         rotated.user,
@@ -162,13 +164,6 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Issued, Se
         rotated.refresh_token,
     )
     .await
-}
-
-/// Replace a refresh token of a control-plane sign-in with a new one.
-pub async fn rotate(state: &AppState, refresh_token: &str) -> Result<Rotated, SessionError> {
-    let (tx, rotated) = begin_rotation(state, refresh_token, None).await?;
-    tx.commit().await?;
-    Ok(rotated)
 }
 
 /// Replace a refresh token of a session of `client` (`None`: a control-plane sign-in) with a

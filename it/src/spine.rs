@@ -225,6 +225,32 @@ impl TestApp {
         (id, position)
     }
 
+    /// Workspace `name` (plan `starter`) of `org`, requested by `token`; returns its id.
+    pub async fn create_workspace(&self, token: &str, org: &str, name: &str) -> String {
+        let reply = self
+            .post(
+                &format!("/api/v1/organizations/{org}/workspaces"),
+                token,
+                &serde_json::json!({ "name": name, "plan": "starter" }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// The id of the group called `name` in workspace `ws`, as `token` lists the groups.
+    pub async fn group_id(&self, ws: &str, token: &str, name: &str) -> String {
+        let groups = self
+            .get(&format!("/api/v1/workspaces/{ws}/groups"), token)
+            .await;
+        groups.body["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|g| g["name"] == name))
+            .and_then(|g| g["id"].as_str())
+            .unwrap_or_else(|| panic!("no group {name} in {ws}: {}", groups.text))
+            .to_owned()
+    }
+
     /// A new user who joined organization `org` with `role` (invited by `admin`, then accepting
     /// as the invited email would); returns them and their token once the read model shows them.
     pub async fn member_of(&self, org: &str, admin: &str, role: &str) -> (UserId, String) {
@@ -360,4 +386,12 @@ impl Drop for TestApp {
         })
         .join();
     }
+}
+
+/// The `href` of the Allow (`id = "allow"`) or Deny (`"deny"`) link of the control plane's
+/// OAuth approval page, if `page` is one.
+pub fn approval_link(page: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\" href=\"");
+    let rest = &page[page.find(&marker)? + marker.len()..];
+    Some(rest[..rest.find('"')?].replace("&amp;", "&"))
 }

@@ -7,6 +7,7 @@ use hexabase_command::credential::CredentialCommand;
 use hexabase_command::policy::WorkspaceAction;
 use hexabase_command::store;
 use hexabase_command::{CommandMetadata, OrganizationId, UserId, WorkspaceId};
+use hexabase_query::workspace::WorkspaceRow;
 use poem::http::header;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Form, Html, Json};
@@ -116,19 +117,23 @@ pub enum AuthorizeReply {
     Found(#[oai(header = "Location")] String),
 }
 
-/// What a token for `ws` says of `user` — the organization and `user`'s groups — if `user` may
-/// hold one: the policy lets them read the workspace, and the aggregates themselves (not read
-/// models that may lag) have them in one of the workspace's groups and in its organization.
+/// The workspace and what a token for it says of `user` — the organization and `user`'s groups
+/// — if `user` may hold one: the policy lets them read the workspace, and the aggregates
+/// themselves (not read models that may lag) have them in one of the workspace's groups and in
+/// its organization.
 async fn grant_for(
     ctx: &Ctx,
     user: &UserId,
     ws: &WorkspaceId,
-) -> ApiResult<Option<(OrganizationId, Vec<String>)>> {
-    match scope(ctx, ws.as_str(), user, WorkspaceAction::Read).await {
-        Ok(_) => grant_in_state(ctx, user, ws).await,
-        Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+) -> ApiResult<Option<(WorkspaceRow, (OrganizationId, Vec<String>))>> {
+    let row = match scope(ctx, ws.as_str(), user, WorkspaceAction::Read).await {
+        Ok((_, row)) => row,
+        Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(grant_in_state(ctx, user, ws)
+        .await?
+        .map(|grant| (row, grant)))
 }
 
 /// `grant_for` once the policy has let `user` read the workspace.
@@ -335,18 +340,10 @@ impl OidcApi {
             Err(error) => return back(error),
         };
         let user = auth.principal().user.clone();
-        let denied = || {
-            back(GrantError::AccessDenied(
+        let Some((row, (_, groups))) = grant_for(&ctx, &user, &client).await? else {
+            return back(GrantError::AccessDenied(
                 "only members of the workspace's groups may sign in to it".into(),
-            ))
-        };
-        let row = match scope(&ctx, client.as_str(), &user, WorkspaceAction::Read).await {
-            Ok((_, row)) => row,
-            Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => return denied(),
-            Err(e) => return Err(e),
-        };
-        let Some((_, groups)) = grant_in_state(&ctx, &user, &client).await? else {
-            return denied();
+            ));
         };
         let approval = grant::request_approval(
             &ctx.state,
@@ -478,7 +475,7 @@ impl OidcApi {
                 )))
             }
         };
-        let Some(grant) = grant_for(ctx, &user, &client).await? else {
+        let Some((_, grant)) = grant_for(ctx, &user, &client).await? else {
             if let Some((tx, rotated)) = refresh {
                 drop(tx);
                 session::revoke(&ctx.state, &rotated.session_id, "no longer a member")

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use hexabase::app::HttpServer;
+use hexabase::oidc::authentication_configuration;
+use hexabase_command::WorkspaceId;
 use hexabase_it::peers::pki::Ca;
 use hexabase_it::peers::KubeCluster;
 use hexabase_it::{TestApp, TestAppOptions};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
@@ -51,6 +53,41 @@ pub async fn bind(cluster: &KubeCluster, name: &str, group: &str, cluster_role: 
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
+}
+
+/// A KubeCluster standing in for workspace `ws`'s vCluster: its API server trusts the control
+/// plane `app` (CA `ca_pem`) as issuer for `ws`, `hxb:WSAdmins` are cluster admins and
+/// `hxb:WorkspaceMembers` may read namespaces.
+pub async fn trusting_cluster(app: &TestApp, ws: &str, ca_pem: &str) -> KubeCluster {
+    let cluster = KubeCluster::start().await;
+    bind(&cluster, "hxb-wsadmins", "hxb:WSAdmins", "cluster-admin").await;
+    // (`view` is an aggregated ClusterRole, filled in by the controller-manager, which this
+    // cluster does not run; a plain ClusterRole stands in for it.)
+    let reader: ClusterRole = serde_json::from_value(json!({
+        "metadata": { "name": "namespace-reader" },
+        "rules": [{ "apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"] }],
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(cluster.client().await)
+        .create(&PostParams::default(), &reader)
+        .await
+        .unwrap();
+    bind(
+        &cluster,
+        "hxb-members",
+        "hxb:WorkspaceMembers",
+        "namespace-reader",
+    )
+    .await;
+    let ws = WorkspaceId::parse(ws).unwrap();
+    cluster
+        .restart_with_authentication_config(&authentication_configuration(
+            &app.base,
+            &ws,
+            Some(ca_pem),
+        ))
+        .await;
+    cluster
 }
 
 pub fn namespace(name: &str) -> Namespace {

@@ -8,17 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use hexabase::oidc::authentication_configuration;
 use hexabase_command::WorkspaceId;
 use hexabase_it::peers::KubeCluster;
-use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::{Api, PostParams};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::common::{bind, hexabase_binary, https_app};
+use super::common::{hexabase_binary, https_app, trusting_cluster};
 
 /// A browser signed in to the control plane as `session`: follows redirects by hand so that
 /// the session cookie only ever goes to the control plane, and allows on the approval page.
@@ -49,13 +46,8 @@ impl Browser {
                 _ => {
                     let body = response.text().await.unwrap_or_default();
                     // The control plane's approval page: the user allows.
-                    let marker = "id=\"allow\" href=\"";
-                    match body.find(marker) {
-                        Some(at) => {
-                            let rest = &body[at + marker.len()..];
-                            let link = rest[..rest.find('"').unwrap()].replace("&amp;", "&");
-                            url = format!("{}{link}", self.control_plane);
-                        }
+                    match hexabase_it::spine::approval_link(&body, "allow") {
+                        Some(link) => url = format!("{}{link}", self.control_plane),
                         None => return (status, body),
                     }
                 }
@@ -153,28 +145,9 @@ async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
     let (app, ca_pem) = https_app().await;
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
-    let reply = app
-        .post(
-            &format!("/api/v1/organizations/{org}/workspaces"),
-            &admin,
-            &json!({ "name": "Staging", "plan": "starter" }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
-    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
     let (dev, dev_token) = app.member_of(&org, &admin, "member").await;
-    let groups = app
-        .get(&format!("/api/v1/workspaces/{ws}/groups"), &admin)
-        .await;
-    let members_group = groups.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "WorkspaceMembers")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let members_group = app.group_id(&ws, &admin, "WorkspaceMembers").await;
     let joined = app
         .post(
             &format!("/api/v1/workspaces/{ws}/groups/{members_group}/members"),
@@ -185,32 +158,8 @@ async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
     assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
     app.caught_up().await;
 
-    let cluster = KubeCluster::start().await;
-    bind(&cluster, "hxb-wsadmins", "hxb:WSAdmins", "cluster-admin").await;
-    let reader: ClusterRole = serde_json::from_value(json!({
-        "metadata": { "name": "namespace-reader" },
-        "rules": [{ "apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"] }],
-    }))
-    .unwrap();
-    Api::<ClusterRole>::all(cluster.client().await)
-        .create(&PostParams::default(), &reader)
-        .await
-        .unwrap();
-    bind(
-        &cluster,
-        "hxb-members",
-        "hxb:WorkspaceMembers",
-        "namespace-reader",
-    )
-    .await;
+    let cluster = trusting_cluster(&app, &ws, &ca_pem).await;
     let ws_id = WorkspaceId::parse(&ws).unwrap();
-    cluster
-        .restart_with_authentication_config(&authentication_configuration(
-            &app.base,
-            &ws_id,
-            Some(&ca_pem),
-        ))
-        .await;
     let browser = |session: &str| Browser {
         client: app.client.clone(),
         control_plane: app.base.clone(),

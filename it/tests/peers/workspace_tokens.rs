@@ -2,17 +2,14 @@
 //! own CA, the apiserver configured by `hexabase::oidc::authentication_configuration`, workspace
 //! tokens from `POST /api/v1/workspaces/{wsId}/token`, RBAC by the tokens' groups.
 
-use hexabase::oidc::authentication_configuration;
 use hexabase_command::WorkspaceId;
-use hexabase_it::peers::KubeCluster;
 use hexabase_it::TestApp;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, ListParams, PostParams};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::common::{bind, hexabase_binary, https_app, namespace};
+use super::common::{hexabase_binary, https_app, namespace, trusting_cluster};
 
 async fn workspace_token(app: &TestApp, ws: &str, token: &str) -> hexabase_it::spine::Reply {
     app.post(&format!("/api/v1/workspaces/{ws}/token"), token, &json!({}))
@@ -24,22 +21,8 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
     let (app, ca_pem) = https_app().await;
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
-    let create_ws = |name: &'static str| {
-        let (app, admin, org) = (&app, admin.clone(), org.clone());
-        async move {
-            let reply = app
-                .post(
-                    &format!("/api/v1/organizations/{org}/workspaces"),
-                    &admin,
-                    &json!({ "name": name, "plan": "starter" }),
-                )
-                .await;
-            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
-            reply.body["id"].as_str().unwrap().to_owned()
-        }
-    };
-    let ws = create_ws("Staging").await;
-    let other_ws = create_ws("Production").await;
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
+    let other_ws = app.create_workspace(&admin, &org, "Production").await;
     let (dev, dev_token) = app.member_of(&org, &admin, "member").await;
     let ops = app
         .post(
@@ -69,34 +52,8 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
     let discovery: serde_json::Value = discovery.json().await.unwrap();
     assert_eq!(discovery["issuer"], app.base.as_str());
 
-    let cluster = KubeCluster::start().await;
-    bind(&cluster, "hxb-wsadmins", "hxb:WSAdmins", "cluster-admin").await;
-    // (`view` is an aggregated ClusterRole, filled in by the controller-manager, which this
-    // cluster does not run; a plain ClusterRole stands in for it.)
-    let reader: ClusterRole = serde_json::from_value(json!({
-        "metadata": { "name": "namespace-reader" },
-        "rules": [{ "apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"] }],
-    }))
-    .unwrap();
-    Api::<ClusterRole>::all(cluster.client().await)
-        .create(&PostParams::default(), &reader)
-        .await
-        .unwrap();
-    bind(
-        &cluster,
-        "hxb-members",
-        "hxb:WorkspaceMembers",
-        "namespace-reader",
-    )
-    .await;
+    let cluster = trusting_cluster(&app, &ws, &ca_pem).await;
     let ws_id = WorkspaceId::parse(&ws).unwrap();
-    cluster
-        .restart_with_authentication_config(&authentication_configuration(
-            &app.base,
-            &ws_id,
-            Some(&ca_pem),
-        ))
-        .await;
 
     // The creator, a WSAdmin, creates a namespace.
     let admin_token = workspace_token(&app, &ws, &admin).await;
@@ -279,18 +236,7 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         .exists());
 
     // Removed from a group, the next token lacks it and the API server refuses accordingly.
-    let groups = app
-        .get(&format!("/api/v1/workspaces/{ws}/groups"), &admin)
-        .await;
-    let wsadmins = groups.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "WSAdmins")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let wsadmins = app.group_id(&ws, &admin, "WSAdmins").await;
     let members_url = format!("/api/v1/workspaces/{ws}/groups/{wsadmins}/members");
     let promoted = app
         .post(&members_url, &admin, &json!({ "user_id": dev.as_str() }))

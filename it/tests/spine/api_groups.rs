@@ -6,15 +6,7 @@ use serde_json::json;
 async fn workspace(app: &TestApp) -> (String, String, String) {
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
-    let reply = app
-        .post(
-            &format!("/api/v1/organizations/{org}/workspaces"),
-            &admin,
-            &json!({ "name": "Staging", "plan": "starter" }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
-    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
     app.caught_up().await;
     (admin, org, ws)
 }

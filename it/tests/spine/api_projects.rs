@@ -8,14 +8,7 @@ async fn projects_have_unique_dns_names_a_hierarchy_and_the_plans_limit() {
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
     let (_, member) = app.member_of(&org, &admin, "member").await;
-    let reply = app
-        .post(
-            &format!("/api/v1/organizations/{org}/workspaces"),
-            &admin,
-            &json!({ "name": "Staging", "plan": "starter" }),
-        )
-        .await;
-    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
     app.caught_up().await;
     let url = format!("/api/v1/workspaces/{ws}/projects");
 

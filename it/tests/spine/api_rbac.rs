@@ -13,14 +13,7 @@ struct Scene {
 async fn scene(app: &TestApp) -> Scene {
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
-    let reply = app
-        .post(
-            &format!("/api/v1/organizations/{org}/workspaces"),
-            &admin,
-            &json!({ "name": "Staging", "plan": "starter" }),
-        )
-        .await;
-    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
     app.caught_up().await;
     let project = app
         .post(

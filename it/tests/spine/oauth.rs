@@ -155,12 +155,8 @@ impl Flow<'_> {
 
 /// The `href` of the approval page's Allow or Deny link.
 fn approval_link(page: &str, id: &str) -> String {
-    let marker = format!("id=\"{id}\" href=\"");
-    let at = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {id} link on the page: {page}"));
-    let rest = &page[at + marker.len()..];
-    rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+    hexabase_it::spine::approval_link(page, id)
+        .unwrap_or_else(|| panic!("no {id} link on the page: {page}"))
 }
 
 fn claims(jwt: &str) -> Value {
@@ -172,15 +168,7 @@ fn claims(jwt: &str) -> Value {
 async fn setup(app: &TestApp) -> (String, String, String) {
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
-    let reply = app
-        .post(
-            &format!("/api/v1/organizations/{org}/workspaces"),
-            &admin,
-            &json!({ "name": "Staging", "plan": "starter" }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
-    let ws = reply.body["id"].as_str().unwrap().to_owned();
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
     app.caught_up().await;
     (org, ws, admin)
 }
@@ -423,18 +411,7 @@ async fn leaving_the_workspace_ends_the_grant_at_the_next_refresh() {
     let app = TestApp::spawn().await;
     let (org, ws, admin) = setup(&app).await;
     let (dev, dev_token) = app.member_of(&org, &admin, "member").await;
-    let groups = app
-        .get(&format!("/api/v1/workspaces/{ws}/groups"), &admin)
-        .await;
-    let members_group = groups.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "WorkspaceMembers")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let members_group = app.group_id(&ws, &admin, "WorkspaceMembers").await;
     let members = format!("/api/v1/workspaces/{ws}/groups/{members_group}/members");
     let joined = app
         .post(&members, &admin, &json!({ "user_id": dev.as_str() }))
