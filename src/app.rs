@@ -164,16 +164,18 @@ impl AppState {
             return out;
         };
         for projection in hexabase_projector::all() {
-            let consumer: Result<jetstream::consumer::PullConsumer, _> =
-                stream.get_consumer(projection.name()).await;
-            if let Ok(mut consumer) = consumer {
-                if let Ok(info) = consumer.info().await {
-                    out.push((
-                        projection.name(),
-                        info.num_pending + info.num_ack_pending as u64,
-                    ));
+            let mut pending = 0;
+            for aggregate_type in projection.aggregate_types() {
+                let name = hexabase_projector::consumer_name(projection.as_ref(), aggregate_type);
+                let consumer: Result<jetstream::consumer::PullConsumer, _> =
+                    stream.get_consumer(&name).await;
+                if let Ok(mut consumer) = consumer {
+                    if let Ok(info) = consumer.info().await {
+                        pending += info.num_pending + info.num_ack_pending as u64;
+                    }
                 }
             }
+            out.push((projection.name(), pending));
         }
         out
     }
@@ -183,6 +185,10 @@ pub async fn connect_database(settings: &Settings) -> Result<PgPool, StartError>
     PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // No round trip to Postgres before every use: a connection that broke is dropped by
+        // the pool on its first error (the command or read is then answered with an error
+        // and may be retried), and none lives longer than the pool's idle and lifetime limits.
+        .test_before_acquire(false)
         .connect(settings.database.url.expose_secret())
         .await
         .map_err(StartError::Postgres)

@@ -1,8 +1,8 @@
 //! From the event store to the read models.
 //!
 //! * `relay` publishes outbox rows to JetStream in commit order, de-duplicated by position.
-//! * `runner` drives one durable JetStream consumer per projection.
-//! * `projection::apply` is the one idempotent apply path, shared by the live runner and
+//! * `runner` drives one durable JetStream consumer per projection and aggregate type.
+//! * `projection::apply_batch` is the one idempotent apply path, shared by the live runner and
 //!   `replay`, which rebuilds a read model from the event store alone.
 
 pub mod audit;
@@ -17,9 +17,9 @@ pub mod workspace;
 
 use std::sync::Arc;
 
-pub use projection::{apply, Applied, Projection, ProjectionError};
+pub use projection::{apply_batch, Applied, Projection, ProjectionError};
 pub use replay::replay;
-pub use runner::run_projection;
+pub use runner::{consumer_name, run_projection};
 pub use stream::EventStream;
 
 /// Every projection the worker runs, by name.

@@ -1,3 +1,5 @@
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use hexabase_command::store::{aggregate_events, StoredEvent};
 use sqlx::PgConnection;
@@ -32,8 +34,8 @@ impl ProjectionError {
     }
 }
 
-/// A read model built from events. `apply_event` runs inside the transaction that also moves
-/// the projection's checkpoint, so a row is written exactly when its event is marked applied.
+/// A read model built from events. `apply_events` runs inside the transaction that also moves
+/// the projection's checkpoints, so a row is written exactly when its event is marked applied.
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
     fn name(&self) -> &'static str;
@@ -50,6 +52,18 @@ pub trait Projection: Send + Sync + 'static {
         db: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError>;
+    /// Apply new events, in order per aggregate. One by one unless the projection writes a
+    /// batch in fewer statements.
+    async fn apply_events(
+        &self,
+        db: &mut PgConnection,
+        events: &[&StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply_event(&mut *db, event).await?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,114 +94,231 @@ pub async fn lock(
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// Applied now (with `n` earlier events of the aggregate fetched from the store first).
-    Applied { caught_up: usize },
-    /// Already applied before: a redelivery.
-    Duplicate,
+/// What one batch did.
+#[derive(Debug, Default)]
+pub struct Applied<'e> {
+    /// The batch's events applied now.
+    pub applied: Vec<&'e StoredEvent>,
+    /// Earlier events fetched from the store first, because they had not arrived.
+    pub caught_up: usize,
+    /// Events applied before: redeliveries.
+    pub duplicates: usize,
 }
 
-/// The single apply path: idempotent, ordered per aggregate, safe under redelivery and under
-/// several workers sharing one consumer.
+/// One aggregate's events within a batch, in sequence order.
+struct Run<'e> {
+    aggregate_type: &'e str,
+    aggregate_id: &'e str,
+    events: Vec<&'e StoredEvent>,
+}
+
+impl Run<'_> {
+    /// Sequences 1, 2, … n without a hole: the whole history so far of a new aggregate.
+    fn starts_history(&self) -> bool {
+        self.events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.sequence == i as i64 + 1)
+    }
+}
+
+type Key<'a> = (&'a str, &'a str);
+
+/// The single apply path, for the live runner and for `replay`: idempotent, ordered per
+/// aggregate, safe under redelivery and under several workers sharing one consumer.
 ///
-/// The checkpoint row is locked first, so two workers handling events of one aggregate
-/// serialise here. An event that arrives ahead of its predecessors (possible when workers
-/// share a consumer) first applies the missing ones from the event store, which is the source
-/// of truth.
-pub async fn apply(
+/// A batch costs a few statements whatever its size: the checkpoints of aggregates new to the
+/// projection are inserted in one; the others are locked and read in one (so two workers
+/// handling one aggregate serialise there) and moved in one; the projection writes its rows
+/// through `apply_events`. An event that arrives ahead of its predecessors first applies the
+/// missing ones from the event store, which is the source of truth; an event applied before
+/// is skipped.
+pub async fn apply_batch<'e>(
     projection: &dyn Projection,
     db: &mut PgConnection,
-    event: &StoredEvent,
-) -> Result<Applied, ProjectionError> {
-    // Common cases in one statement each: the next event of a known aggregate, or the first
-    // event of a new one. The row lock taken here orders concurrent appliers of one aggregate.
-    let advanced = if event.sequence == 1 {
-        sqlx::query(
-            "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, position) \
-             VALUES ($1, $2, $3, 1, $4) ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING",
+    events: &'e [StoredEvent],
+) -> Result<Applied<'e>, ProjectionError> {
+    let mut ordered: Vec<&StoredEvent> = events
+        .iter()
+        .filter(|e| projection.handles(&e.aggregate_type))
+        .collect();
+    // Aggregates in one order in every transaction, so workers sharing a consumer wait for
+    // each other's checkpoint rows instead of deadlocking on them.
+    ordered.sort_by(|a, b| {
+        (&a.aggregate_type, &a.aggregate_id, a.sequence).cmp(&(
+            &b.aggregate_type,
+            &b.aggregate_id,
+            b.sequence,
+        ))
+    });
+    let received = ordered.len();
+    ordered.dedup_by(|a, b| {
+        (&a.aggregate_type, &a.aggregate_id, a.sequence)
+            == (&b.aggregate_type, &b.aggregate_id, b.sequence)
+    });
+    let mut outcome = Applied {
+        duplicates: received - ordered.len(),
+        ..Applied::default()
+    };
+    let mut runs: Vec<Run<'e>> = Vec::new();
+    for event in ordered {
+        match runs.last_mut() {
+            Some(run)
+                if run.aggregate_type == event.aggregate_type
+                    && run.aggregate_id == event.aggregate_id =>
+            {
+                run.events.push(event)
+            }
+            _ => runs.push(Run {
+                aggregate_type: &event.aggregate_type,
+                aggregate_id: &event.aggregate_id,
+                events: vec![event],
+            }),
+        }
+    }
+    if runs.is_empty() {
+        return Ok(outcome);
+    }
+
+    // Aggregates whose whole history is in this batch: checkpoint inserted at the last event,
+    // unless the aggregate is known already (then it is handled with the others below).
+    let fresh: Vec<&Run> = runs.iter().filter(|r| r.starts_history()).collect();
+    let inserted: Vec<(String, String)> = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        let last = |r: &Run<'e>| r.events[r.events.len() - 1];
+        sqlx::query_as(
+            "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, \
+                                             position, applied_at) \
+             SELECT $1, t, i, s, p, clock_timestamp() \
+             FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(t, i, s, p) \
+             ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING \
+             RETURNING aggregate_type, aggregate_id",
         )
         .bind(projection.name())
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.position)
-        .execute(&mut *db)
+        .bind(fresh.iter().map(|r| r.aggregate_type).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|r| r.aggregate_id).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|r| last(r).sequence).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|r| last(r).position).collect::<Vec<_>>())
+        .fetch_all(&mut *db)
         .await?
-    } else {
-        advance(projection, db, event, event.sequence - 1).await?
     };
-    if advanced.rows_affected() == 1 {
-        projection.apply_event(&mut *db, event).await?;
-        return Ok(Applied::Applied { caught_up: 0 });
-    }
-    apply_out_of_order(projection, db, event).await
-}
+    let inserted: HashSet<Key> = inserted
+        .iter()
+        .map(|(t, i)| (t.as_str(), i.as_str()))
+        .collect();
+    let is_new = |r: &Run| inserted.contains(&(r.aggregate_type, r.aggregate_id));
 
-/// A redelivery, or an event that overtook its predecessors.
-async fn apply_out_of_order(
-    projection: &dyn Projection,
-    db: &mut PgConnection,
-    event: &StoredEvent,
-) -> Result<Applied, ProjectionError> {
-    let applied: i64 = sqlx::query_scalar(
-        "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, position) \
-         VALUES ($1, $2, $3, 0, 0) \
-         ON CONFLICT (projection, aggregate_type, aggregate_id) \
-         DO UPDATE SET sequence = projection_offsets.sequence \
-         RETURNING sequence",
-    )
-    .bind(projection.name())
-    .bind(&event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .fetch_one(&mut *db)
-    .await?;
-    if event.sequence <= applied {
-        return Ok(Applied::Duplicate);
-    }
-    let mut caught_up = 0;
-    if event.sequence > applied + 1 {
-        let missing = aggregate_events(
-            &mut *db,
-            &event.aggregate_type,
-            &event.aggregate_id,
-            applied + 1,
-            event.sequence - 1,
+    // The others: checkpoint locked (created at 0 if missing) and read.
+    let known: Vec<&Run> = runs.iter().filter(|r| !is_new(r)).collect();
+    let current: Vec<(String, String, i64)> = if known.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, position) \
+             SELECT $1, t, i, 0, 0 FROM UNNEST($2::text[], $3::text[]) AS u(t, i) \
+             ON CONFLICT (projection, aggregate_type, aggregate_id) \
+             DO UPDATE SET sequence = projection_offsets.sequence \
+             RETURNING aggregate_type, aggregate_id, sequence",
         )
-        .await?;
-        if missing.len() as i64 != event.sequence - 1 - applied {
-            return Err(ProjectionError::Gap {
-                aggregate_id: event.aggregate_id.clone(),
-                from: applied + 1,
-                to: event.sequence - 1,
-            });
-        }
-        for earlier in &missing {
-            projection.apply_event(&mut *db, earlier).await?;
-        }
-        caught_up = missing.len();
-    }
-    projection.apply_event(&mut *db, event).await?;
-    advance(projection, db, event, applied).await?;
-    Ok(Applied::Applied { caught_up })
-}
+        .bind(projection.name())
+        .bind(known.iter().map(|r| r.aggregate_type).collect::<Vec<_>>())
+        .bind(known.iter().map(|r| r.aggregate_id).collect::<Vec<_>>())
+        .fetch_all(&mut *db)
+        .await?
+    };
+    let current: HashMap<Key, i64> = current
+        .iter()
+        .map(|(t, i, s)| ((t.as_str(), i.as_str()), *s))
+        .collect();
 
-/// Move the checkpoint of `event`'s aggregate to `event`, if it stands at `from`.
-async fn advance(
-    projection: &dyn Projection,
-    db: &mut PgConnection,
-    event: &StoredEvent,
-    from: i64,
-) -> Result<sqlx::postgres::PgQueryResult, ProjectionError> {
-    Ok(sqlx::query(
-        "UPDATE projection_offsets SET sequence = $4, position = $5, applied_at = clock_timestamp() \
-         WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence = $6",
-    )
-    .bind(projection.name())
-    .bind(&event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .bind(event.sequence)
-    .bind(event.position)
-    .bind(from)
-    .execute(&mut *db)
-    .await?)
+    // What each known aggregate still needs, from the batch or, past a hole, from the store.
+    let mut fetched: HashMap<Key, Vec<StoredEvent>> = HashMap::new();
+    let mut pending: HashMap<Key, Vec<&StoredEvent>> = HashMap::new();
+    for run in &known {
+        let key = (run.aggregate_type, run.aggregate_id);
+        let applied = current.get(&key).copied().unwrap_or(0);
+        let new: Vec<&StoredEvent> = run
+            .events
+            .iter()
+            .copied()
+            .filter(|e| e.sequence > applied)
+            .collect();
+        outcome.duplicates += run.events.len() - new.len();
+        let Some(last) = new.last() else { continue };
+        let contiguous = new
+            .iter()
+            .enumerate()
+            .all(|(k, e)| e.sequence == applied + 1 + k as i64);
+        if !contiguous {
+            let missing = last.sequence - applied;
+            let history = aggregate_events(
+                &mut *db,
+                run.aggregate_type,
+                run.aggregate_id,
+                applied + 1,
+                last.sequence,
+            )
+            .await?;
+            if history.len() as i64 != missing {
+                return Err(ProjectionError::Gap {
+                    aggregate_id: run.aggregate_id.to_owned(),
+                    from: applied + 1,
+                    to: last.sequence,
+                });
+            }
+            outcome.caught_up += history.len() - new.len();
+            fetched.insert(key, history);
+        }
+        pending.insert(key, new);
+    }
+
+    let mut list: Vec<&StoredEvent> = Vec::new();
+    let mut moved: Vec<&StoredEvent> = Vec::new();
+    for run in &runs {
+        let key = (run.aggregate_type, run.aggregate_id);
+        if is_new(run) {
+            list.extend(&run.events);
+            outcome.applied.extend(&run.events);
+            continue;
+        }
+        let Some(new) = pending.remove(&key) else {
+            continue;
+        };
+        match fetched.get(&key) {
+            Some(history) => list.extend(history),
+            None => list.extend(&new),
+        }
+        if let Some(last) = new.last() {
+            moved.push(last);
+        }
+        outcome.applied.extend(new);
+    }
+    projection.apply_events(&mut *db, &list).await?;
+    if !moved.is_empty() {
+        sqlx::query(
+            "UPDATE projection_offsets o \
+             SET sequence = u.s, position = u.p, applied_at = clock_timestamp() \
+             FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(t, i, s, p) \
+             WHERE o.projection = $1 AND o.aggregate_type = u.t AND o.aggregate_id = u.i",
+        )
+        .bind(projection.name())
+        .bind(
+            moved
+                .iter()
+                .map(|e| e.aggregate_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            moved
+                .iter()
+                .map(|e| e.aggregate_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(moved.iter().map(|e| e.sequence).collect::<Vec<_>>())
+        .bind(moved.iter().map(|e| e.position).collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await?;
+    }
+    Ok(outcome)
 }

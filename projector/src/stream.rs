@@ -19,6 +19,11 @@ impl EventStream {
         )
     }
 
+    /// The subjects of one aggregate type's events.
+    pub fn subjects_of(&self, aggregate_type: &str) -> String {
+        format!("{}.{aggregate_type}.>", self.subject_prefix)
+    }
+
     pub fn all_subjects(&self) -> String {
         format!("{}.>", self.subject_prefix)
     }

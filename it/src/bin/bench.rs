@@ -266,8 +266,10 @@ async fn main() {
     }
     app.caught_up().await;
 
-    // `BENCH_PART=tokens` (scripts/bench tokens) measures the workspace tokens alone.
-    if std::env::var("BENCH_PART").as_deref() != Ok("tokens") {
+    // `BENCH_PART=tokens` (scripts/bench tokens) measures the workspace tokens alone,
+    // `BENCH_PART=writes` (scripts/bench writes) the write path and projection lag alone.
+    let part = std::env::var("BENCH_PART").unwrap_or_default();
+    if part != "tokens" {
         let tps = pgbench(&app, &args);
         let (ours, latencies) = create_throughput(&app, &args).await;
         let backlog = Instant::now();
@@ -293,6 +295,9 @@ async fn main() {
         figure("projection_rate", args.rate as f64, "cmd/s");
         figure("projection_lag_p50", percentile(&lags, 0.50), "ms");
         figure("projection_lag_p99", percentile(&lags, 0.99), "ms");
+    }
+    if part == "writes" {
+        return;
     }
     let (minted, raw_signed, token_latencies) = token_throughput(&app, &args).await;
     figure("workspace_tokens_endpoint", minted, "tokens/s");

@@ -620,3 +620,185 @@ async fn creating_an_existing_aggregate_is_a_conflict_even_in_a_group() {
         21
     );
 }
+
+/// The apply path on batches as a consumer may deliver them: an aggregate whose first events
+/// never arrived, redeliveries inside a batch and across batches, new and known aggregates.
+#[tokio::test]
+async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    let (_, token) = app.user();
+    let (x, _) = app.create_org(&token, "X").await;
+    for name in ["X v1", "X v2"] {
+        let reply = app
+            .patch(
+                &format!("/api/v1/organizations/{x}"),
+                &token,
+                &json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    let (y, _) = app.create_org(&token, "Y").await;
+    let reply = app
+        .patch(
+            &format!("/api/v1/organizations/{y}"),
+            &token,
+            &json!({ "name": "Y v1" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let (z, _) = app.create_org(&token, "Z").await;
+    let event = |id: &str, sequence: i64| {
+        let (pool, id) = (app.pool.clone(), id.to_owned());
+        async move {
+            hexabase_command::store::aggregate_events(
+                &pool,
+                "Organization",
+                &id,
+                sequence,
+                sequence,
+            )
+            .await
+            .unwrap()
+            .remove(0)
+        }
+    };
+    let projections = [
+        hexabase_projector::by_name("organizations").unwrap(),
+        hexabase_projector::by_name("audit").unwrap(),
+    ];
+    let apply = |batch: Vec<StoredEvent>| {
+        let (pool, projections) = (app.pool.clone(), projections.clone());
+        async move {
+            let mut outcomes = Vec::new();
+            for projection in &projections {
+                let mut tx = pool.begin().await.unwrap();
+                let outcome = hexabase_projector::apply_batch(projection.as_ref(), &mut tx, &batch)
+                    .await
+                    .unwrap();
+                let applied: Vec<(String, i64)> = outcome
+                    .applied
+                    .iter()
+                    .map(|e| (e.aggregate_id.clone(), e.sequence))
+                    .collect();
+                outcomes.push((applied, outcome.caught_up, outcome.duplicates));
+                tx.commit().await.unwrap();
+            }
+            assert_eq!(outcomes[0], outcomes[1], "both projections saw the same");
+            outcomes.remove(0)
+        }
+    };
+    let name = |id: String| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT name FROM rm_organizations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+        }
+    };
+
+    // X's first two events never arrived: they are read from the store. Y's creation twice.
+    let (applied, caught_up, duplicates) = apply(vec![
+        event(&x, 3).await,
+        event(&y, 1).await,
+        event(&z, 1).await,
+        event(&y, 1).await,
+    ])
+    .await;
+    let mut expected = vec![(x.to_string(), 3), (y.to_string(), 1), (z.to_string(), 1)];
+    expected.sort();
+    let mut applied_sorted = applied.clone();
+    applied_sorted.sort();
+    assert_eq!(applied_sorted, expected);
+    assert_eq!((caught_up, duplicates), (2, 1));
+    assert_eq!(name(x.to_string()).await.as_deref(), Some("X v2"));
+    assert_eq!(name(y.to_string()).await.as_deref(), Some("Y"));
+
+    // Y's creation again with its rename; X's second event late; Z again: only the rename is new.
+    let (applied, caught_up, duplicates) = apply(vec![
+        event(&y, 1).await,
+        event(&x, 2).await,
+        event(&y, 2).await,
+        event(&z, 1).await,
+    ])
+    .await;
+    assert_eq!(applied, vec![(y.to_string(), 2)]);
+    assert_eq!((caught_up, duplicates), (0, 3));
+    assert_eq!(name(y.to_string()).await.as_deref(), Some("Y v1"));
+
+    // Every event once in each read model, every checkpoint at its aggregate's last event.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM rm_audit_events WHERE aggregate_type = 'Organization'"
+        )
+        .await,
+        6
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM rm_organization_members").await,
+        3
+    );
+    let offsets: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT projection, aggregate_id, sequence FROM projection_offsets \
+         WHERE aggregate_type = 'Organization' ORDER BY projection, aggregate_id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut expected = Vec::new();
+    for projection in ["audit", "organizations"] {
+        let mut per = vec![(x.to_string(), 3), (y.to_string(), 2), (z.to_string(), 1)];
+        per.sort();
+        expected.extend(
+            per.into_iter()
+                .map(|(id, s)| (projection.to_owned(), id, s)),
+        );
+    }
+    assert_eq!(offsets, expected);
+}
+
+/// JetStream hands each projection only the aggregate types it reads: one durable consumer per
+/// projection and type, filtered by subject.
+#[tokio::test]
+async fn each_projection_receives_only_the_aggregate_types_it_reads() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.user();
+    app.create_org(&token, "Acme").await;
+    app.caught_up().await;
+    let stream = app
+        .state
+        .js
+        .get_stream(&app.settings.nats.stream)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = stream
+        .consumer_names()
+        .map(|name| name.unwrap())
+        .collect()
+        .await;
+    names.sort();
+    let mut expected: Vec<String> = hexabase_projector::all()
+        .iter()
+        .flat_map(|p| {
+            p.aggregate_types()
+                .iter()
+                .map(|t| hexabase_projector::consumer_name(p.as_ref(), t))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    // The keyrings' events are in the stream too; the organizations projection got only the
+    // organization's creation.
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer("organizations-Organization")
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(info.delivered.consumer_sequence, 1);
+    assert_eq!(info.num_pending + info.num_ack_pending as u64, 0);
+    assert!(app.stream_messages().await > 1);
+}
