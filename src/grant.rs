@@ -192,6 +192,37 @@ pub fn approval_page(page: &ApprovalPage<'_>) -> String {
     )
 }
 
+/// The page a browser without a control-plane session gets at `/oauth/authorize`: sign in with
+/// one of `providers`, then come back to `back` (the same authorization request).
+pub fn sign_in_page(providers: &[&str], back: &str) -> String {
+    let links: String = providers
+        .iter()
+        .filter_map(|provider| {
+            let mut url = Url::parse("http://placeholder/auth/login/").ok()?;
+            url.path_segments_mut()
+                .ok()?
+                .pop_if_empty()
+                .push(provider)
+                .push("browser");
+            url.query_pairs_mut().append_pair("return_to", back);
+            let href = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+            Some(format!(
+                "<li><a class=\"provider\" href=\"{}\">Sign in with {}</a></li>",
+                escape(&href),
+                escape(provider)
+            ))
+        })
+        .collect();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Sign in to continue</title></head><body>\
+         <h1>Sign in to continue</h1>\
+         <p>A program on your computer asks for kubectl access to a workspace. Sign in first; \
+         you will then be asked whether to allow it.</p>\
+         <ul>{links}</ul></body></html>\n"
+    )
+}
+
 /// The parts of an authorization request checked before a code is issued.
 pub struct AuthorizationRequest<'a> {
     pub response_type: Option<&'a str>,

@@ -110,6 +110,13 @@ pub enum CallbackResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum BrowserLogin {
+    /// On to the identity provider's sign-in.
+    #[oai(status = 302)]
+    Found(#[oai(header = "Location")] String),
+}
+
+#[derive(ApiResponse)]
 pub enum LoggedOut {
     /// The session is revoked and the cookies are cleared.
     #[oai(status = 204)]
@@ -250,6 +257,30 @@ impl AuthApi {
             authorization_url: started.authorization_url,
             expires_in: started.expires_in,
         }))
+    }
+
+    /// Start signing in from a browser: like `POST /auth/login/{provider}`, but answers with the
+    /// redirect to the identity provider itself (the sign-in page `/oauth/authorize` shows a
+    /// browser without a session links here, with `return_to` = that authorization request).
+    #[oai(
+        path = "/login/:provider/browser",
+        method = "get",
+        operation_id = "startBrowserLogin"
+    )]
+    async fn browser_login(
+        &self,
+        ctx: Ctx,
+        req: &poem::Request,
+        jar: &CookieJar,
+        provider: Path<String>,
+        /// A path on this site to send the browser to once signed in.
+        #[oai(validator(max_length = 2048))]
+        return_to: Query<Option<String>>,
+    ) -> ApiResult<BrowserLogin> {
+        let binder = security::cookie_value(req, LOGIN_COOKIE);
+        let started = login::start(&ctx.state, &provider, None, return_to.0, binder).await?;
+        set_login_cookie(jar, &started.binder, started.expires_in);
+        Ok(BrowserLogin::Found(started.authorization_url))
     }
 
     /// Link another identity to the signed-in account: like login, but the callback adds the

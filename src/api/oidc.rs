@@ -509,3 +509,36 @@ impl OidcApi {
         }))
     }
 }
+
+/// A browser that opens `/oauth/authorize` without a (valid) control-plane session gets, with
+/// the 401, a page to sign in with each configured provider; signing in brings it back to the
+/// same authorization request.
+pub async fn sign_in_first<E: poem::Endpoint>(
+    next: E,
+    req: poem::Request,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    let authorize =
+        req.method() == poem::http::Method::GET && req.uri().path() == "/oauth/authorize";
+    let back = req.uri().path_and_query().map(|p| p.as_str().to_owned());
+    let state = req.data::<std::sync::Arc<crate::app::AppState>>().cloned();
+    let response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if !authorize || response.status() != poem::http::StatusCode::UNAUTHORIZED {
+        return Ok(response);
+    }
+    let (Some(state), Some(back)) = (state, back) else {
+        return Ok(response);
+    };
+    let providers: Vec<&str> = state.providers.names().collect();
+    if providers.is_empty() {
+        return Ok(response);
+    }
+    Ok(poem::Response::builder()
+        .status(poem::http::StatusCode::UNAUTHORIZED)
+        .content_type("text/html; charset=utf-8")
+        .header(poem::http::header::CACHE_CONTROL, "no-store")
+        .body(grant::sign_in_page(&providers, &back)))
+}

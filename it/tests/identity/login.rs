@@ -244,3 +244,90 @@ async fn return_to_redirects_the_browser_with_cookies_and_refuses_other_sites() 
         "the UI's script reads it: {csrf}"
     );
 }
+
+/// A browser without a control-plane session opening an authorization request (what
+/// `hexabase login` or kubelogin prints) is offered to sign in, and comes back to the same
+/// request — the approval page — once it has.
+#[tokio::test]
+async fn a_browser_without_a_session_signs_in_from_the_authorize_page_and_comes_back() {
+    let w = world().await;
+    // Ada, signed in elsewhere, has a workspace.
+    let first = dex_login(&w.app, &w.dex, &w.ada).await;
+    let token = first.body["access_token"].as_str().unwrap().to_owned();
+    let (org, _) = w.app.create_org(&token, "Acme").await;
+    let ws = w.app.create_workspace(&token, &org, "Dev").await;
+    let challenge = hexabase::identity::secrets::pkce_challenge("a-verifier-of-the-kubectl-client");
+    let mut request = reqwest::Url::parse(&format!("{}/oauth/authorize", w.app.base)).unwrap();
+    request.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", ws.as_str()),
+        ("redirect_uri", "http://127.0.0.1:18000/callback"),
+        ("scope", "openid"),
+        ("state", "st-1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    let authorize = format!("{}?{}", request.path(), request.query().unwrap());
+
+    // A browser with no session: still a 401, now with a page to sign in with each provider.
+    let page = w.app.request(Method::GET, &authorize, None, None).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text);
+    assert!(page.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.text.contains("Sign in with github"), "{}", page.text);
+    let link = page
+        .text
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&amp;", "&"))
+        .find(|href| href.starts_with("/auth/login/dex/browser?"))
+        .unwrap_or_else(|| panic!("no dex link: {}", page.text));
+    let return_to: String = reqwest::Url::parse(&format!("{}{link}", w.app.base))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert_eq!(return_to, authorize);
+
+    // The link starts a login at dex for this browser; signing in there comes back to the
+    // authorization request, which now shows the approval page.
+    let started = w.app.request(Method::GET, &link, None, None).await;
+    assert_eq!(started.status, StatusCode::FOUND, "{}", started.text);
+    let binder = browser::cookie_value(&started, "hxb_login").expect("login cookie");
+    let at_dex = started.headers["location"].to_str().unwrap().to_owned();
+    let callback = dex_authorize(&w.app, &w.dex, &w.ada, &at_dex).await;
+    let landed = visit(&w.app, &callback, Some(&binder)).await;
+    assert_eq!(landed.status, StatusCode::SEE_OTHER, "{}", landed.text);
+    assert_eq!(landed.headers["location"], authorize.as_str());
+    let session = browser::cookie_value(&landed, "hxb_session").expect("session cookie");
+    let approval = w
+        .app
+        .client
+        .get(format!("{}{authorize}", w.app.base))
+        .header("cookie", format!("hxb_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approval.status(), StatusCode::OK);
+    assert!(approval
+        .text()
+        .await
+        .unwrap()
+        .contains("Allow kubectl access"));
+
+    // A return path off this site is refused here as at `POST /auth/login`.
+    let refused = w
+        .app
+        .request(
+            Method::GET,
+            "/auth/login/dex/browser?return_to=%2F%2Fevil.example%2F",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+}

@@ -157,6 +157,7 @@ fn matrix() -> Vec<Entry> {
     vec![
         // Signing in. No provider is configured: login, link and callback answer 404.
         Entry::public("post", "/auth/login/{provider}",                               [404, 404, 404, 404, 404, 404]),
+        Entry::public("get", "/auth/login/{provider}/browser",                        [404, 404, 404, 404, 404, 404]),
         Entry::public("get", "/auth/callback/{provider}",                             [404, 404, 404, 404, 404, 404])
             .query("?code=c&state=s"),
         Entry::public("post", "/auth/refresh",                                        [401, 401, 401, 401, 401, 401])

@@ -13,6 +13,7 @@ fn the_committed_openapi_document_matches_the_code() {
 /// Operations anyone may call: they are how a session starts.
 const PUBLIC: &[(&str, &str)] = &[
     ("post", "/auth/login/{provider}"),
+    ("get", "/auth/login/{provider}/browser"),
     ("get", "/auth/callback/{provider}"),
     ("post", "/auth/refresh"),
     // Takes the bearer token or the cookies itself, so an expired session can still sign out.
