@@ -10,6 +10,7 @@ use hexabase_command::metadata::{ACTOR, CAUSATION_ID, CORRELATION_ID, REQUEST_ID
 use hexabase_command::organization::Organization;
 use hexabase_command::store::StoredEvent;
 use hexabase_command::workspace::{Workspace, WorkspaceEvent};
+use serde::Deserialize;
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
@@ -35,7 +36,7 @@ fn scope_of(event: &StoredEvent) -> Result<(Scope, bool), ProjectionError> {
         return Ok((Scope::Known(event.aggregate_id.clone()), false));
     }
     if event.aggregate_type == Credential::TYPE {
-        let payload: CredentialEvent = serde_json::from_value(event.payload.clone())
+        let payload = CredentialEvent::deserialize(&event.payload)
             .map_err(|e| ProjectionError::malformed(event, e))?;
         let CredentialEvent::WorkspaceTokenIssued { org_id, .. } = payload;
         return Ok((Scope::Known(org_id.to_string()), false));
@@ -43,7 +44,7 @@ fn scope_of(event: &StoredEvent) -> Result<(Scope, bool), ProjectionError> {
     if event.aggregate_type != Workspace::TYPE {
         return Ok((Scope::None, false));
     }
-    let payload: WorkspaceEvent = serde_json::from_value(event.payload.clone())
+    let payload = WorkspaceEvent::deserialize(&event.payload)
         .map_err(|e| ProjectionError::malformed(event, e))?;
     Ok(match payload {
         WorkspaceEvent::WorkspaceRequested { org_id, .. } => {

@@ -7,6 +7,7 @@ use hexabase_command::metadata::TIME;
 use hexabase_command::organization::{Organization, OrganizationEvent};
 use hexabase_command::policy::OrgRole;
 use hexabase_command::store::StoredEvent;
+use serde::Deserialize;
 use sqlx::PgConnection;
 
 use crate::projection::{Projection, ProjectionError};
@@ -63,7 +64,7 @@ impl Projection for OrganizationsProjection {
             if event.aggregate_type != Organization::TYPE {
                 continue;
             }
-            let payload: OrganizationEvent = serde_json::from_value(event.payload.clone())
+            let payload = OrganizationEvent::deserialize(&event.payload)
                 .map_err(|e| ProjectionError::malformed(event, e))?;
             match payload {
                 OrganizationEvent::OrganizationCreated {

@@ -251,7 +251,7 @@ async fn main() {
         ..TestAppOptions::default()
     };
     // The load generator is one client on one address: measure the write path, not the limiter.
-    let app = TestApp::spawn_on(server, options, |settings| {
+    let mut app = TestApp::spawn_on(server, options, |settings| {
         settings.rate_limit.api_per_window = 0;
     })
     .await;
@@ -276,6 +276,12 @@ async fn main() {
         app.caught_up_within(Duration::from_secs(600)).await;
         let drained = backlog.elapsed().as_secs_f64();
         let lags = projection_lag(&app, &args).await;
+        // The same load with the worker stopped: what the write path alone costs, i.e. how
+        // much of the machine the relay, NATS and the projections take in the figure above.
+        app.kill_workers().await;
+        let (alone, _) = create_throughput(&app, &args).await;
+        app.start_worker();
+        app.caught_up_within(Duration::from_secs(600)).await;
 
         figure("clients", args.clients as f64, "connections");
         figure("pgbench_insert_tps", tps, "tx/s");
@@ -291,6 +297,12 @@ async fn main() {
             "ms",
         );
         figure("throughput_ratio", ours / tps, "ratio");
+        figure(
+            "create_organization_throughput_worker_stopped",
+            alone,
+            "req/s",
+        );
+        figure("throughput_ratio_worker_stopped", alone / tps, "ratio");
         figure("backlog_drain_after_load", drained, "s");
         figure("projection_rate", args.rate as f64, "cmd/s");
         figure("projection_lag_p50", percentile(&lags, 0.50), "ms");
