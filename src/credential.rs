@@ -401,6 +401,8 @@ pub struct LoginOptions<'a> {
     pub listen: &'a str,
     /// Try to open the URL in a browser (`xdg-open` / `open`).
     pub open_browser: bool,
+    /// The device flow instead: a code to enter in any signed-in browser.
+    pub device: bool,
     /// How long to wait for the browser.
     pub timeout: Duration,
 }
@@ -413,6 +415,7 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
         certificate_authority,
         listen,
         open_browser,
+        device,
         timeout,
     } = options;
     let workspace = workspace_id(workspace)?;
@@ -438,10 +441,192 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
             .map(str::to_owned)
             .ok_or_else(|| unreachable(format!("the discovery document has no {name}")))
     };
-    let (authorize, token_endpoint) = (
-        endpoint("authorization_endpoint")?,
-        endpoint("token_endpoint")?,
-    );
+    let token_endpoint = endpoint("token_endpoint")?;
+    let (set, nonce) = if device {
+        let set = device_grant(
+            &http,
+            server,
+            workspace,
+            &endpoint("device_authorization_endpoint")?,
+            &token_endpoint,
+            timeout,
+        )
+        .await?;
+        (set, None)
+    } else {
+        let authorize = endpoint("authorization_endpoint")?;
+        let (set, nonce) = code_grant(
+            &http,
+            server,
+            workspace,
+            &authorize,
+            &token_endpoint,
+            listen,
+            open_browser,
+            timeout,
+        )
+        .await?;
+        (set, Some(nonce))
+    };
+    // The ID token comes straight from the token endpoint over TLS; it must be for this
+    // workspace (aud) and, in the code flow, answer this request (nonce).
+    let claims = payload(&set.id_token)
+        .ok_or_else(|| CredentialError::Login("the ID token is unreadable".into()))?;
+    let answers = match &nonce {
+        Some(nonce) => claims["nonce"]
+            .as_str()
+            .is_some_and(|n| constant_time_eq(n, nonce)),
+        None => true,
+    };
+    if claims["aud"] != workspace || !answers {
+        return Err(CredentialError::Login(
+            "the ID token is not the answer to this sign-in (audience or nonce differ)".into(),
+        ));
+    }
+    let grant_file = dot_dir("grants", workspace, "json");
+    let lock = lock_grant(&grant_file).await?;
+    write_private(
+        &grant_file,
+        &Grant {
+            server: server.to_owned(),
+            token_endpoint,
+            refresh_token: set.refresh_token.clone(),
+        },
+    )?;
+    write_private(&dot_dir("cache", workspace, "json"), &cached_from(&set))?;
+    drop(lock);
+    let groups = claims["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(groups)
+}
+
+/// The device flow: show the code, poll the token endpoint until someone allowed (or denied)
+/// it, it expired, or `timeout` passed.
+async fn device_grant(
+    http: &reqwest::Client,
+    server: &str,
+    workspace: &str,
+    device_endpoint: &str,
+    token_endpoint: &str,
+    timeout: Duration,
+) -> Result<TokenSet, CredentialError> {
+    #[derive(Deserialize)]
+    struct Started {
+        device_code: String,
+        user_code: String,
+        verification_uri: String,
+        verification_uri_complete: Option<String>,
+        expires_in: u64,
+        interval: Option<u64>,
+    }
+    let unreachable = |reason: String| CredentialError::Unreachable {
+        server: server.to_owned(),
+        reason,
+    };
+    let response = http
+        .post(device_endpoint)
+        .form(&[("client_id", workspace), ("scope", "openid")])
+        .send()
+        .await
+        .map_err(|e| unreachable(chain(&e)))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(CredentialError::Refused {
+            server: server.to_owned(),
+            status: status.as_u16(),
+            body: body.chars().take(500).collect(),
+        });
+    }
+    let started: Started = serde_json::from_str(&body)
+        .map_err(|e| unreachable(format!("unreadable device authorization: {e}")))?;
+    match &started.verification_uri_complete {
+        Some(complete) => eprintln!(
+            "On any device, open {complete} in a browser signed in to the control plane\n\
+             (or open {} and enter the code {})",
+            started.verification_uri, started.user_code
+        ),
+        None => eprintln!(
+            "On any device, open {} in a browser signed in to the control plane and enter \
+             the code {}",
+            started.verification_uri, started.user_code
+        ),
+    }
+    let deadline =
+        tokio::time::Instant::now() + timeout.min(Duration::from_secs(started.expires_in));
+    let mut interval = Duration::from_secs(started.interval.unwrap_or(5).max(1));
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", started.device_code.as_str()),
+        ("client_id", workspace),
+    ];
+    loop {
+        if tokio::time::Instant::now() + interval > deadline {
+            return Err(CredentialError::Login(format!(
+                "the code was not allowed within {}s",
+                timeout
+                    .min(Duration::from_secs(started.expires_in))
+                    .as_secs()
+            )));
+        }
+        tokio::time::sleep(interval).await;
+        let response = http
+            .post(token_endpoint)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| unreachable(chain(&e)))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return serde_json::from_str(&body)
+                .map_err(|e| unreachable(format!("unreadable token response: {e}")));
+        }
+        match serde_json::from_str::<OAuthError>(&body) {
+            Ok(error) if error.error == "authorization_pending" => {}
+            Ok(error) if error.error == "slow_down" => interval += Duration::from_secs(5),
+            Ok(error) if error.error == "access_denied" => {
+                return Err(CredentialError::Login("the request was denied".into()))
+            }
+            Ok(error) if error.error == "expired_token" => {
+                return Err(CredentialError::Login(
+                    "the code expired before it was allowed".into(),
+                ))
+            }
+            _ => {
+                return Err(CredentialError::Refused {
+                    server: server.to_owned(),
+                    status: status.as_u16(),
+                    body: body.chars().take(500).collect(),
+                })
+            }
+        }
+    }
+}
+
+/// The authorization code flow with PKCE, back to a one-shot loopback listener; the tokens
+/// and the nonce the ID token must carry.
+#[allow(clippy::too_many_arguments)]
+async fn code_grant(
+    http: &reqwest::Client,
+    server: &str,
+    workspace: &str,
+    authorize: &str,
+    token_endpoint: &str,
+    listen: &str,
+    open_browser: bool,
+    timeout: Duration,
+) -> Result<(TokenSet, String), CredentialError> {
+    let unreachable = |reason: String| CredentialError::Unreachable {
+        server: server.to_owned(),
+        reason,
+    };
 
     let listener = TcpListener::bind(listen)
         .await
@@ -457,7 +642,7 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
     let redirect_uri = format!("http://{bound}/callback");
     let secret = || random_token().map_err(|e| CredentialError::Login(e.to_string()));
     let (verifier, state, nonce) = (secret()?, secret()?, secret()?);
-    let mut url = reqwest::Url::parse(&authorize)
+    let mut url = reqwest::Url::parse(authorize)
         .map_err(|e| unreachable(format!("authorization_endpoint: {e}")))?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -497,46 +682,13 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
         ("code_verifier", verifier.as_str()),
         ("client_id", workspace),
     ];
-    let set = token_request(&http, server, &token_endpoint, &form)
+    let set = token_request(http, server, token_endpoint, &form)
         .await
         .map_err(|failure| match failure {
             TokenFailure::Grant(reason) => CredentialError::Login(reason),
             TokenFailure::Other(e) => e,
         })?;
-    // The ID token comes straight from the token endpoint over TLS; it must answer this
-    // request (nonce) for this workspace (aud).
-    let claims = payload(&set.id_token)
-        .ok_or_else(|| CredentialError::Login("the ID token is unreadable".into()))?;
-    if claims["aud"] != workspace
-        || !claims["nonce"]
-            .as_str()
-            .is_some_and(|n| constant_time_eq(n, &nonce))
-    {
-        return Err(CredentialError::Login(
-            "the ID token is not the answer to this sign-in (audience or nonce differ)".into(),
-        ));
-    }
-    let grant_file = dot_dir("grants", workspace, "json");
-    let lock = lock_grant(&grant_file).await?;
-    write_private(
-        &grant_file,
-        &Grant {
-            server: server.to_owned(),
-            token_endpoint,
-            refresh_token: set.refresh_token.clone(),
-        },
-    )?;
-    write_private(&dot_dir("cache", workspace, "json"), &cached_from(&set))?;
-    drop(lock);
-    let groups = claims["groups"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(groups)
+    Ok((set, nonce))
 }
 
 /// The claims of a JWT, unverified (for reading a token this process just received).

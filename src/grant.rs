@@ -28,7 +28,10 @@ pub enum GrantError {
     InvalidClient(String),
     #[error("{0}")]
     InvalidGrant(String),
-    #[error("grant type `{0}` is not supported (authorization_code, refresh_token)")]
+    #[error(
+        "grant type `{0}` is not supported (authorization_code, refresh_token, \
+         urn:ietf:params:oauth:grant-type:device_code)"
+    )]
     UnsupportedGrantType(String),
     #[error("only the `code` response type is supported")]
     UnsupportedResponseType,
@@ -36,6 +39,15 @@ pub enum GrantError {
     InvalidScope,
     #[error("{0}")]
     AccessDenied(String),
+    /// Device flow: nobody has allowed or denied the request yet (RFC 8628 §3.5).
+    #[error("the user has not answered yet")]
+    AuthorizationPending,
+    /// Device flow: polled faster than the interval, which grows by 5 seconds.
+    #[error("polling too fast: wait the interval (now {0} s) between requests")]
+    SlowDown(u64),
+    /// Device flow: the device code expired before anyone allowed it.
+    #[error("the device code has expired: start again")]
+    ExpiredToken,
 }
 
 impl GrantError {
@@ -49,6 +61,9 @@ impl GrantError {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied(_) => "access_denied",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown(_) => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }
@@ -135,13 +150,21 @@ impl Redirect {
     }
 }
 
-/// What the approval page shows.
+/// Who asks for tokens, as the approval page describes them.
+pub enum Asking<'a> {
+    /// A program on the user's machine, listening at this loopback address.
+    Loopback(&'a Redirect),
+    /// A device that showed the user this code.
+    Device(&'a str),
+}
+
+/// What the approval page shows, and the secret its answers carry.
 pub struct ApprovalPage<'a> {
     pub workspace: &'a str,
     pub workspace_id: &'a str,
     pub user: &'a str,
     pub groups: &'a [String],
-    pub redirect: &'a Redirect,
+    pub asking: Asking<'a>,
     pub approval: &'a str,
 }
 
@@ -158,37 +181,65 @@ fn escape(text: &str) -> String {
         .collect()
 }
 
-/// The page asking the signed-in user whether the program listening at the redirect URI on
-/// their machine may have tokens for the workspace.
+/// A plain page: a title and paragraphs of (already escaped) HTML.
+pub fn plain_page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>\n",
+        title = escape(title)
+    )
+}
+
+/// The page asking the signed-in user whether the program or device asking may have tokens
+/// for the workspace.
 pub fn approval_page(page: &ApprovalPage<'_>) -> String {
+    let decide_path = match page.asking {
+        Asking::Loopback(_) => "/oauth/approve",
+        Asking::Device(_) => "/oauth/device/approve",
+    };
     let link = |decision: &str| {
-        let mut url = Url::parse("http://placeholder/oauth/approve").ok();
+        let mut url = Url::parse("http://placeholder/").ok();
         if let Some(url) = url.as_mut() {
             url.query_pairs_mut()
                 .append_pair("approval", page.approval)
                 .append_pair("decision", decision);
         }
-        url.map(|u| format!("/oauth/approve?{}", u.query().unwrap_or_default()))
+        url.map(|u| format!("{decide_path}?{}", u.query().unwrap_or_default()))
             .unwrap_or_default()
     };
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Allow kubectl access to {workspace}?</title></head><body>\
-         <h1>Allow kubectl access to {workspace}?</h1>\
-         <p>A program on your computer, listening at <code>{redirect}</code>, asks for tokens for \
-         the API server of workspace <strong>{workspace}</strong> (<code>{workspace_id}</code>) \
-         as <code>{user}</code>, in the groups <code>{groups}</code>.</p>\
-         <p>Allow it only if you have just started <code>hexabase login</code> or \
-         <code>kubectl oidc-login</code> yourself.</p>\
-         <p><a id=\"allow\" href=\"{allow}\">Allow</a> &middot; \
-         <a id=\"deny\" href=\"{deny}\">Deny</a></p></body></html>\n",
-        workspace = escape(page.workspace),
-        workspace_id = escape(page.workspace_id),
-        user = escape(page.user),
-        groups = escape(&page.groups.join(", ")),
-        redirect = escape(page.redirect.as_sent()),
-        allow = escape(&link("allow")),
-        deny = escape(&link("deny")),
+    let (who, started) = match page.asking {
+        Asking::Loopback(redirect) => (
+            format!(
+                "A program on your computer, listening at <code>{}</code>,",
+                escape(redirect.as_sent())
+            ),
+            "<code>hexabase login</code> or <code>kubectl oidc-login</code>",
+        ),
+        Asking::Device(code) => (
+            format!(
+                "The device that showed you the code <code>{}</code>",
+                escape(code)
+            ),
+            "<code>hexabase login --device</code> and it showed you this code",
+        ),
+    };
+    let title = format!("Allow kubectl access to {}?", page.workspace);
+    plain_page(
+        &title,
+        &format!(
+            "<p>{who} asks for tokens for the API server of workspace \
+             <strong>{workspace}</strong> (<code>{workspace_id}</code>) as <code>{user}</code>, \
+             in the groups <code>{groups}</code>.</p>\
+             <p>Allow it only if you have just started {started} yourself.</p>\
+             <p><a id=\"allow\" href=\"{allow}\">Allow</a> &middot; \
+             <a id=\"deny\" href=\"{deny}\">Deny</a></p>",
+            workspace = escape(page.workspace),
+            workspace_id = escape(page.workspace_id),
+            user = escape(page.user),
+            groups = escape(&page.groups.join(", ")),
+            allow = escape(&link("allow")),
+            deny = escape(&link("deny")),
+        ),
     )
 }
 
@@ -213,13 +264,12 @@ pub fn sign_in_page(providers: &[&str], back: &str) -> String {
             ))
         })
         .collect();
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Sign in to continue</title></head><body>\
-         <h1>Sign in to continue</h1>\
-         <p>A program on your computer asks for kubectl access to a workspace. Sign in first; \
-         you will then be asked whether to allow it.</p>\
-         <ul>{links}</ul></body></html>\n"
+    plain_page(
+        "Sign in to continue",
+        &format!(
+            "<p>kubectl on your computer or on a device asks for access to a workspace. Sign in \
+             first; you will then be asked whether to allow it.</p><ul>{links}</ul>"
+        ),
     )
 }
 
@@ -506,7 +556,7 @@ mod tests {
             workspace_id: "ws-1",
             user: "hxb-usr-1",
             groups: &["WSAdmins".to_owned()],
-            redirect: &redirect,
+            asking: Asking::Loopback(&redirect),
             approval: "a+b/c",
         });
         assert!(!page.contains("<script>"));

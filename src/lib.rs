@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod credential;
+pub mod device;
 pub mod grant;
 pub mod identity;
 pub mod keyring;

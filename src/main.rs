@@ -44,8 +44,9 @@ enum Command {
     /// Print the OpenAPI document.
     Openapi,
     /// Sign a workspace's kubectl in: opens (or prints) the control plane's authorization URL,
-    /// waits for the browser on a loopback port, and keeps the grant for `kubectl-credential`
-    /// in ~/.hexabase/grants/<workspace>.json.
+    /// waits for the browser on a loopback port (or, with --device, shows a code to enter in
+    /// any signed-in browser), and keeps the grant for `kubectl-credential` in
+    /// ~/.hexabase/grants/<workspace>.json.
     Login {
         /// The control plane's URL.
         #[arg(long)]
@@ -62,6 +63,10 @@ enum Command {
         /// Only print the URL; do not start a browser.
         #[arg(long)]
         no_browser: bool,
+        /// For a machine without a browser: print a code to enter at the control plane's
+        /// device page from any signed-in browser, and wait for it to be allowed there.
+        #[arg(long, conflicts_with_all = ["listen", "no_browser"])]
+        device: bool,
         /// Seconds to wait for the browser.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
@@ -124,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         certificate_authority,
         listen,
         no_browser,
+        device,
         timeout,
     } = &cli.command
     {
@@ -133,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             certificate_authority: certificate_authority.as_deref(),
             listen,
             open_browser: !no_browser,
+            device: *device,
             timeout: std::time::Duration::from_secs(*timeout),
         })
         .await?;

@@ -254,11 +254,15 @@ pub async fn purge_expired(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
         .execute(pool)
         .await?
         .rows_affected();
+    let devices = sqlx::query("DELETE FROM oidc_device_grants WHERE expires_at < now()")
+        .execute(pool)
+        .await?
+        .rows_affected();
     let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < now() - interval '1 day'")
         .execute(pool)
         .await?
         .rows_affected();
-    Ok(logins + codes + sessions)
+    Ok(logins + codes + devices + sessions)
 }
 
 /// The session a refresh token belongs to, if any.

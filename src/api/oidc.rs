@@ -18,6 +18,7 @@ use super::context::Ctx;
 use super::error::{ApiError, ApiResult};
 use super::security::SignedIn;
 use super::workspace::scope;
+use crate::device;
 use crate::grant::{self, GrantError, Redirect};
 use crate::oidc::WorkspaceClaims;
 use crate::session::{self, SessionError};
@@ -43,15 +44,83 @@ pub struct WorkspaceToken {
 /// comes in the form or as the user of HTTP Basic with an empty password.
 #[derive(Debug, Object, Deserialize)]
 pub struct TokenRequest {
-    /// `authorization_code` or `refresh_token`.
+    /// `authorization_code`, `refresh_token` or `urn:ietf:params:oauth:grant-type:device_code`.
     pub grant_type: String,
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
+    /// The device flow's device code.
+    pub device_code: Option<String>,
     /// The workspace id.
     pub client_id: Option<String>,
     pub scope: Option<String>,
+}
+
+/// The grant type of the device flow's token requests (RFC 8628 §3.4).
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// A device authorization request (RFC 8628 §3.1).
+#[derive(Debug, Object, Deserialize)]
+pub struct DeviceRequest {
+    /// The workspace id.
+    pub client_id: Option<String>,
+    /// Must include `openid`.
+    pub scope: Option<String>,
+}
+
+/// A started device authorization (RFC 8628 §3.2).
+#[derive(Debug, Object)]
+pub struct DeviceAuthorization {
+    /// The machine's secret, for polling `/oauth/token`.
+    pub device_code: String,
+    /// What the user enters at `verification_uri` (`XXXX-XXXX`).
+    pub user_code: String,
+    pub verification_uri: String,
+    /// `verification_uri` with the code filled in.
+    pub verification_uri_complete: String,
+    pub expires_in: u64,
+    /// Seconds to wait between polls.
+    pub interval: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum DeviceReply {
+    #[oai(status = 200)]
+    Started(
+        Json<DeviceAuthorization>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    #[oai(status = 400)]
+    Refused(Json<OAuthError>),
+    #[oai(status = 401)]
+    UnknownClient(Json<OAuthError>),
+}
+
+#[derive(ApiResponse)]
+pub enum DevicePage {
+    /// The form to enter a code, the approval page, or the answer, recorded.
+    #[oai(status = 200)]
+    Page(Html<String>),
+    /// The signed-in user may not have tokens for that workspace.
+    #[oai(status = 403)]
+    Forbidden(Html<String>),
+    /// No request waits under that code (mistyped, answered already or expired).
+    #[oai(status = 404)]
+    NotFound(Html<String>),
+}
+
+/// The form at `/oauth/device`, with a line above it (escaped HTML).
+fn code_form(note: &str) -> String {
+    grant::plain_page(
+        "Connect a device",
+        &format!(
+            "{note}<form method=\"get\" action=\"/oauth/device\">\
+             <label>Code shown by <code>hexabase login --device</code>: \
+             <input name=\"user_code\" autocomplete=\"off\" autofocus></label> \
+             <button type=\"submit\">Continue</button></form>"
+        ),
+    )
 }
 
 /// Tokens for a workspace's API server.
@@ -91,6 +160,19 @@ pub enum TokenReply {
     /// The client id is missing or not a workspace id.
     #[oai(status = 401)]
     UnknownClient(Json<OAuthError>),
+}
+
+impl DeviceReply {
+    fn refused(error: GrantError) -> Self {
+        let body = Json(OAuthError {
+            error: error.code().to_owned(),
+            error_description: error.to_string(),
+        });
+        match error {
+            GrantError::InvalidClient(_) => Self::UnknownClient(body),
+            _ => Self::Refused(body),
+        }
+    }
 }
 
 impl TokenReply {
@@ -197,7 +279,7 @@ async fn mint(
 }
 
 /// The client id of a token request: HTTP Basic (user = client id, empty password) or the form.
-fn client_of(req: &poem::Request, form: &TokenRequest) -> Result<WorkspaceId, GrantError> {
+fn client_of(req: &poem::Request, form_client: Option<&str>) -> Result<WorkspaceId, GrantError> {
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -205,9 +287,11 @@ fn client_of(req: &poem::Request, form: &TokenRequest) -> Result<WorkspaceId, Gr
         .map(grant::basic_client)
         .transpose()?
         .flatten();
-    let client = basic.or_else(|| form.client_id.clone()).ok_or_else(|| {
-        GrantError::InvalidClient("the client id (the workspace id) is required".into())
-    })?;
+    let client = basic
+        .or_else(|| form_client.map(str::to_owned))
+        .ok_or_else(|| {
+            GrantError::InvalidClient("the client id (the workspace id) is required".into())
+        })?;
     WorkspaceId::parse(&client)
         .map_err(|_| GrantError::InvalidClient("the client id must be a workspace id".into()))
 }
@@ -362,7 +446,7 @@ impl OidcApi {
                 workspace_id: client.as_str(),
                 user: user.as_str(),
                 groups: &groups,
-                redirect: &redirect,
+                asking: grant::Asking::Loopback(&redirect),
                 approval: &approval,
             },
         ))))
@@ -405,6 +489,149 @@ impl OidcApi {
             })
     }
 
+    /// Device authorization (RFC 8628) for machines without a browser: a device code to poll
+    /// `/oauth/token` with, and a short user code its user enters at `verification_uri` in a
+    /// browser signed in to the control plane.
+    #[oai(
+        path = "/oauth/device_authorization",
+        method = "post",
+        operation_id = "deviceAuthorization"
+    )]
+    async fn device_authorization(
+        &self,
+        ctx: Ctx,
+        req: &poem::Request,
+        form: Form<DeviceRequest>,
+    ) -> ApiResult<DeviceReply> {
+        let client = match client_of(req, form.client_id.as_deref()) {
+            Ok(client) => client,
+            Err(error) => return Ok(DeviceReply::refused(error)),
+        };
+        let openid = form
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.split(' ').any(|scope| scope == "openid"));
+        if !openid {
+            return Ok(DeviceReply::refused(GrantError::InvalidScope));
+        }
+        let started = device::start(&ctx.state, &client)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let verification_uri = format!("{}/oauth/device", ctx.state.oidc.issuer());
+        let verification_uri_complete =
+            format!("{verification_uri}?user_code={}", started.user_code);
+        Ok(DeviceReply::Started(
+            Json(DeviceAuthorization {
+                device_code: started.device_code,
+                user_code: started.user_code,
+                verification_uri,
+                verification_uri_complete,
+                expires_in: started.expires_in,
+                interval: started.interval,
+            }),
+            "no-store".into(),
+        ))
+    }
+
+    /// Where the user enters a device's code (signed in; a browser without a session gets a
+    /// sign-in page that comes back here). Without `user_code`: the form. With it: the approval
+    /// page for the workspace asking, if the user is a member of its groups.
+    #[oai(
+        path = "/oauth/device",
+        method = "get",
+        operation_id = "deviceVerification"
+    )]
+    async fn device_verification(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(validator(max_length = 64))] user_code: Query<Option<String>>,
+    ) -> ApiResult<DevicePage> {
+        let Some(typed) = user_code.0.filter(|c| !c.trim().is_empty()) else {
+            return Ok(DevicePage::Page(Html(code_form(""))));
+        };
+        let not_found = || {
+            DevicePage::NotFound(Html(code_form(
+                "<p>No device is waiting with that code: check it, or start again on the \
+                 device (codes last 10 minutes and work once).</p>",
+            )))
+        };
+        let Some(code) = device::normalize(&typed) else {
+            return Ok(not_found());
+        };
+        let user = auth.principal().user.clone();
+        let Some((client, approval)) = device::open_approval(&ctx.state, &code, &user)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+        else {
+            return Ok(not_found());
+        };
+        let Some((row, (_, groups))) = grant_for(&ctx, &user, &client).await? else {
+            return Ok(DevicePage::Forbidden(Html(grant::plain_page(
+                "Not allowed",
+                "<p>Only members of the workspace's groups may give a device access to it.</p>",
+            ))));
+        };
+        let shown = device::display(&code);
+        Ok(DevicePage::Page(Html(grant::approval_page(
+            &grant::ApprovalPage {
+                workspace: &row.name,
+                workspace_id: client.as_str(),
+                user: user.as_str(),
+                groups: &groups,
+                asking: grant::Asking::Device(&shown),
+                approval: &approval,
+            },
+        ))))
+    }
+
+    /// The signed-in user's answer on a device's approval page; the device's next poll of
+    /// `/oauth/token` gets the tokens or `access_denied`. The approval secret is only on that
+    /// page and belongs to this user; it is used once.
+    #[oai(
+        path = "/oauth/device/approve",
+        method = "get",
+        operation_id = "approveDevice"
+    )]
+    async fn approve_device(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(validator(max_length = 128))] approval: Query<String>,
+        /// `allow` or `deny`.
+        decision: Query<String>,
+    ) -> ApiResult<DevicePage> {
+        let allow = match decision.0.as_str() {
+            "allow" => true,
+            "deny" => false,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "decision must be allow or deny",
+                    Some("decision"),
+                ))
+            }
+        };
+        if !device::decide(&ctx.state, &approval, &auth.principal().user, allow)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+        {
+            return Err(ApiError::not_found(
+                "no such device waiting for your approval (decided already or expired)",
+            ));
+        }
+        Ok(DevicePage::Page(Html(if allow {
+            grant::plain_page(
+                "Device allowed",
+                "<p>The device gets its tokens now; you can close this page.</p>",
+            )
+        } else {
+            grant::plain_page(
+                "Device denied",
+                "<p>The device gets no tokens; you can close this page.</p>",
+            )
+        })))
+    }
+
     /// Token endpoint: `authorization_code` (with the PKCE verifier and the same redirect URI)
     /// or `refresh_token`. Answers a workspace token as `id_token` and `access_token`, and a new
     /// refresh token; membership is checked again on every refresh.
@@ -433,7 +660,7 @@ impl OidcApi {
         req: &poem::Request,
         form: &TokenRequest,
     ) -> ApiResult<Result<TokenSet, GrantError>> {
-        let client = match client_of(req, form) {
+        let client = match client_of(req, form.client_id.as_deref()) {
             Ok(client) => client,
             Err(error) => return Ok(Err(error)),
         };
@@ -467,6 +694,19 @@ impl OidcApi {
                 match session::begin_rotation(&ctx.state, token, Some(client.as_str())).await {
                     Ok(rotation) => (rotation.1.user.clone(), None, Some(rotation)),
                     Err(error) => return Ok(Err(session_refused(error)?)),
+                }
+            }
+            DEVICE_GRANT => {
+                let code = match required(&form.device_code, "device_code") {
+                    Ok(code) => code,
+                    Err(error) => return Ok(Err(error)),
+                };
+                match device::poll(&ctx.state, &client, code)
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?
+                {
+                    Ok(user) => (user, None, None),
+                    Err(error) => return Ok(Err(error)),
                 }
             }
             other => {
@@ -510,16 +750,16 @@ impl OidcApi {
     }
 }
 
-/// A browser that opens `/oauth/authorize` without a (valid) control-plane session gets, with
-/// the 401, a page to sign in with each configured provider; signing in brings it back to the
-/// same authorization request.
+/// A browser that opens `/oauth/authorize` or `/oauth/device` without a (valid) control-plane
+/// session gets, with the 401, a page to sign in with each configured provider; signing in
+/// brings it back to the same request.
 pub async fn sign_in_first<E: poem::Endpoint>(
     next: E,
     req: poem::Request,
 ) -> poem::Result<poem::Response> {
     use poem::IntoResponse;
-    let authorize =
-        req.method() == poem::http::Method::GET && req.uri().path() == "/oauth/authorize";
+    let authorize = req.method() == poem::http::Method::GET
+        && matches!(req.uri().path(), "/oauth/authorize" | "/oauth/device");
     let back = req.uri().path_and_query().map(|p| p.as_str().to_owned());
     let state = req.data::<std::sync::Arc<crate::app::AppState>>().cloned();
     let response = match next.call(req).await {

@@ -359,3 +359,66 @@ async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
         history.text
     );
 }
+
+/// `hexabase login --device` on a machine without a browser: it shows a code; the user allows
+/// it from a browser elsewhere; the grant it keeps signs kubectl in.
+#[tokio::test]
+async fn kubectl_signs_in_on_a_machine_without_a_browser_with_a_device_code() {
+    let (app, ca_pem) = https_app().await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
+    app.caught_up().await;
+    let cluster = trusting_cluster(&app, &ws, &ca_pem).await;
+    let plugin = json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "hexabase",
+        "args": ["kubectl-credential", "--server", app.base, "--workspace", ws],
+        "interactiveMode": "Never",
+    });
+    let home = home_dir(&ca_pem, &kubeconfig(&cluster, plugin));
+    let mut login = Command::new(hexabase_binary());
+    login
+        .args([
+            "login",
+            "--server",
+            &app.base,
+            "--workspace",
+            &ws,
+            "--device",
+            "--timeout",
+            "60",
+        ])
+        .env("HOME", &home)
+        .env("HEXABASE_CA_FILE", home.join("ca.crt"))
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut login = login.spawn().unwrap();
+    let (url, rest) = url_on_stderr(&mut login).await;
+    assert!(
+        url.starts_with(&format!("{}/oauth/device?user_code=", app.base)),
+        "{url}"
+    );
+    // The admin, in a browser somewhere else, allows the code.
+    let browser = Browser {
+        client: app.client.clone(),
+        control_plane: app.base.clone(),
+        session: admin.clone(),
+    };
+    let (status, page) = browser.visit(&url).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Device allowed"), "{page}");
+    let status = tokio::time::timeout(Duration::from_secs(30), login.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let said = rest.await.unwrap();
+    assert!(status.success(), "hexabase login --device: {said}");
+    assert!(said.contains("WSAdmins"), "{said}");
+    let (ok, out) = run(kubectl(&home, &["create", "namespace", "from-a-device"])).await;
+    assert!(
+        ok,
+        "kubectl after a device login: {out}\n{}",
+        cluster.diagnostics()
+    );
+}

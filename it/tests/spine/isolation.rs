@@ -217,6 +217,13 @@ fn matrix() -> Vec<Entry> {
             .query("?approval=not-a-pending-approval&decision=allow"),
         Entry::public("post", "/oauth/token",                                        [415, 415, 415, 415, 415, 415])
             .body(|_, _| json!({ "grant_type": "refresh_token" })),
+        // The device flow: the machine's request takes a form too; anyone signed in gets the
+        // form to enter a code; nobody has a device waiting under this approval secret.
+        Entry::public("post", "/oauth/device_authorization",                         [415, 415, 415, 415, 415, 415])
+            .body(|_, _| json!({ "client_id": "ws-01900000000070008000000000000000" })),
+        Entry::session("get", "/oauth/device",                                       [200, 200, 200, 200, 200, 401]),
+        Entry::session("get", "/oauth/device/approve",                               [404, 404, 404, 404, 404, 401])
+            .query("?approval=not-a-pending-approval&decision=allow"),
         // Those who may read it pass the policy and learn that the workspace has no API server yet.
         Entry::session("get", "/api/v1/organizations/{org_id}/workspaces/{ws_id}/kubeconfig",
                                                                                       [409, 404, 409, 409, 404, 401]),

@@ -515,3 +515,168 @@ async fn the_signed_in_user_approves_each_request_on_a_page_of_ours() {
     let (status, set) = flow.redeem(&query["code"]).await;
     assert_eq!(status, StatusCode::OK, "{set}");
 }
+
+/// The device flow (RFC 8628) for machines without a browser: the machine gets a short code, a
+/// member enters it in their signed-in browser and allows it there, and the machine's next poll
+/// gets the tokens. Nobody else can answer for them, and every code works once.
+#[tokio::test]
+async fn a_device_is_signed_in_with_a_code_its_user_allows_in_a_browser() {
+    let app = TestApp::spawn().await;
+    let (_, ws, admin) = setup(&app).await;
+    let (_, stranger) = app.user();
+    let flow = Flow {
+        app: &app,
+        ws: ws.clone(),
+    };
+    let start = |form: Vec<(&'static str, String)>| {
+        let request = app
+            .client
+            .post(format!("{}/oauth/device_authorization", app.base))
+            .form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let poll = |device_code: String| {
+        let form = [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:device_code".to_owned(),
+            ),
+            ("device_code", device_code),
+            ("client_id", ws.clone()),
+        ];
+        let request = app
+            .client
+            .post(format!("{}/oauth/token", app.base))
+            .form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    // The machine's request: a workspace as client, `openid` in the scope.
+    let (status, body) = start(vec![("scope", "openid".into())]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let (status, body) = start(vec![("client_id", ws.clone()), ("scope", "email".into())]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+    let (status, started) =
+        start(vec![("client_id", ws.clone()), ("scope", "openid".into())]).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    let user_code = started["user_code"].as_str().unwrap().to_owned();
+    assert_eq!(user_code.len(), 9, "{user_code}");
+    assert_eq!(&user_code[4..5], "-");
+    assert_eq!(
+        started["verification_uri"],
+        format!("{}/oauth/device", app.base)
+    );
+    assert_eq!(
+        started["verification_uri_complete"],
+        format!("{}/oauth/device?user_code={user_code}", app.base)
+    );
+    assert_eq!(
+        (started["interval"].as_u64(), started["expires_in"].as_u64()),
+        (Some(5), Some(600))
+    );
+
+    // Nobody has answered; polling faster than the interval is told to slow down.
+    let (status, body) = poll(device_code.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("authorization_pending"))
+    );
+    let (status, body) = poll(device_code.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("slow_down"))
+    );
+
+    // Someone who is not in the workspace's groups gets no approval page for it.
+    let typed = format!(
+        "{}/oauth/device?user_code={}",
+        app.base,
+        user_code.to_lowercase()
+    );
+    let (status, _, page) = flow.open(Some(&stranger), &typed).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    // The member does: it names the workspace and the code. The answer is theirs alone.
+    let (status, _, page) = flow.open(Some(&admin), &typed).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Staging") && page.contains(&user_code),
+        "{page}"
+    );
+    let allow = format!("{}{}", app.base, approval_link(&page, "allow"));
+    assert!(allow.contains("/oauth/device/approve?"), "{allow}");
+    let (status, _, _) = flow.open(Some(&stranger), &allow).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, page) = flow.open(Some(&admin), &allow).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Device allowed"), "{page}");
+    let (status, _, _) = flow.open(Some(&admin), &allow).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an answer counts once");
+
+    // The next poll gets the workspace token and a refresh token; the device code is used up.
+    let (status, tokens) = poll(device_code.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["aud"], ws.as_str());
+    assert!(
+        id["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("WSAdmins")),
+        "{id}"
+    );
+    let (status, refreshed) = flow
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let (status, body) = poll(device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    // Another device, denied: its poll hears so, once.
+    let (_, started) = start(vec![("client_id", ws.clone()), ("scope", "openid".into())]).await;
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    let typed = started["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, page) = flow.open(Some(&admin), &typed).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let deny = format!("{}{}", app.base, approval_link(&page, "deny"));
+    let (status, _, page) = flow.open(Some(&admin), &deny).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (status, body) = poll(device_code.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("access_denied"))
+    );
+    let (status, body) = poll(device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    // A code nobody issued is a 404 page with the form again.
+    let (status, _, page) = flow
+        .open(
+            Some(&admin),
+            &format!("{}/oauth/device?user_code=BCDF-GHJK", app.base),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert!(page.contains("<form"), "{page}");
+}

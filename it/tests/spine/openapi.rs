@@ -23,6 +23,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("get", "/.well-known/jwks.json"),
     // Public clients authenticate with their PKCE verifier or refresh token.
     ("post", "/oauth/token"),
+    // Machines without a browser start the device flow before anyone signs in.
+    ("post", "/oauth/device_authorization"),
 ];
 
 #[test]
