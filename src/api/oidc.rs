@@ -225,19 +225,42 @@ async fn grant_in_state(
     ws: &WorkspaceId,
 ) -> ApiResult<Option<(OrganizationId, Vec<String>)>> {
     let (pool, states) = (&ctx.state.pool, &ctx.state);
-    let workspace = states
+    let internal = |e: store::LoadError| ApiError::internal(&e);
+    // A workspace's organization never changes: once it is known, both aggregates are caught
+    // up by one query.
+    let known = states
         .workspace_states
-        .load(pool, ws.as_str())
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .cached(ws.as_str())
+        .and_then(|w| w.organization().cloned());
+    let (workspace, organization) = match known {
+        Some(org) => {
+            let (workspace, organization) = states
+                .workspace_states
+                .load_with(pool, ws.as_str(), &states.organization_states, org.as_str())
+                .await
+                .map_err(internal)?;
+            (workspace, Some((org, organization)))
+        }
+        None => (
+            states
+                .workspace_states
+                .load(pool, ws.as_str())
+                .await
+                .map_err(internal)?,
+            None,
+        ),
+    };
     let Some((org, groups)) = workspace.token_grant(user) else {
         return Ok(None);
     };
-    let organization = states
-        .organization_states
-        .load(pool, org.as_str())
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let organization = match organization {
+        Some((known, organization)) if known == org => organization,
+        _ => states
+            .organization_states
+            .load(pool, org.as_str())
+            .await
+            .map_err(internal)?,
+    };
     Ok(organization.role_of(user).map(|_| (org, groups)))
 }
 

@@ -18,7 +18,9 @@ use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use sqlx::PgPool;
 
-pub use read::{aggregate_events, event_at, head_position, stream_all, StoredEvent};
+pub use read::{
+    aggregate_events, event_at, head_position, stream_all, two_aggregates_events, StoredEvent,
+};
 pub use repository::{with_position, ChainedRepository};
 pub use state::{load_state, LoadError, StateCache};
 

@@ -75,6 +75,32 @@ pub async fn aggregate_events(
     .await
 }
 
+/// Events of two aggregates after the given sequences, in one query: those of `a` first, each
+/// aggregate's in sequence order.
+pub async fn two_aggregates_events(
+    db: impl PgExecutor<'_>,
+    (a_type, a_id, a_after): (&str, &str, i64),
+    (b_type, b_id, b_after): (&str, &str, i64),
+) -> sqlx::Result<(Vec<StoredEvent>, Vec<StoredEvent>)> {
+    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE (aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3) \
+            OR (aggregate_type = $4 AND aggregate_id = $5 AND sequence > $6) \
+         ORDER BY aggregate_type = $1 AND aggregate_id = $2 DESC, sequence"
+    ))
+    .bind(a_type)
+    .bind(a_id)
+    .bind(a_after)
+    .bind(b_type)
+    .bind(b_id)
+    .bind(b_after)
+    .fetch_all(db)
+    .await?;
+    Ok(events
+        .into_iter()
+        .partition(|e| e.aggregate_type == a_type && e.aggregate_id == a_id))
+}
+
 /// Every event in position order.
 pub fn stream_all<'e>(
     db: impl PgExecutor<'e> + 'e,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use cqrs_es::Aggregate;
 use sqlx::PgPool;
 
-use super::read::{aggregate_events, StoredEvent};
+use super::read::{aggregate_events, two_aggregates_events, StoredEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -70,14 +70,22 @@ impl<A> Default for StateCache<A> {
 }
 
 impl<A: Aggregate + Clone> StateCache<A> {
-    pub async fn load(&self, pool: &PgPool, id: &str) -> Result<Arc<A>, LoadError> {
-        let known = self
-            .states
+    /// The cached state of `id` and the sequence it stands at (a default state at 0).
+    fn known(&self, id: &str) -> (Arc<A>, i64) {
+        self.states
             .lock()
             .ok()
-            .and_then(|states| states.get(id).cloned());
-        let (state, after) = known.unwrap_or_else(|| (Arc::new(A::default()), 0));
-        let events = aggregate_events(pool, A::TYPE, id, after + 1, i64::MAX).await?;
+            .and_then(|states| states.get(id).cloned())
+            .unwrap_or_else(|| (Arc::new(A::default()), 0))
+    }
+
+    /// `id`'s state caught up (from `after`) with the events recorded since.
+    fn advance(
+        &self,
+        id: &str,
+        (state, after): (Arc<A>, i64),
+        events: Vec<StoredEvent>,
+    ) -> Result<Arc<A>, LoadError> {
         if events.is_empty() {
             return Ok(state);
         }
@@ -94,5 +102,41 @@ impl<A: Aggregate + Clone> StateCache<A> {
             }
         }
         Ok(next)
+    }
+
+    pub async fn load(&self, pool: &PgPool, id: &str) -> Result<Arc<A>, LoadError> {
+        let known = self.known(id);
+        let events = aggregate_events(pool, A::TYPE, id, known.1 + 1, i64::MAX).await?;
+        self.advance(id, known, events)
+    }
+
+    /// `id`'s state and, in the same query, `other_id`'s from `other` (an aggregate of
+    /// another type), both as current as `load` makes them.
+    pub async fn load_with<B: Aggregate + Clone>(
+        &self,
+        pool: &PgPool,
+        id: &str,
+        other: &StateCache<B>,
+        other_id: &str,
+    ) -> Result<(Arc<A>, Arc<B>), LoadError> {
+        let (mine, theirs) = (self.known(id), other.known(other_id));
+        let (my_events, their_events) = two_aggregates_events(
+            pool,
+            (A::TYPE, id, mine.1),
+            (B::TYPE, other_id, theirs.1),
+        )
+        .await?;
+        Ok((
+            self.advance(id, mine, my_events)?,
+            other.advance(other_id, theirs, their_events)?,
+        ))
+    }
+
+    /// The cached state of `id`, not caught up: for what never changes once recorded.
+    pub fn cached(&self, id: &str) -> Option<Arc<A>> {
+        self.states
+            .lock()
+            .ok()
+            .and_then(|states| states.get(id).map(|(state, _)| state.clone()))
     }
 }

@@ -192,6 +192,11 @@ impl Workspace {
         lineage(&self.projects, id, |p| p.parent.as_ref()).any(|(p, _)| p == ancestor)
     }
 
+    /// The organization the workspace was requested in (it never changes).
+    pub fn organization(&self) -> Option<&OrganizationId> {
+        self.org_id.as_ref()
+    }
+
     /// What a token for this workspace's API server says of `user`: the organization and the
     /// names of `user`'s groups with their ancestors. `None` when `user` is in no group, or the
     /// workspace does not exist or is being deleted: no token then.
