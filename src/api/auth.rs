@@ -203,6 +203,22 @@ fn clear_session_cookies(jar: &CookieJar) {
     jar.add(cookie(CSRF_COOKIE, "", "/", 0, false));
 }
 
+/// Start a login (or a link, for `link_user`) in this browser: the login is bound to it by the
+/// `hxb_login` cookie (reused if it has one).
+async fn start_login(
+    ctx: &Ctx,
+    req: &poem::Request,
+    jar: &CookieJar,
+    provider: &str,
+    link_user: Option<&hexabase_command::UserId>,
+    return_to: Option<String>,
+) -> ApiResult<login::Started> {
+    let binder = security::cookie_value(req, LOGIN_COOKIE);
+    let started = login::start(&ctx.state, provider, link_user, return_to, binder).await?;
+    set_login_cookie(jar, &started.binder, started.expires_in);
+    Ok(started)
+}
+
 fn set_login_cookie(jar: &CookieJar, binder: &str, ttl: u64) {
     let max_age = i64::try_from(ttl).unwrap_or(i64::MAX);
     jar.add(cookie(
@@ -249,10 +265,7 @@ impl AuthApi {
         #[oai(validator(max_length = 2048))]
         return_to: Query<Option<String>>,
     ) -> ApiResult<Json<LoginStarted>> {
-        let return_to = return_to.0;
-        let binder = security::cookie_value(req, LOGIN_COOKIE);
-        let started = login::start(&ctx.state, &provider, None, return_to, binder).await?;
-        set_login_cookie(jar, &started.binder, started.expires_in);
+        let started = start_login(&ctx, req, jar, &provider, None, return_to.0).await?;
         Ok(Json(LoginStarted {
             authorization_url: started.authorization_url,
             expires_in: started.expires_in,
@@ -277,9 +290,7 @@ impl AuthApi {
         #[oai(validator(max_length = 2048))]
         return_to: Query<Option<String>>,
     ) -> ApiResult<BrowserLogin> {
-        let binder = security::cookie_value(req, LOGIN_COOKIE);
-        let started = login::start(&ctx.state, &provider, None, return_to.0, binder).await?;
-        set_login_cookie(jar, &started.binder, started.expires_in);
+        let started = start_login(&ctx, req, jar, &provider, None, return_to.0).await?;
         Ok(BrowserLogin::Found(started.authorization_url))
     }
 
@@ -298,11 +309,8 @@ impl AuthApi {
         #[oai(validator(max_length = 2048))]
         return_to: Query<Option<String>>,
     ) -> ApiResult<Json<LoginStarted>> {
-        let return_to = return_to.0;
         let user = &auth.principal().user;
-        let binder = security::cookie_value(req, LOGIN_COOKIE);
-        let started = login::start(&ctx.state, &provider, Some(user), return_to, binder).await?;
-        set_login_cookie(jar, &started.binder, started.expires_in);
+        let started = start_login(&ctx, req, jar, &provider, Some(user), return_to.0).await?;
         Ok(Json(LoginStarted {
             authorization_url: started.authorization_url,
             expires_in: started.expires_in,

@@ -319,6 +319,18 @@ fn client_of(req: &poem::Request, form_client: Option<&str>) -> Result<Workspace
         .map_err(|_| GrantError::InvalidClient("the client id must be a workspace id".into()))
 }
 
+/// An approval page's answer: `allow` or `deny`.
+fn allowed(decision: &str) -> ApiResult<bool> {
+    match decision {
+        "allow" => Ok(true),
+        "deny" => Ok(false),
+        _ => Err(ApiError::bad_request(
+            "decision must be allow or deny",
+            Some("decision"),
+        )),
+    }
+}
+
 fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, GrantError> {
     value
         .as_deref()
@@ -491,16 +503,7 @@ impl OidcApi {
         /// `allow` or `deny`.
         decision: Query<String>,
     ) -> ApiResult<AuthorizeReply> {
-        let allow = match decision.0.as_str() {
-            "allow" => true,
-            "deny" => false,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "decision must be allow or deny",
-                    Some("decision"),
-                ))
-            }
-        };
+        let allow = allowed(&decision)?;
         grant::decide(&ctx.state, &approval, &auth.principal().user, allow)
             .await
             .map_err(|e| ApiError::internal(&e))?
@@ -624,16 +627,7 @@ impl OidcApi {
         /// `allow` or `deny`.
         decision: Query<String>,
     ) -> ApiResult<DevicePage> {
-        let allow = match decision.0.as_str() {
-            "allow" => true,
-            "deny" => false,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "decision must be allow or deny",
-                    Some("decision"),
-                ))
-            }
-        };
+        let allow = allowed(&decision)?;
         if !device::decide(&ctx.state, &approval, &auth.principal().user, allow)
             .await
             .map_err(|e| ApiError::internal(&e))?

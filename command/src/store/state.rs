@@ -120,12 +120,9 @@ impl<A: Aggregate + Clone> StateCache<A> {
         other_id: &str,
     ) -> Result<(Arc<A>, Arc<B>), LoadError> {
         let (mine, theirs) = (self.known(id), other.known(other_id));
-        let (my_events, their_events) = two_aggregates_events(
-            pool,
-            (A::TYPE, id, mine.1),
-            (B::TYPE, other_id, theirs.1),
-        )
-        .await?;
+        let (my_events, their_events) =
+            two_aggregates_events(pool, (A::TYPE, id, mine.1), (B::TYPE, other_id, theirs.1))
+                .await?;
         Ok((
             self.advance(id, mine, my_events)?,
             other.advance(other_id, theirs, their_events)?,

@@ -85,6 +85,39 @@ async fn url_on_stderr(child: &mut Child) -> (String, tokio::task::JoinHandle<St
     (url, rest)
 }
 
+/// A HOME whose kubeconfig runs `hexabase kubectl-credential` for `ws` against `cluster`.
+fn plugin_home(server: &str, ws: &str, cluster: &KubeCluster, ca_pem: &str) -> PathBuf {
+    let plugin = json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "hexabase",
+        "args": ["kubectl-credential", "--server", server, "--workspace", ws],
+        "interactiveMode": "Never",
+    });
+    home_dir(ca_pem, &kubeconfig(cluster, plugin))
+}
+
+/// `hexabase login` for `ws` with `home` as HOME (its grant goes there), in `mode`
+/// (`--no-browser` or `--device`); its stderr is piped.
+fn hexabase_login(server: &str, ws: &str, home: &Path, mode: &str) -> Child {
+    Command::new(hexabase_binary())
+        .args([
+            "login",
+            "--server",
+            server,
+            "--workspace",
+            ws,
+            mode,
+            "--timeout",
+            "60",
+        ])
+        .env("HOME", home)
+        .env("HEXABASE_CA_FILE", home.join("ca.crt"))
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 fn kubeconfig(cluster: &KubeCluster, exec: Value) -> Value {
     use base64::Engine;
     json!({
@@ -168,30 +201,8 @@ async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
 
     // `hexabase login`: the URL it prints, opened in the admin's signed-in browser, comes back
     // to its loopback listener; the grant it keeps lets the plugin get tokens on its own.
-    let plugin = json!({
-        "apiVersion": "client.authentication.k8s.io/v1",
-        "command": "hexabase",
-        "args": ["kubectl-credential", "--server", app.base, "--workspace", ws],
-        "interactiveMode": "Never",
-    });
-    let home = home_dir(&ca_pem, &kubeconfig(&cluster, plugin));
-    let mut login = Command::new(hexabase_binary());
-    login
-        .args([
-            "login",
-            "--server",
-            &app.base,
-            "--workspace",
-            &ws,
-            "--no-browser",
-            "--timeout",
-            "60",
-        ])
-        .env("HOME", &home)
-        .env("HEXABASE_CA_FILE", home.join("ca.crt"))
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut login = login.spawn().unwrap();
+    let home = plugin_home(&app.base, &ws, &cluster, &ca_pem);
+    let mut login = hexabase_login(&app.base, &ws, &home, "--no-browser");
     let (url, rest) = url_on_stderr(&mut login).await;
     assert!(
         url.starts_with(&format!("{}/oauth/authorize?", app.base)),
@@ -370,30 +381,8 @@ async fn kubectl_signs_in_on_a_machine_without_a_browser_with_a_device_code() {
     let ws = app.create_workspace(&admin, &org, "Staging").await;
     app.caught_up().await;
     let cluster = trusting_cluster(&app, &ws, &ca_pem).await;
-    let plugin = json!({
-        "apiVersion": "client.authentication.k8s.io/v1",
-        "command": "hexabase",
-        "args": ["kubectl-credential", "--server", app.base, "--workspace", ws],
-        "interactiveMode": "Never",
-    });
-    let home = home_dir(&ca_pem, &kubeconfig(&cluster, plugin));
-    let mut login = Command::new(hexabase_binary());
-    login
-        .args([
-            "login",
-            "--server",
-            &app.base,
-            "--workspace",
-            &ws,
-            "--device",
-            "--timeout",
-            "60",
-        ])
-        .env("HOME", &home)
-        .env("HEXABASE_CA_FILE", home.join("ca.crt"))
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut login = login.spawn().unwrap();
+    let home = plugin_home(&app.base, &ws, &cluster, &ca_pem);
+    let mut login = hexabase_login(&app.base, &ws, &home, "--device");
     let (url, rest) = url_on_stderr(&mut login).await;
     assert!(
         url.starts_with(&format!("{}/oauth/device?user_code=", app.base)),

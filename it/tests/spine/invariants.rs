@@ -27,6 +27,18 @@ const KEYRING_EVENTS: u64 = 4;
 const UNSENT_ORG_EVENTS: &str =
     "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND aggregate_type = 'Organization'";
 
+/// Rename organization `id` (one event), which must succeed.
+async fn rename(app: &TestApp, token: &str, id: &str, name: &str) {
+    let reply = app
+        .patch(
+            &format!("/api/v1/organizations/{id}"),
+            token,
+            &json!({ "name": name }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
 fn relay(app: &TestApp) -> Relay {
     Relay::new(
         app.pool.clone(),
@@ -217,14 +229,7 @@ async fn two_workers_keep_each_aggregates_order_and_publish_once() {
         let (app, token) = (&app, &token);
         async move {
             for n in 0..12 {
-                let reply = app
-                    .patch(
-                        &format!("/api/v1/organizations/{id}"),
-                        token,
-                        &json!({ "name": format!("{id} v{n}") }),
-                    )
-                    .await;
-                assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+                rename(app, token, id, &format!("{id} v{n}")).await;
             }
         }
     });
@@ -494,14 +499,7 @@ async fn verify_names_an_edited_or_deleted_event() {
     let (_, token) = app.user();
     let (id, _) = app.create_org(&token, "Acme").await;
     for name in ["Acme 2", "Acme 3"] {
-        let reply = app
-            .patch(
-                &format!("/api/v1/organizations/{id}"),
-                &token,
-                &json!({ "name": name }),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK);
+        rename(&app, &token, &id, name).await;
     }
     let clean = verify(&app.pool).await.unwrap();
     // The organization and the two signing keyrings.
@@ -629,24 +627,10 @@ async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
     let (_, token) = app.user();
     let (x, _) = app.create_org(&token, "X").await;
     for name in ["X v1", "X v2"] {
-        let reply = app
-            .patch(
-                &format!("/api/v1/organizations/{x}"),
-                &token,
-                &json!({ "name": name }),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        rename(&app, &token, &x, name).await;
     }
     let (y, _) = app.create_org(&token, "Y").await;
-    let reply = app
-        .patch(
-            &format!("/api/v1/organizations/{y}"),
-            &token,
-            &json!({ "name": "Y v1" }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    rename(&app, &token, &y, "Y v1").await;
     let (z, _) = app.create_org(&token, "Z").await;
     let event = |id: &str, sequence: i64| {
         let (pool, id) = (app.pool.clone(), id.to_owned());
