@@ -588,6 +588,11 @@ async fn device_grant(
             return serde_json::from_str(&body)
                 .map_err(|e| unreachable(format!("unreadable token response: {e}")));
         }
+        // Rate-limited (other clients behind the same address): wait longer, as for slow_down.
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            interval += Duration::from_secs(5);
+            continue;
+        }
         match serde_json::from_str::<OAuthError>(&body) {
             Ok(error) if error.error == "authorization_pending" => {}
             Ok(error) if error.error == "slow_down" => interval += Duration::from_secs(5),

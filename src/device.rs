@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hexabase_command::{UserId, WorkspaceId};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -99,27 +99,41 @@ pub async fn start(state: &AppState, client: &WorkspaceId) -> Result<Started, St
     )))
 }
 
-/// `user` entered `user_code`: the client asking, and a new secret for the approval page
-/// (which replaces any earlier page's), if the request still waits for an answer.
+/// The client whose request waits for an answer under `user_code`, if any.
+pub async fn waiting_client(
+    state: &AppState,
+    user_code: &str,
+) -> Result<Option<WorkspaceId>, StoreError> {
+    let client: Option<String> = sqlx::query_scalar(
+        "SELECT client_id FROM oidc_device_grants \
+         WHERE user_code = $1 AND user_id IS NULL AND NOT denied AND expires_at > now()",
+    )
+    .bind(user_code)
+    .fetch_optional(&state.pool)
+    .await?;
+    Ok(client.and_then(|c| WorkspaceId::parse(&c).ok()))
+}
+
+/// `user` — who may hold tokens for the client, checked by the caller — entered `user_code`:
+/// a new secret for their approval page (which replaces any earlier page's), if the request
+/// still waits for an answer.
 pub async fn open_approval(
     state: &AppState,
     user_code: &str,
     user: &UserId,
-) -> Result<Option<(WorkspaceId, String)>, StoreError> {
+) -> Result<Option<String>, StoreError> {
     let approval = secrets::random_token()?;
-    let client: Option<String> = sqlx::query_scalar(
+    let opened = sqlx::query(
         "UPDATE oidc_device_grants SET approval_hash = $2, approver = $3 \
-         WHERE user_code = $1 AND user_id IS NULL AND NOT denied AND expires_at > now() \
-         RETURNING client_id",
+         WHERE user_code = $1 AND user_id IS NULL AND NOT denied AND expires_at > now()",
     )
     .bind(user_code)
     .bind(secrets::hash(&approval))
     .bind(user.as_str())
-    .fetch_optional(&state.pool)
-    .await?;
-    Ok(client
-        .and_then(|c| WorkspaceId::parse(&c).ok())
-        .map(|client| (client, approval)))
+    .execute(&state.pool)
+    .await?
+    .rows_affected();
+    Ok((opened == 1).then_some(approval))
 }
 
 /// `user`'s answer on the approval page behind `approval`: whether there was such a page of
@@ -150,10 +164,9 @@ pub async fn decide(
 
 #[derive(sqlx::FromRow)]
 struct Polled {
-    client_id: String,
     user_id: Option<String>,
     denied: bool,
-    expires_at: DateTime<Utc>,
+    expired: bool,
     too_fast: bool,
     interval_secs: i32,
 }
@@ -170,26 +183,24 @@ pub async fn poll(
         "WITH before AS ( \
              SELECT device_hash, polled_at IS NOT NULL \
                     AND polled_at > now() - make_interval(secs => interval_secs) AS too_fast \
-             FROM oidc_device_grants WHERE device_hash = $1 FOR UPDATE) \
+             FROM oidc_device_grants WHERE device_hash = $1 AND client_id = $2 FOR UPDATE) \
          UPDATE oidc_device_grants g \
          SET polled_at = now(), \
              interval_secs = g.interval_secs + CASE WHEN b.too_fast THEN 5 ELSE 0 END \
          FROM before b WHERE g.device_hash = b.device_hash \
-         RETURNING g.client_id, g.user_id, g.denied, g.expires_at, b.too_fast, g.interval_secs",
+         RETURNING g.user_id, g.denied, g.expires_at <= now() AS expired, b.too_fast, \
+                   g.interval_secs",
     )
     .bind(&hash)
+    .bind(client.as_str())
     .fetch_optional(&state.pool)
     .await?;
+    // Unknown, used, or another client's: the same answer.
     let Some(polled) = polled else {
         return Ok(Err(GrantError::InvalidGrant(
             "the device code is unknown or was already used".into(),
         )));
     };
-    if polled.client_id != client.as_str() {
-        return Ok(Err(GrantError::InvalidGrant(
-            "the device code was issued to another client".into(),
-        )));
-    }
     let ended = |error: GrantError| async {
         sqlx::query("DELETE FROM oidc_device_grants WHERE device_hash = $1")
             .bind(&hash)
@@ -197,7 +208,7 @@ pub async fn poll(
             .await
             .map(|_| Err(error))
     };
-    if polled.expires_at <= Utc::now() {
+    if polled.expired {
         return ended(GrantError::ExpiredToken).await;
     }
     if polled.denied {

@@ -254,10 +254,12 @@ pub async fn purge_expired(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
         .execute(pool)
         .await?
         .rows_affected();
-    let devices = sqlx::query("DELETE FROM oidc_device_grants WHERE expires_at < now()")
-        .execute(pool)
-        .await?
-        .rows_affected();
+    // Kept an hour past expiry, so a device still polling hears `expired_token`.
+    let devices =
+        sqlx::query("DELETE FROM oidc_device_grants WHERE expires_at < now() - interval '1 hour'")
+            .execute(pool)
+            .await?
+            .rows_affected();
     let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < now() - interval '1 day'")
         .execute(pool)
         .await?

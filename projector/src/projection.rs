@@ -127,9 +127,9 @@ type Key<'a> = (&'a str, &'a str);
 /// The single apply path, for the live runner and for `replay`: idempotent, ordered per
 /// aggregate, safe under redelivery and under several workers sharing one consumer.
 ///
-/// A batch costs a few statements whatever its size: the checkpoints of aggregates new to the
-/// projection are inserted in one; the others are locked and read in one (so two workers
-/// handling one aggregate serialise there) and moved in one; the projection writes its rows
+/// A batch costs a few statements whatever its size: every checkpoint it touches is created or
+/// locked and read in one (so two workers handling one aggregate serialise there, always in the
+/// same order), those that advanced are moved in one, and the projection writes its rows
 /// through `apply_events`. An event that arrives ahead of its predecessors first applies the
 /// missing ones from the event store, which is the source of truth; an event applied before
 /// is skipped.
@@ -180,57 +180,48 @@ pub async fn apply_batch<'e>(
         return Ok(outcome);
     }
 
-    // Aggregates whose whole history is in this batch: checkpoint inserted at the last event,
-    // unless the aggregate is known already (then it is handled with the others below).
-    let fresh: Vec<&Run> = runs.iter().filter(|r| r.starts_history()).collect();
-    let inserted: Vec<(String, String)> = if fresh.is_empty() {
-        Vec::new()
-    } else {
-        let last = |r: &Run<'e>| r.events[r.events.len() - 1];
-        sqlx::query_as(
-            "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, \
-                                             position, applied_at) \
-             SELECT $1, t, i, s, p, clock_timestamp() \
-             FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(t, i, s, p) \
-             ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING \
-             RETURNING aggregate_type, aggregate_id",
-        )
-        .bind(projection.name())
-        .bind(fresh.iter().map(|r| r.aggregate_type).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|r| r.aggregate_id).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|r| last(r).sequence).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|r| last(r).position).collect::<Vec<_>>())
-        .fetch_all(&mut *db)
-        .await?
-    };
-    let inserted: HashSet<Key> = inserted
-        .iter()
-        .map(|(t, i)| (t.as_str(), i.as_str()))
-        .collect();
+    // Every checkpoint of the batch in one statement, so in one (sorted) order in every
+    // transaction: an aggregate whose whole history is in the batch and that the projection has
+    // not seen gets its checkpoint at its last event (nothing more to do for it); any other
+    // missing one is created at 0; existing ones are locked and read.
+    let last = |r: &Run<'e>| r.events[r.events.len() - 1];
+    let fresh = |r: &Run<'e>| r.starts_history().then(|| last(r));
+    let checkpoints: Vec<(String, String, i64, bool)> = sqlx::query_as(
+        "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, \
+                                         position, applied_at) \
+         SELECT $1, t, i, s, p, clock_timestamp() \
+         FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(t, i, s, p) \
+         ON CONFLICT (projection, aggregate_type, aggregate_id) \
+         DO UPDATE SET sequence = projection_offsets.sequence \
+         RETURNING aggregate_type, aggregate_id, sequence, xmax = 0 AS inserted",
+    )
+    .bind(projection.name())
+    .bind(runs.iter().map(|r| r.aggregate_type).collect::<Vec<_>>())
+    .bind(runs.iter().map(|r| r.aggregate_id).collect::<Vec<_>>())
+    .bind(
+        runs.iter()
+            .map(|r| fresh(r).map_or(0, |e| e.sequence))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        runs.iter()
+            .map(|r| fresh(r).map_or(0, |e| e.position))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    let mut inserted: HashSet<Key> = HashSet::new();
+    let mut current: HashMap<Key, i64> = HashMap::new();
+    for (t, i, sequence, new) in &checkpoints {
+        let key = (t.as_str(), i.as_str());
+        if *new && *sequence > 0 {
+            inserted.insert(key);
+        } else {
+            current.insert(key, if *new { 0 } else { *sequence });
+        }
+    }
     let is_new = |r: &Run| inserted.contains(&(r.aggregate_type, r.aggregate_id));
-
-    // The others: checkpoint locked (created at 0 if missing) and read.
     let known: Vec<&Run> = runs.iter().filter(|r| !is_new(r)).collect();
-    let current: Vec<(String, String, i64)> = if known.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(
-            "INSERT INTO projection_offsets (projection, aggregate_type, aggregate_id, sequence, position) \
-             SELECT $1, t, i, 0, 0 FROM UNNEST($2::text[], $3::text[]) AS u(t, i) \
-             ON CONFLICT (projection, aggregate_type, aggregate_id) \
-             DO UPDATE SET sequence = projection_offsets.sequence \
-             RETURNING aggregate_type, aggregate_id, sequence",
-        )
-        .bind(projection.name())
-        .bind(known.iter().map(|r| r.aggregate_type).collect::<Vec<_>>())
-        .bind(known.iter().map(|r| r.aggregate_id).collect::<Vec<_>>())
-        .fetch_all(&mut *db)
-        .await?
-    };
-    let current: HashMap<Key, i64> = current
-        .iter()
-        .map(|(t, i, s)| ((t.as_str(), i.as_str()), *s))
-        .collect();
 
     // What each known aggregate still needs, from the batch or, past a hole, from the store.
     let mut fetched: HashMap<Key, Vec<StoredEvent>> = HashMap::new();

@@ -84,7 +84,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::prometheus))
         .around(ratelimit::limit)
-        .around(oidc::sign_in_first)
+        .around(oidc::oauth_pages)
         .with(AddData::new(state))
         .around(middleware::observe)
 }

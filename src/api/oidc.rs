@@ -540,6 +540,17 @@ impl OidcApi {
         if !openid {
             return Ok(DeviceReply::refused(GrantError::InvalidScope));
         }
+        let workspace = ctx
+            .state
+            .workspace_states
+            .load(&ctx.state.pool, client.as_str())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        if workspace.organization().is_none() {
+            return Ok(DeviceReply::refused(GrantError::InvalidClient(
+                "no such workspace".into(),
+            )));
+        }
         let started = device::start(&ctx.state, &client)
             .await
             .map_err(|e| ApiError::internal(&e))?;
@@ -586,17 +597,26 @@ impl OidcApi {
             return Ok(not_found());
         };
         let user = auth.principal().user.clone();
-        let Some((client, approval)) = device::open_approval(&ctx.state, &code, &user)
+        let internal = |e: grant::StoreError| ApiError::internal(&e);
+        let Some(client) = device::waiting_client(&ctx.state, &code)
             .await
-            .map_err(|e| ApiError::internal(&e))?
+            .map_err(internal)?
         else {
             return Ok(not_found());
         };
+        // Only someone who may hold the tokens gets to answer (and so to replace an earlier
+        // page's secret).
         let Some((row, (_, groups))) = grant_for(&ctx, &user, &client).await? else {
             return Ok(DevicePage::Forbidden(Html(grant::plain_page(
                 "Not allowed",
                 "<p>Only members of the workspace's groups may give a device access to it.</p>",
             ))));
+        };
+        let Some(approval) = device::open_approval(&ctx.state, &code, &user)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(not_found());
         };
         let shown = device::display(&code);
         Ok(DevicePage::Page(Html(grant::approval_page(
@@ -767,35 +787,43 @@ impl OidcApi {
     }
 }
 
-/// A browser that opens `/oauth/authorize` or `/oauth/device` without a (valid) control-plane
-/// session gets, with the 401, a page to sign in with each configured provider; signing in
-/// brings it back to the same request.
-pub async fn sign_in_first<E: poem::Endpoint>(
+/// The provider's browser pages (`GET /oauth/…`): never cached (the approval pages carry a
+/// secret), never framed by another page. A browser that opens `/oauth/authorize` or
+/// `/oauth/device` without a (valid) control-plane session gets, with the 401, a page to sign
+/// in with each configured provider; signing in brings it back to the same request.
+pub async fn oauth_pages<E: poem::Endpoint>(
     next: E,
     req: poem::Request,
 ) -> poem::Result<poem::Response> {
+    use poem::http::{header, HeaderValue, Method, StatusCode};
     use poem::IntoResponse;
-    let authorize = req.method() == poem::http::Method::GET
-        && matches!(req.uri().path(), "/oauth/authorize" | "/oauth/device");
+    let path = req.uri().path().to_owned();
+    if req.method() != Method::GET || !path.starts_with("/oauth/") {
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
     let back = req.uri().path_and_query().map(|p| p.as_str().to_owned());
     let state = req.data::<std::sync::Arc<crate::app::AppState>>().cloned();
-    let response = match next.call(req).await {
+    let mut response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(e) => e.into_response(),
     };
-    if !authorize || response.status() != poem::http::StatusCode::UNAUTHORIZED {
-        return Ok(response);
+    let sign_in = matches!(path.as_str(), "/oauth/authorize" | "/oauth/device")
+        && response.status() == StatusCode::UNAUTHORIZED;
+    if let (true, Some(state), Some(back)) = (sign_in, state, back) {
+        let providers: Vec<&str> = state.providers.names().collect();
+        if !providers.is_empty() {
+            response = poem::Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .content_type("text/html; charset=utf-8")
+                .body(grant::sign_in_page(&providers, &back));
+        }
     }
-    let (Some(state), Some(back)) = (state, back) else {
-        return Ok(response);
-    };
-    let providers: Vec<&str> = state.providers.names().collect();
-    if providers.is_empty() {
-        return Ok(response);
-    }
-    Ok(poem::Response::builder()
-        .status(poem::http::StatusCode::UNAUTHORIZED)
-        .content_type("text/html; charset=utf-8")
-        .header(poem::http::header::CACHE_CONTROL, "no-store")
-        .body(grant::sign_in_page(&providers, &back)))
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    Ok(response)
 }

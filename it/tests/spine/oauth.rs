@@ -558,6 +558,16 @@ async fn a_device_is_signed_in_with_a_code_its_user_allows_in_a_browser() {
     };
 
     // The machine's request: a workspace as client, `openid` in the scope.
+    let (status, body) = start(vec![
+        ("client_id", "ws-01900000000070008000000000000000".into()),
+        ("scope", "openid".into()),
+    ])
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "no such workspace"
+    );
     let (status, body) = start(vec![("scope", "openid".into())]).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -600,21 +610,33 @@ async fn a_device_is_signed_in_with_a_code_its_user_allows_in_a_browser() {
         (StatusCode::BAD_REQUEST, Some("slow_down"))
     );
 
-    // Someone who is not in the workspace's groups gets no approval page for it.
+    // The member gets the approval page: it names the workspace and the code, and is neither
+    // cached nor framed. Someone not in the workspace's groups then gets no page of their own,
+    // and does not spoil the member's.
     let typed = format!(
         "{}/oauth/device?user_code={}",
         app.base,
         user_code.to_lowercase()
     );
-    let (status, _, page) = flow.open(Some(&stranger), &typed).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
-    // The member does: it names the workspace and the code. The answer is theirs alone.
     let (status, _, page) = flow.open(Some(&admin), &typed).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(
         page.contains("Staging") && page.contains(&user_code),
         "{page}"
     );
+    let (status, _, page_of_stranger) = flow.open(Some(&stranger), &typed).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page_of_stranger}");
+    let headers = app
+        .client
+        .get(format!("{}/oauth/device", app.base))
+        .header("Cookie", format!("hxb_session={admin}"))
+        .send()
+        .await
+        .unwrap()
+        .headers()
+        .clone();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-frame-options"], "DENY");
     let allow = format!("{}{}", app.base, approval_link(&page, "allow"));
     assert!(allow.contains("/oauth/device/approve?"), "{allow}");
     let (status, _, _) = flow.open(Some(&stranger), &allow).await;
