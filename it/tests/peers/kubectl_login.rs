@@ -410,4 +410,45 @@ async fn kubectl_signs_in_on_a_machine_without_a_browser_with_a_device_code() {
         "kubectl after a device login: {out}\n{}",
         cluster.diagnostics()
     );
+
+    // kubelogin's device-code grant (its own RFC 8628 client; go-oidc checks the ID token).
+    let cache_dir =
+        std::env::temp_dir().join(format!("hxb-kubelogin-{}", uuid::Uuid::new_v4().simple()));
+    let mut kubelogin = Command::new(hexabase_it::peers::binary("kubelogin"));
+    kubelogin
+        .args([
+            "get-token".to_owned(),
+            format!("--oidc-issuer-url={}", app.base),
+            format!("--oidc-client-id={ws}"),
+            "--grant-type=device-code".to_owned(),
+            "--skip-open-browser".to_owned(),
+            format!("--token-cache-dir={}", cache_dir.display()),
+            format!("--certificate-authority={}", home.join("ca.crt").display()),
+            "--authentication-timeout-sec=60".to_owned(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut kubelogin = kubelogin.spawn().unwrap();
+    let (url, rest) = url_on_stderr(&mut kubelogin).await;
+    assert!(
+        url.starts_with(&format!("{}/oauth/device?user_code=", app.base)),
+        "{url}"
+    );
+    let (status, page) = browser.visit(&url).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let output = tokio::time::timeout(Duration::from_secs(60), kubelogin.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let said = rest.await.unwrap();
+    assert!(output.status.success(), "kubelogin device-code: {said}");
+    let credential: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let token = credential["status"]["token"].as_str().unwrap();
+    let claims = app
+        .state
+        .oidc
+        .verify(token, &WorkspaceId::parse(&ws).unwrap())
+        .unwrap();
+    assert!(claims.groups.contains(&"WSAdmins".to_owned()), "{claims:?}");
 }
