@@ -48,6 +48,20 @@ pub async fn run_projection(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunnerError> {
     let stream = events.ensure(&js).await.map_err(js_err)?;
+    // Before one consumer per aggregate type, each projection had one consumer on every
+    // subject, named after it; left alone it would keep its state on the server for good.
+    if stream.consumer_info(projection.name()).await.is_ok() {
+        match stream.delete_consumer(projection.name()).await {
+            Ok(_) => tracing::info!(
+                projection = projection.name(),
+                "removed the projection's consumer of the earlier layout"
+            ),
+            // Another worker starting at the same time removed it first.
+            Err(e) => {
+                tracing::debug!(projection = projection.name(), error = %e, "consumer not removed")
+            }
+        }
+    }
     let shutdown = shutdown.shared();
     let consumers = projection.aggregate_types().iter().map(|aggregate_type| {
         consume(

@@ -745,10 +745,21 @@ async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
 }
 
 /// JetStream hands each projection only the aggregate types it reads: one durable consumer per
-/// projection and type, filtered by subject.
+/// projection and type, filtered by subject. The one consumer per projection of the earlier
+/// layout is removed.
 #[tokio::test]
 async fn each_projection_receives_only_the_aggregate_types_it_reads() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn_with(no_worker()).await;
+    let earlier = app.state.events.ensure(&app.state.js).await.unwrap();
+    earlier
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("organizations".into()),
+            filter_subject: app.state.events.all_subjects(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    app.start_worker();
     let (_, token) = app.user();
     app.create_org(&token, "Acme").await;
     app.caught_up().await;
