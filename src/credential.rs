@@ -189,10 +189,9 @@ fn client(
         let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ca(e.to_string()))?;
         builder = builder.add_root_certificate(cert);
     }
-    builder.build().map_err(|e| CredentialError::Unreachable {
-        server: server.to_owned(),
-        reason: e.to_string(),
-    })
+    builder
+        .build()
+        .map_err(|e| CredentialError::unreachable(server, e.to_string()))
 }
 
 /// The `ExecCredential` for `workspace`, from the cache or fresh from `server`.
@@ -261,15 +260,20 @@ async fn refresh(
     ];
     let set = match token_request(http, server, &grant.token_endpoint, &form).await {
         Ok(set) => set,
-        Err(TokenFailure::Grant(reason)) => {
+        // The grant is no good any more: sign in again.
+        Err(TokenFailure::OAuth {
+            error, description, ..
+        }) if error == "invalid_grant" => {
             let _ = std::fs::remove_file(grant_file);
             return Err(CredentialError::GrantEnded {
                 server: server.to_owned(),
                 workspace: workspace.to_owned(),
-                reason,
+                reason: description,
             });
         }
-        Err(TokenFailure::Other(e)) => return Err(e),
+        Err(TokenFailure::OAuth { refused, .. } | TokenFailure::Other(refused)) => {
+            return Err(refused)
+        }
     };
     write_private(
         grant_file,
@@ -310,9 +314,31 @@ fn cached_from(set: &TokenSet) -> Cached {
 }
 
 enum TokenFailure {
-    /// The grant is no good any more (`invalid_grant`): sign in again.
-    Grant(String),
+    /// The endpoint answered with an OAuth error: its code and description, and what to tell
+    /// the user when the caller has nothing better to say.
+    OAuth {
+        error: String,
+        description: String,
+        refused: CredentialError,
+    },
     Other(CredentialError),
+}
+
+impl CredentialError {
+    fn unreachable(server: &str, reason: impl Into<String>) -> Self {
+        Self::Unreachable {
+            server: server.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn refused(server: &str, status: reqwest::StatusCode, body: &str) -> Self {
+        Self::Refused {
+            server: server.to_owned(),
+            status: status.as_u16(),
+            body: body.chars().take(500).collect(),
+        }
+    }
 }
 
 async fn token_request(
@@ -321,32 +347,31 @@ async fn token_request(
     endpoint: &str,
     form: &[(&str, &str)],
 ) -> Result<TokenSet, TokenFailure> {
-    let response = http.post(endpoint).form(form).send().await.map_err(|e| {
-        TokenFailure::Other(CredentialError::Unreachable {
-            server: server.to_owned(),
-            reason: chain(&e),
-        })
-    })?;
+    let response = http
+        .post(endpoint)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| TokenFailure::Other(CredentialError::unreachable(server, chain(&e))))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if status.is_success() {
         return serde_json::from_str(&body).map_err(|e| {
-            TokenFailure::Other(CredentialError::Unreachable {
-                server: server.to_owned(),
-                reason: format!("unreadable token response: {e}"),
-            })
+            TokenFailure::Other(CredentialError::unreachable(
+                server,
+                format!("unreadable token response: {e}"),
+            ))
         });
     }
-    match serde_json::from_str::<OAuthError>(&body) {
-        Ok(error) if error.error == "invalid_grant" => {
-            Err(TokenFailure::Grant(error.error_description))
-        }
-        _ => Err(TokenFailure::Other(CredentialError::Refused {
-            server: server.to_owned(),
-            status: status.as_u16(),
-            body: body.chars().take(500).collect(),
-        })),
-    }
+    let refused = CredentialError::refused(server, status, &body);
+    Err(match serde_json::from_str::<OAuthError>(&body) {
+        Ok(error) => TokenFailure::OAuth {
+            error: error.error,
+            description: error.error_description,
+            refused,
+        },
+        Err(_) => TokenFailure::Other(refused),
+    })
 }
 
 /// A token through the REST API with a control-plane access token.
@@ -366,26 +391,16 @@ async fn issue(
         .json(&json!({}))
         .send()
         .await
-        .map_err(|e| CredentialError::Unreachable {
-            server: server.to_owned(),
-            reason: chain(&e),
-        })?;
+        .map_err(|e| CredentialError::unreachable(server, chain(&e)))?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
-        return Err(CredentialError::Refused {
-            server: server.to_owned(),
-            status: status.as_u16(),
-            body: body.chars().take(500).collect(),
-        });
+        return Err(CredentialError::refused(server, status, &body));
     }
     let issued: Issued = response
         .json()
         .await
-        .map_err(|e| CredentialError::Unreachable {
-            server: server.to_owned(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| CredentialError::unreachable(server, e.to_string()))?;
     Ok(Cached {
         token: issued.token,
         expires_at: issued.expires_at,
@@ -420,10 +435,7 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
     } = options;
     let workspace = workspace_id(workspace)?;
     let http = client(server, certificate_authority)?;
-    let unreachable = |reason: String| CredentialError::Unreachable {
-        server: server.to_owned(),
-        reason,
-    };
+    let unreachable = |reason: String| CredentialError::unreachable(server, reason);
     let discovery: Value = http
         .get(format!(
             "{}/.well-known/openid-configuration",
@@ -525,10 +537,7 @@ async fn device_grant(
         expires_in: u64,
         interval: Option<u64>,
     }
-    let unreachable = |reason: String| CredentialError::Unreachable {
-        server: server.to_owned(),
-        reason,
-    };
+    let unreachable = |reason: String| CredentialError::unreachable(server, reason);
     let response = http
         .post(device_endpoint)
         .form(&[("client_id", workspace), ("scope", "openid")])
@@ -538,11 +547,7 @@ async fn device_grant(
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(CredentialError::Refused {
-            server: server.to_owned(),
-            status: status.as_u16(),
-            body: body.chars().take(500).collect(),
-        });
+        return Err(CredentialError::refused(server, status, &body));
     }
     let started: Started = serde_json::from_str(&body)
         .map_err(|e| unreachable(format!("unreadable device authorization: {e}")))?;
@@ -576,41 +581,27 @@ async fn device_grant(
             )));
         }
         tokio::time::sleep(interval).await;
-        let response = http
-            .post(token_endpoint)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| unreachable(chain(&e)))?;
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        if status.is_success() {
-            return serde_json::from_str(&body)
-                .map_err(|e| unreachable(format!("unreadable token response: {e}")));
-        }
-        // Rate-limited (other clients behind the same address): wait longer, as for slow_down.
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            interval += Duration::from_secs(5);
-            continue;
-        }
-        match serde_json::from_str::<OAuthError>(&body) {
-            Ok(error) if error.error == "authorization_pending" => {}
-            Ok(error) if error.error == "slow_down" => interval += Duration::from_secs(5),
-            Ok(error) if error.error == "access_denied" => {
-                return Err(CredentialError::Login("the request was denied".into()))
+        match token_request(http, server, token_endpoint, &form).await {
+            Ok(set) => return Ok(set),
+            Err(TokenFailure::OAuth { error, refused, .. }) => match error.as_str() {
+                "authorization_pending" => {}
+                "slow_down" => interval += Duration::from_secs(5),
+                "access_denied" => {
+                    return Err(CredentialError::Login("the request was denied".into()))
+                }
+                "expired_token" => {
+                    return Err(CredentialError::Login(
+                        "the code expired before it was allowed".into(),
+                    ))
+                }
+                _ => return Err(refused),
+            },
+            // Rate-limited (other clients behind the same address): wait longer, as for
+            // slow_down.
+            Err(TokenFailure::Other(CredentialError::Refused { status: 429, .. })) => {
+                interval += Duration::from_secs(5)
             }
-            Ok(error) if error.error == "expired_token" => {
-                return Err(CredentialError::Login(
-                    "the code expired before it was allowed".into(),
-                ))
-            }
-            _ => {
-                return Err(CredentialError::Refused {
-                    server: server.to_owned(),
-                    status: status.as_u16(),
-                    body: body.chars().take(500).collect(),
-                })
-            }
+            Err(TokenFailure::Other(e)) => return Err(e),
         }
     }
 }
@@ -628,10 +619,7 @@ async fn code_grant(
     open_browser: bool,
     timeout: Duration,
 ) -> Result<(TokenSet, String), CredentialError> {
-    let unreachable = |reason: String| CredentialError::Unreachable {
-        server: server.to_owned(),
-        reason,
-    };
+    let unreachable = |reason: String| CredentialError::unreachable(server, reason);
 
     let listener = TcpListener::bind(listen)
         .await
@@ -690,8 +678,10 @@ async fn code_grant(
     let set = token_request(http, server, token_endpoint, &form)
         .await
         .map_err(|failure| match failure {
-            TokenFailure::Grant(reason) => CredentialError::Login(reason),
-            TokenFailure::Other(e) => e,
+            TokenFailure::OAuth {
+                error, description, ..
+            } if error == "invalid_grant" => CredentialError::Login(description),
+            TokenFailure::OAuth { refused, .. } | TokenFailure::Other(refused) => refused,
         })?;
     Ok((set, nonce))
 }

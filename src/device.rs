@@ -35,12 +35,11 @@ pub struct Started {
 
 /// 8 letters of `ALPHABET` (20^8 ≈ 2^34.6; guesses are rate-limited and codes live 10 minutes).
 fn new_user_code() -> Result<String, RandomError> {
+    let random = SystemRandom::new();
     let mut code = String::with_capacity(CODE_LENGTH);
     while code.len() < CODE_LENGTH {
         let mut byte = [0u8; 1];
-        SystemRandom::new()
-            .fill(&mut byte)
-            .map_err(|_| RandomError)?;
+        random.fill(&mut byte).map_err(|_| RandomError)?;
         // Only bytes below the largest multiple of the alphabet's size: no bias.
         if usize::from(byte[0]) < 256 - 256 % ALPHABET.len() {
             code.push(char::from(ALPHABET[usize::from(byte[0]) % ALPHABET.len()]));

@@ -251,6 +251,32 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Add `user` to group `group` of workspace `ws` as the holder of `token`; must succeed.
+    pub async fn add_to_group(&self, ws: &str, group: &str, token: &str, user: &str) {
+        let joined = self
+            .post(
+                &format!("/api/v1/workspaces/{ws}/groups/{group}/members"),
+                token,
+                &serde_json::json!({ "user_id": user }),
+            )
+            .await;
+        assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
+    }
+
+    /// How many workspace tokens organization `org`'s event history records (read as `token`).
+    pub async fn credentials_recorded(&self, org: &str, token: &str) -> usize {
+        let history = self
+            .get(
+                &format!("/api/v1/organizations/{org}/events?aggregate_type=Credential&limit=100"),
+                token,
+            )
+            .await;
+        history.body["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no history: {}", history.text))
+            .len()
+    }
+
     /// A new user who joined organization `org` with `role` (invited by `admin`, then accepting
     /// as the invited email would); returns them and their token once the read model shows them.
     pub async fn member_of(&self, org: &str, admin: &str, role: &str) -> (UserId, String) {

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use hexabase_command::store::{aggregate_events, StoredEvent};
@@ -210,25 +210,27 @@ pub async fn apply_batch<'e>(
     )
     .fetch_all(&mut *db)
     .await?;
-    let mut inserted: HashSet<Key> = HashSet::new();
-    let mut current: HashMap<Key, i64> = HashMap::new();
-    for (t, i, sequence, new) in &checkpoints {
-        let key = (t.as_str(), i.as_str());
-        if *new && *sequence > 0 {
-            inserted.insert(key);
-        } else {
-            current.insert(key, if *new { 0 } else { *sequence });
-        }
-    }
-    let is_new = |r: &Run| inserted.contains(&(r.aggregate_type, r.aggregate_id));
-    let known: Vec<&Run> = runs.iter().filter(|r| !is_new(r)).collect();
+    // Where each checkpoint stood; `None` when it was just inserted at its run's last event.
+    let standing: HashMap<Key, Option<i64>> = checkpoints
+        .iter()
+        .map(|(t, i, sequence, inserted)| {
+            let stood = match (*inserted, *sequence) {
+                (true, 0) => Some(0),
+                (true, _) => None,
+                (false, sequence) => Some(sequence),
+            };
+            ((t.as_str(), i.as_str()), stood)
+        })
+        .collect();
+    let key_of = |r: &Run<'e>| (r.aggregate_type, r.aggregate_id);
+    let is_new = |r: &Run<'e>| matches!(standing.get(&key_of(r)), Some(None));
 
-    // What each known aggregate still needs, from the batch or, past a hole, from the store.
+    // What each other aggregate still needs, from the batch or, past a hole, from the store.
     let mut fetched: HashMap<Key, Vec<StoredEvent>> = HashMap::new();
     let mut pending: HashMap<Key, Vec<&StoredEvent>> = HashMap::new();
-    for run in &known {
-        let key = (run.aggregate_type, run.aggregate_id);
-        let applied = current.get(&key).copied().unwrap_or(0);
+    for run in runs.iter().filter(|r| !is_new(r)) {
+        let key = key_of(run);
+        let applied = standing.get(&key).copied().flatten().unwrap_or(0);
         let new: Vec<&StoredEvent> = run
             .events
             .iter()
@@ -267,7 +269,7 @@ pub async fn apply_batch<'e>(
     let mut list: Vec<&StoredEvent> = Vec::new();
     let mut moved: Vec<&StoredEvent> = Vec::new();
     for run in &runs {
-        let key = (run.aggregate_type, run.aggregate_id);
+        let key = key_of(run);
         if is_new(run) {
             list.extend(&run.events);
             outcome.applied.extend(&run.events);

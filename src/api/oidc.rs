@@ -162,12 +162,17 @@ pub enum TokenReply {
     UnknownClient(Json<OAuthError>),
 }
 
+/// An OAuth error answer (RFC 6749 §5.2).
+fn oauth_error(error: &GrantError) -> Json<OAuthError> {
+    Json(OAuthError {
+        error: error.code().to_owned(),
+        error_description: error.to_string(),
+    })
+}
+
 impl DeviceReply {
     fn refused(error: GrantError) -> Self {
-        let body = Json(OAuthError {
-            error: error.code().to_owned(),
-            error_description: error.to_string(),
-        });
+        let body = oauth_error(&error);
         match error {
             GrantError::InvalidClient(_) => Self::UnknownClient(body),
             _ => Self::Refused(body),
@@ -177,10 +182,7 @@ impl DeviceReply {
 
 impl TokenReply {
     fn refused(error: GrantError) -> Self {
-        let body = Json(OAuthError {
-            error: error.code().to_owned(),
-            error_description: error.to_string(),
-        });
+        let body = oauth_error(&error);
         match error {
             GrantError::InvalidClient(_) => Self::UnknownClient(body),
             _ => Self::Refused(body),
@@ -797,18 +799,17 @@ pub async fn oauth_pages<E: poem::Endpoint>(
 ) -> poem::Result<poem::Response> {
     use poem::http::{header, HeaderValue, Method, StatusCode};
     use poem::IntoResponse;
-    let path = req.uri().path().to_owned();
-    if req.method() != Method::GET || !path.starts_with("/oauth/") {
+    if req.method() != Method::GET || !req.uri().path().starts_with("/oauth/") {
         return next.call(req).await.map(IntoResponse::into_response);
     }
+    let offers_sign_in = matches!(req.uri().path(), "/oauth/authorize" | "/oauth/device");
     let back = req.uri().path_and_query().map(|p| p.as_str().to_owned());
     let state = req.data::<std::sync::Arc<crate::app::AppState>>().cloned();
     let mut response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(e) => e.into_response(),
     };
-    let sign_in = matches!(path.as_str(), "/oauth/authorize" | "/oauth/device")
-        && response.status() == StatusCode::UNAUTHORIZED;
+    let sign_in = offers_sign_in && response.status() == StatusCode::UNAUTHORIZED;
     if let (true, Some(state), Some(back)) = (sign_in, state, back) {
         let providers: Vec<&str> = state.providers.names().collect();
         if !providers.is_empty() {

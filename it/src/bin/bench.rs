@@ -74,14 +74,28 @@ fn pgbench(app: &TestApp, args: &Args) -> f64 {
 
 /// N clients creating organizations back to back for the duration.
 async fn create_throughput(app: &TestApp, args: &Args) -> (f64, Vec<f64>) {
+    let tokens = (0..args.clients).map(|_| app.user().1).collect();
+    let url = format!("{}/api/v1/organizations", app.base);
+    drive(app, args, &url, tokens, json!({ "name": "Acme" })).await
+}
+
+/// One client per token POSTing `body` to `url` back to back for the duration: successful
+/// answers per second, and their latencies (ms, sorted).
+async fn drive(
+    app: &TestApp,
+    args: &Args,
+    url: &str,
+    tokens: Vec<String>,
+    body: serde_json::Value,
+) -> (f64, Vec<f64>) {
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.clients {
-        let (_, token) = app.user();
-        let (client, url, stop) = (
+    for token in tokens {
+        let (client, url, body, stop) = (
             app.client.clone(),
-            format!("{}/api/v1/organizations", app.base),
+            url.to_owned(),
+            body.clone(),
             stop.clone(),
         );
         tasks.push(tokio::spawn(async move {
@@ -91,10 +105,10 @@ async fn create_throughput(app: &TestApp, args: &Args) -> (f64, Vec<f64>) {
                 let reply = client
                     .post(&url)
                     .bearer_auth(&token)
-                    .json(&json!({ "name": "Acme" }))
+                    .json(&body)
                     .send()
                     .await;
-                if reply.map(|r| r.status().as_u16() == 201).unwrap_or(false) {
+                if reply.map(|r| r.status().is_success()).unwrap_or(false) {
                     latencies.push(t.elapsed().as_secs_f64() * 1e3);
                 }
             }
@@ -162,52 +176,13 @@ async fn projection_lag(app: &TestApp, args: &Args) -> Vec<f64> {
 async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
     let (user, token) = app.user();
     let (org, _) = app.create_org(&token, "Tokens").await;
-    let reply = app
-        .post(
-            &format!("/api/v1/organizations/{org}/workspaces"),
-            &token,
-            &json!({ "name": "Tokens", "plan": "starter" }),
-        )
-        .await;
-    let ws = reply.body["id"].as_str().expect("workspace").to_owned();
+    let ws = app.create_workspace(&token, &org, "Tokens").await;
     app.caught_up().await;
     let seconds = Duration::from_secs(args.seconds);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.clients {
-        let (client, url, token, stop) = (
-            app.client.clone(),
-            format!("{}/api/v1/workspaces/{ws}/token", app.base),
-            token.clone(),
-            stop.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let reply = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({}))
-                    .send()
-                    .await;
-                if reply.map(|r| r.status().is_success()).unwrap_or(false) {
-                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-            }
-            latencies
-        }));
-    }
-    tokio::time::sleep(seconds).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.expect("client task"));
-    }
-    let endpoint = all.len() as f64 / started.elapsed().as_secs_f64();
-    all.sort_by(f64::total_cmp);
+    let url = format!("{}/api/v1/workspaces/{ws}/token", app.base);
+    let tokens = vec![token; args.clients];
+    let (endpoint, all) = drive(app, args, &url, tokens, json!({})).await;
 
     let ws_id = hexabase_command::WorkspaceId::parse(&ws).expect("workspace id");
     let stop = Arc::new(AtomicBool::new(false));

@@ -181,14 +181,8 @@ async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
     let ws = app.create_workspace(&admin, &org, "Staging").await;
     let (dev, dev_token) = app.member_of(&org, &admin, "member").await;
     let members_group = app.group_id(&ws, &admin, "WorkspaceMembers").await;
-    let joined = app
-        .post(
-            &format!("/api/v1/workspaces/{ws}/groups/{members_group}/members"),
-            &admin,
-            &json!({ "user_id": dev.as_str() }),
-        )
+    app.add_to_group(&ws, &members_group, &admin, dev.as_str())
         .await;
-    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
     app.caught_up().await;
 
     let cluster = trusting_cluster(&app, &ws, &ca_pem).await;
@@ -357,18 +351,7 @@ async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
 
     // Every token went on record: the admin's three (sign-in, two refreshes), the member's two.
     app.caught_up().await;
-    let history = app
-        .get(
-            &format!("/api/v1/organizations/{org}/events?aggregate_type=Credential&limit=100"),
-            &admin,
-        )
-        .await;
-    assert_eq!(
-        history.body["items"].as_array().unwrap().len(),
-        5,
-        "{}",
-        history.text
-    );
+    assert_eq!(app.credentials_recorded(&org, &admin).await, 5);
 }
 
 /// `hexabase login --device` on a machine without a browser: it shows a code; the user allows

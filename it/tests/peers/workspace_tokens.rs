@@ -32,14 +32,7 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         )
         .await;
     let ops = ops.body["id"].as_str().unwrap().to_owned();
-    let joined = app
-        .post(
-            &format!("/api/v1/workspaces/{ws}/groups/{ops}/members"),
-            &admin,
-            &json!({ "user_id": dev.as_str() }),
-        )
-        .await;
-    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
+    app.add_to_group(&ws, &ops, &admin, dev.as_str()).await;
     app.caught_up().await;
 
     // Discovery over HTTPS names this issuer.
@@ -237,11 +230,7 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
 
     // Removed from a group, the next token lacks it and the API server refuses accordingly.
     let wsadmins = app.group_id(&ws, &admin, "WSAdmins").await;
-    let members_url = format!("/api/v1/workspaces/{ws}/groups/{wsadmins}/members");
-    let promoted = app
-        .post(&members_url, &admin, &json!({ "user_id": dev.as_str() }))
-        .await;
-    assert_eq!(promoted.status, StatusCode::CREATED, "{}", promoted.text);
+    app.add_to_group(&ws, &wsadmins, &admin, dev.as_str()).await;
     let as_admin_dev = workspace_token(&app, &ws, &dev_token).await;
     assert!(as_admin_dev.body["groups"]
         .as_array()
@@ -255,7 +244,12 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
     api.create(&PostParams::default(), &namespace("team-d"))
         .await
         .unwrap();
-    let demoted = app.delete(&format!("{members_url}/{dev}"), &admin).await;
+    let demoted = app
+        .delete(
+            &format!("/api/v1/workspaces/{ws}/groups/{wsadmins}/members/{dev}"),
+            &admin,
+        )
+        .await;
     assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text);
     let after = workspace_token(&app, &ws, &dev_token).await;
     assert_eq!(after.body["groups"], json!(["WorkspaceMembers", "ops"]));

@@ -219,14 +219,7 @@ async fn project_admins_manage_their_project_without_wildcards_members_only_read
     let leads = group(&app, &s, "leads").await;
     let devs = group(&app, &s, "devs").await;
     for (g, user) in [(&leads, &lead), (&devs, &dev)] {
-        let reply = app
-            .post(
-                &format!("/api/v1/workspaces/{}/groups/{g}/members", s.ws),
-                &s.admin,
-                &json!({ "user_id": user.as_str() }),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        app.add_to_group(&s.ws, g, &s.admin, user.as_str()).await;
     }
     let assignments = format!("/api/v1/projects/{}/roleassignments", s.project);
     created(

@@ -261,18 +261,7 @@ async fn a_member_signs_kubectl_in_and_refreshes_with_rotating_tokens() {
 
     // Every token handed out is recorded: the code's and the refresh's.
     app.caught_up().await;
-    let history = app
-        .get(
-            &format!("/api/v1/organizations/{org}/events?aggregate_type=Credential"),
-            &admin,
-        )
-        .await;
-    assert_eq!(
-        history.body["items"].as_array().unwrap().len(),
-        2,
-        "{}",
-        history.text
-    );
+    assert_eq!(app.credentials_recorded(&org, &admin).await, 2);
 
     // A copied refresh token, presented again even a moment after its rotation (kubectl
     // clients refresh one at a time: no grace as for browser tabs), ends the grant for
@@ -412,11 +401,8 @@ async fn leaving_the_workspace_ends_the_grant_at_the_next_refresh() {
     let (org, ws, admin) = setup(&app).await;
     let (dev, dev_token) = app.member_of(&org, &admin, "member").await;
     let members_group = app.group_id(&ws, &admin, "WorkspaceMembers").await;
-    let members = format!("/api/v1/workspaces/{ws}/groups/{members_group}/members");
-    let joined = app
-        .post(&members, &admin, &json!({ "user_id": dev.as_str() }))
+    app.add_to_group(&ws, &members_group, &admin, dev.as_str())
         .await;
-    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
     app.caught_up().await;
 
     let flow = Flow {
@@ -431,7 +417,12 @@ async fn leaving_the_workspace_ends_the_grant_at_the_next_refresh() {
         json!(["WorkspaceMembers"])
     );
 
-    let left = app.delete(&format!("{members}/{dev}"), &admin).await;
+    let left = app
+        .delete(
+            &format!("/api/v1/workspaces/{ws}/groups/{members_group}/members/{dev}"),
+            &admin,
+        )
+        .await;
     assert_eq!(left.status, StatusCode::OK, "{}", left.text);
     let (status, error) = flow.refresh(set["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -444,10 +435,8 @@ async fn leaving_the_workspace_ends_the_grant_at_the_next_refresh() {
     // Someone removed from the organization while still in the workspace's groups: no code, and
     // a grant they held ends at its next refresh.
     let (ops, ops_token) = app.member_of(&org, &admin, "member").await;
-    let joined = app
-        .post(&members, &admin, &json!({ "user_id": ops.as_str() }))
+    app.add_to_group(&ws, &members_group, &admin, ops.as_str())
         .await;
-    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
     app.caught_up().await;
     let code = flow.code_for(&ops_token).await;
     let (status, set) = flow.redeem(&code).await;
