@@ -251,6 +251,18 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The JSON body of a GET that needs no session (discovery, keys).
+    pub async fn public_json(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     /// Add `user` to group `group` of workspace `ws` as the holder of `token`; must succeed.
     pub async fn add_to_group(&self, ws: &str, group: &str, token: &str, user: &str) {
         let joined = self

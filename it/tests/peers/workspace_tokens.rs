@@ -36,13 +36,7 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
     app.caught_up().await;
 
     // Discovery over HTTPS names this issuer.
-    let discovery = app
-        .client
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap();
-    let discovery: serde_json::Value = discovery.json().await.unwrap();
+    let discovery = app.public_json("/.well-known/openid-configuration").await;
     assert_eq!(discovery["issuer"], app.base.as_str());
 
     let cluster = trusting_cluster(&app, &ws, &ca_pem).await;
@@ -280,15 +274,7 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
     let rotated = rotated.body["token"].as_str().unwrap().to_owned();
     let new_kid = jsonwebtoken::decode_header(&rotated).unwrap().kid.unwrap();
     assert_ne!(new_kid, old_kid, "new tokens use the new key");
-    let jwks: serde_json::Value = app
-        .client
-        .get(format!("{}/.well-known/jwks.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.public_json("/.well-known/jwks.json").await;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()

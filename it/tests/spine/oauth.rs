@@ -182,15 +182,7 @@ async fn a_member_signs_kubectl_in_and_refreshes_with_rotating_tokens() {
         ws: ws.clone(),
     };
 
-    let discovery: Value = app
-        .client
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = app.public_json("/.well-known/openid-configuration").await;
     assert_eq!(
         discovery["authorization_endpoint"],
         format!("{}/oauth/authorize", app.base)
