@@ -376,7 +376,7 @@ impl TestApp {
                     })
                     .unzip();
                 let behind: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) + \
+                    "SELECT (SELECT count(*) FROM outbox_pending) + \
                      (SELECT count(*) FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS seq \
                        FROM events GROUP BY 1, 2) e \
                       JOIN unnest($1::text[], $2::text[]) AS p(name, aggregate_type) \

@@ -1,10 +1,13 @@
-//! The outbox relay: publishes committed events to JetStream, then marks them sent.
+//! The outbox relay: publishes committed events to JetStream, then moves its cursors past them.
 //!
-//! Each pass walks the outbox partitions. A partition is worked under a transaction-scoped
-//! advisory lock, so any number of relays can run: they split the partitions between them, and
-//! one aggregate (always in one partition) is published by one relay at a time, in position
-//! order. A crash between publishing and marking leaves rows unsent; they are published again
-//! with the same `Nats-Msg-Id` and JetStream drops the duplicates.
+//! The outbox is split into partitions, each with a cursor: every row of the partition at or
+//! below it has been published. A pass locks the cursors no other relay holds, so any number of
+//! relays can run: they split the partitions between them, and one aggregate (always in one
+//! partition) is published by one relay at a time, in position order. Events become visible in
+//! position order (appends are serialised by a lock in the event store), so a cursor never
+//! passes an event that commits later. A crash between publishing and moving the cursor leaves
+//! the events behind it; they are published again with the same `Nats-Msg-Id` and JetStream
+//! drops the duplicates.
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,11 +21,11 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::stream::EventStream;
 
+/// Outbox partitions: the trigger spreads aggregates over this many, each with its cursor.
+const PARTITIONS: usize = 8;
+
 /// How long a busy relay waits after a notification before it claims.
 const LINGER: Duration = Duration::from_millis(5);
-
-/// Advisory-lock namespace of the outbox partitions.
-const LOCK_NAMESPACE: i32 = 0x4842_4f42; // "HBOB"
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -105,37 +108,66 @@ impl Relay {
     /// this relay may publish now).
     pub async fn drain(&self) -> Result<usize, RelayError> {
         let mut tx = self.pool.begin().await?;
-        let events = self.claim(&mut tx).await?;
-        if events.is_empty() {
+        let claim = self.claim(&mut tx).await?;
+        if claim.events.is_empty() {
             return Ok(0);
         }
-        self.publish(&events).await?;
-        mark_sent(&mut tx, &events).await?;
+        self.publish(&claim.events).await?;
+        claim.advance(&mut tx).await?;
         tx.commit().await?;
-        metrics::counter!("hexabase_outbox_published_total").increment(events.len() as u64);
-        Ok(events.len())
+        metrics::counter!("hexabase_outbox_published_total").increment(claim.events.len() as u64);
+        Ok(claim.events.len())
     }
 
-    /// Read the oldest unsent events, in position order, of the partitions this transaction
-    /// can lock; partitions another relay holds are skipped whole. `FOR UPDATE` re-checks
-    /// `sent_at` on the newest row version, so rows another relay marked sent after this
-    /// statement's snapshot was taken are not published again.
-    pub async fn claim(&self, tx: &mut PgConnection) -> Result<Vec<StoredEvent>, RelayError> {
-        let events = sqlx::query_as::<_, StoredEvent>(
-            "WITH claimed AS ( \
-                 SELECT position FROM outbox \
-                 WHERE sent_at IS NULL AND pg_try_advisory_xact_lock($1, partition) \
-                 ORDER BY position LIMIT $2 FOR UPDATE) \
-             SELECT e.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
-                    e.event_version, e.payload, e.metadata, e.recorded_at \
-             FROM claimed c JOIN events e ON e.position = c.position \
-             ORDER BY e.position",
+    /// Read the oldest unpublished events, in position order, of the partitions whose cursors
+    /// this transaction can lock; partitions another relay holds are skipped whole. The events
+    /// are read by a statement after the locks were taken, so it sees everything a relay that
+    /// held them before committed.
+    pub async fn claim(&self, tx: &mut PgConnection) -> Result<Claim, RelayError> {
+        let cursors: Vec<(i16, i64)> = sqlx::query_as(
+            "SELECT partition, position FROM outbox_cursors \
+             ORDER BY partition FOR UPDATE SKIP LOCKED",
         )
-        .bind(LOCK_NAMESPACE)
-        .bind(self.batch)
         .fetch_all(&mut *tx)
         .await?;
-        Ok(events)
+        let Some(from) = cursors.iter().map(|(_, position)| *position).min() else {
+            return Ok(Claim::default());
+        };
+        // Each locked partition's cursor, indexed by partition (the others never pass).
+        let mut after = vec![i64::MAX; PARTITIONS];
+        for (partition, position) in &cursors {
+            if let Some(slot) = usize::try_from(*partition)
+                .ok()
+                .and_then(|p| after.get_mut(p))
+            {
+                *slot = *position;
+            }
+        }
+        let events = sqlx::query_as::<_, StoredEvent>(
+            "SELECT position, aggregate_type, aggregate_id, sequence, event_type, \
+                    event_version, payload, metadata, recorded_at \
+             FROM events \
+             WHERE position = ANY(ARRAY( \
+                 SELECT position FROM outbox \
+                 WHERE position > $1 AND position > ($2::bigint[])[partition + 1] \
+                 ORDER BY position LIMIT $3)) \
+             ORDER BY position",
+        )
+        .bind(from)
+        .bind(&after)
+        .bind(self.batch)
+        // Planned for these cursors each time: a plan cached for any cursor would read the
+        // whole outbox.
+        .persistent(false)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(Claim {
+            partitions: cursors
+                .into_iter()
+                .map(|(partition, _)| partition)
+                .collect(),
+            events,
+        })
     }
 
     /// Publish in order and wait for every acknowledgement. Publishes are pipelined on one
@@ -162,18 +194,36 @@ impl Relay {
     }
 }
 
-pub async fn mark_sent(tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), RelayError> {
-    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
-    sqlx::query("UPDATE outbox SET sent_at = now() WHERE position = ANY($1)")
-        .bind(&positions)
+/// Events claimed by one relay pass, and the partitions it holds.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub partitions: Vec<i16>,
+    pub events: Vec<StoredEvent>,
+}
+
+impl Claim {
+    /// Once the events are published: move every held partition's cursor to the last of them.
+    /// The claim read the held partitions in position order up to that event, so none of them
+    /// has an unpublished row at or below it, and none can commit there later.
+    pub async fn advance(&self, tx: &mut PgConnection) -> Result<(), RelayError> {
+        let Some(last) = self.events.iter().map(|e| e.position).max() else {
+            return Ok(());
+        };
+        sqlx::query(
+            "UPDATE outbox_cursors SET position = $2 \
+             WHERE partition = ANY($1) AND position < $2",
+        )
+        .bind(&self.partitions)
+        .bind(last)
         .execute(&mut *tx)
         .await?;
-    Ok(())
+        Ok(())
+    }
 }
 
 /// Events committed but not yet published (the `hexabase_outbox_backlog` gauge).
 pub async fn backlog(pool: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    sqlx::query_scalar("SELECT count(*) FROM outbox_pending")
         .fetch_one(pool)
         .await
 }

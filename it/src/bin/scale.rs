@@ -288,7 +288,7 @@ fn report_pair(name: &str, deep_page: usize, latencies: &[Vec<f64>]) {
 async fn settle(app: &TestApp) {
     loop {
         let busy: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL) \
+            "SELECT EXISTS (SELECT 1 FROM outbox_pending) \
                  OR EXISTS (SELECT 1 FROM projection_offsets \
                             WHERE applied_at > now() - interval '2 seconds')",
         )

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use hexabase_command::store::verify::verify;
 use hexabase_command::store::StoredEvent;
 use hexabase_it::{TestApp, TestAppOptions};
-use hexabase_projector::relay::{mark_sent, Relay};
+use hexabase_projector::relay::Relay;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -25,7 +25,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 /// each generated, activated), which travel like any other event.
 const KEYRING_EVENTS: u64 = 4;
 const UNSENT_ORG_EVENTS: &str =
-    "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND aggregate_type = 'Organization'";
+    "SELECT count(*) FROM outbox_pending WHERE aggregate_type = 'Organization'";
 
 /// Rename organization `id` (one event), which must succeed.
 async fn rename(app: &TestApp, token: &str, id: &str, name: &str) {
@@ -83,19 +83,16 @@ async fn a_relay_killed_between_publish_and_marking_causes_no_duplicate() {
 
     // Publish, then die before the outbox row is marked: the transaction never commits.
     let mut tx = app.pool.begin().await.unwrap();
-    let events = relay.claim(&mut tx).await.unwrap();
-    relay.publish(&events).await.unwrap();
+    let claim = relay.claim(&mut tx).await.unwrap();
+    relay.publish(&claim.events).await.unwrap();
     tx.rollback().await.unwrap();
-    assert_eq!(events.len() as u64, 1 + KEYRING_EVENTS);
+    assert_eq!(claim.events.len() as u64, 1 + KEYRING_EVENTS);
     assert_eq!(count(&app, UNSENT_ORG_EVENTS).await, 1);
     assert_eq!(app.stream_messages().await, 1 + KEYRING_EVENTS);
 
     // The restarted relay publishes the same event again; JetStream drops the duplicate.
     assert_eq!(relay.drain().await.unwrap() as u64, 1 + KEYRING_EVENTS);
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").await,
-        0
-    );
+    assert_eq!(count(&app, "SELECT count(*) FROM outbox_pending").await, 0);
     assert_eq!(
         app.stream_messages().await,
         1 + KEYRING_EVENTS,
@@ -111,13 +108,73 @@ async fn a_relay_killed_between_publish_and_marking_causes_no_duplicate() {
     assert_eq!(count(&app, "SELECT count(*) FROM rm_audit_events").await, 1);
 }
 
+/// A relay's cursor must never pass an event that commits later. Appends are ordered by a
+/// lock, so an append that started after another waits for it, and a relay pass in between
+/// sees neither.
+#[tokio::test]
+async fn an_append_committing_late_is_not_passed_by_the_relay() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    let (_, token) = app.user();
+    let relay = relay(&app);
+    app.state.events.ensure(&app.state.js).await.unwrap();
+    assert_eq!(relay.drain().await.unwrap() as u64, KEYRING_EVENTS);
+
+    // A slow writer: its event has a position, its transaction is still open.
+    let mut slow = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Organization', 'org-slow', 1, 'OrganizationCreated', '1', '{}', '{}')",
+    )
+    .execute(&mut *slow)
+    .await
+    .unwrap();
+    // A command meanwhile: it waits for the slow writer instead of committing ahead of it.
+    let base = app.base.clone();
+    let client = app.client.clone();
+    let command = tokio::spawn(async move {
+        client
+            .post(format!("{base}/api/v1/organizations"))
+            .bearer_auth(&token)
+            .json(&json!({ "name": "Acme" }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !command.is_finished(),
+        "the later append waits for the earlier one"
+    );
+    assert_eq!(
+        relay.drain().await.unwrap(),
+        0,
+        "nothing visible to publish yet"
+    );
+
+    slow.commit().await.unwrap();
+    assert_eq!(command.await.unwrap(), StatusCode::CREATED);
+    assert_eq!(
+        relay.drain().await.unwrap(),
+        2,
+        "both events, in position order"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM outbox_pending").await, 0);
+    assert_eq!(app.stream_messages().await, 2 + KEYRING_EVENTS);
+}
+
 #[tokio::test]
 async fn redelivered_events_are_applied_once() {
     let mut app = TestApp::spawn_with(no_worker()).await;
     let (_, token) = app.user();
     app.create_org(&token, "Acme").await;
     app.state.events.ensure(&app.state.js).await.unwrap();
-    // Publish twice outside the de-duplication path (a new message id), as a redelivery would.
+    assert_eq!(
+        relay(&app).drain().await.unwrap() as u64,
+        1 + KEYRING_EVENTS
+    );
+    // Publish twice more outside the de-duplication path (a new message id), as a redelivery
+    // would.
     let events: Vec<StoredEvent> = sqlx::query_as(
         "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at FROM events WHERE aggregate_type = 'Organization'",
     )
@@ -134,10 +191,7 @@ async fn redelivered_events_are_applied_once() {
             .await
             .unwrap();
     }
-    let mut tx = app.pool.begin().await.unwrap();
-    mark_sent(&mut tx, &events).await.unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(app.stream_messages().await, 2);
+    assert_eq!(app.stream_messages().await, 3 + KEYRING_EVENTS);
     app.start_worker();
     app.caught_up().await;
     assert_eq!(
