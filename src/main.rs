@@ -8,6 +8,9 @@ use hexabase::keyring::Kek;
 use hexabase::{api, telemetry};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "hexabase", version, about = "Hexabase KaaS control plane")]
 struct Cli {

@@ -13,6 +13,9 @@ use hexabase_it::figures::{figure, percentile};
 use hexabase_it::{TestApp, TestAppOptions};
 use serde_json::json;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     clients: usize,
     seconds: u64,
