@@ -21,9 +21,6 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::stream::EventStream;
 
-/// Outbox partitions: the trigger spreads aggregates over this many, each with its cursor.
-const PARTITIONS: usize = 8;
-
 /// How long a busy relay waits after a notification before it claims.
 const LINGER: Duration = Duration::from_millis(5);
 
@@ -55,6 +52,12 @@ impl Relay {
             batch: 500,
             poll_interval: Duration::from_millis(500),
         }
+    }
+
+    /// At most `batch` events a pass (500 by default).
+    pub fn with_batch(mut self, batch: i64) -> Self {
+        self.batch = batch.max(1);
+        self
     }
 
     /// Run until `shutdown` resolves: drain, then sleep until the outbox trigger notifies (or
@@ -134,7 +137,12 @@ impl Relay {
             return Ok(Claim::default());
         };
         // Each locked partition's cursor, indexed by partition (the others never pass).
-        let mut after = vec![i64::MAX; PARTITIONS];
+        let slots = cursors
+            .iter()
+            .filter_map(|(partition, _)| usize::try_from(*partition).ok())
+            .max()
+            .map_or(0, |p| p + 1);
+        let mut after = vec![i64::MAX; slots];
         for (partition, position) in &cursors {
             if let Some(slot) = usize::try_from(*partition)
                 .ok()

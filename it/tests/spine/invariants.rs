@@ -74,14 +74,14 @@ async fn an_event_committed_while_the_relay_is_down_arrives_once_it_starts() {
 }
 
 #[tokio::test]
-async fn a_relay_killed_between_publish_and_marking_causes_no_duplicate() {
+async fn a_relay_killed_between_publishing_and_moving_its_cursors_causes_no_duplicate() {
     let mut app = TestApp::spawn_with(no_worker()).await;
     let (_, token) = app.user();
     app.create_org(&token, "Acme").await;
     let relay = relay(&app);
     app.state.events.ensure(&app.state.js).await.unwrap();
 
-    // Publish, then die before the outbox row is marked: the transaction never commits.
+    // Publish, then die before the cursors move: the transaction never commits.
     let mut tx = app.pool.begin().await.unwrap();
     let claim = relay.claim(&mut tx).await.unwrap();
     relay.publish(&claim.events).await.unwrap();
@@ -161,6 +161,79 @@ async fn an_append_committing_late_is_not_passed_by_the_relay() {
     );
     assert_eq!(count(&app, "SELECT count(*) FROM outbox_pending").await, 0);
     assert_eq!(app.stream_messages().await, 2 + KEYRING_EVENTS);
+}
+
+/// A relay that holds only some partitions, in passes cut short by its batch size, publishes
+/// exactly their events and leaves the others' for whoever holds them; nothing is skipped.
+#[tokio::test]
+async fn a_relay_holding_some_partitions_publishes_theirs_and_leaves_the_rest() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    let (_, token) = app.user();
+    for i in 0..8 {
+        let (id, _) = app.create_org(&token, &format!("Org {i}")).await;
+        rename(&app, &token, &id, &format!("Org {i} renamed")).await;
+    }
+    app.state.events.ensure(&app.state.js).await.unwrap();
+    let total = count(&app, "SELECT count(*) FROM outbox").await;
+    let low = "SELECT count(*) FROM outbox_pending WHERE partition < 4";
+    let high = "SELECT count(*) FROM outbox_pending WHERE partition >= 4";
+    let (low_before, high_before) = (count(&app, low).await, count(&app, high).await);
+    assert!(low_before > 0 && high_before > 0, "events in both halves");
+
+    // Another relay holds partitions 0–3.
+    let mut other = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM outbox_cursors WHERE partition < 4 FOR UPDATE")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let relay = relay(&app).with_batch(3);
+    let mut published = 0;
+    loop {
+        let n = relay.drain().await.unwrap();
+        assert!(n <= 3);
+        if n == 0 {
+            break;
+        }
+        published += n as i64;
+    }
+    assert_eq!(published, high_before);
+    assert_eq!(count(&app, high).await, 0);
+    assert_eq!(
+        count(&app, low).await,
+        low_before,
+        "the held partitions are untouched"
+    );
+
+    other.rollback().await.unwrap();
+    while relay.drain().await.unwrap() > 0 {}
+    assert_eq!(count(&app, "SELECT count(*) FROM outbox_pending").await, 0);
+    assert_eq!(app.stream_messages().await, total as u64, "each event once");
+    let stream = app
+        .state
+        .js
+        .get_stream(&app.settings.nats.stream)
+        .await
+        .unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for _ in 0..total {
+        let message = messages.next().await.unwrap().unwrap();
+        let event: StoredEvent = serde_json::from_slice(&message.payload).unwrap();
+        seen.entry(event.aggregate_id)
+            .or_default()
+            .push(event.sequence);
+    }
+    for (id, sequences) in &seen {
+        let expected: Vec<i64> = (1..=sequences.len() as i64).collect();
+        assert_eq!(sequences, &expected, "{id} in order");
+    }
 }
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use hexabase_it::services::TestDatabase;
 
 #[tokio::test]
@@ -67,8 +69,9 @@ async fn the_event_table_refuses_updates_and_deletes() {
     assert_eq!(outbox, 1, "the insert wrote its outbox row");
 }
 
-/// Upgrading from the layout that marked each outbox row sent: what was not sent yet is still
-/// to be published, and what was sent is not published again.
+/// Upgrading from the layout that marked each outbox row sent: each partition resumes at its
+/// oldest unsent row (later rows of it are published again, which JetStream drops), and the
+/// others, fully sent or empty, start past every row.
 #[tokio::test]
 async fn the_outbox_cursors_start_where_the_sent_marks_ended() {
     let db = TestDatabase::create().await;
@@ -83,7 +86,27 @@ async fn the_outbox_cursors_start_where_the_sent_marks_ended() {
         ..sqlx::migrate::Migrator::DEFAULT
     };
     before.run(&pool).await.unwrap();
-    for (i, id) in ["t-1", "t-2", "t-3", "t-4"].iter().enumerate() {
+    // Ids in the outbox partitions the trigger gives them: three in one, one in another.
+    let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for i in 0..200 {
+        let id = format!("t-{i}");
+        let partition: i32 = sqlx::query_scalar("SELECT (hashtext($1) & 2147483647) % 8")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        by_partition.entry(partition).or_default().push(id);
+    }
+    let mut partitions = by_partition.into_values().filter(|ids| ids.len() >= 3);
+    let (one, other) = (partitions.next().unwrap(), partitions.next().unwrap());
+    // In order: sent, unsent, sent (other partition), sent after the unsent one.
+    let appends = [
+        (&one[0], true),
+        (&one[1], false),
+        (&other[0], true),
+        (&one[2], true),
+    ];
+    for (id, sent) in appends {
         sqlx::query(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
              VALUES ('T', $1, 1, 'Happened', '1', '{}', '{}')",
@@ -92,7 +115,7 @@ async fn the_outbox_cursors_start_where_the_sent_marks_ended() {
         .execute(&pool)
         .await
         .unwrap();
-        if i < 2 {
+        if sent {
             sqlx::query("UPDATE outbox SET sent_at = now() WHERE aggregate_id = $1")
                 .bind(id)
                 .execute(&pool)
@@ -106,5 +129,43 @@ async fn the_outbox_cursors_start_where_the_sent_marks_ended() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(pending, ["t-3", "t-4"]);
+    assert_eq!(pending, [one[1].clone(), one[2].clone()]);
+    let past_every_row: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox_cursors WHERE position = (SELECT max(position) FROM outbox)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(past_every_row, 7, "every partition but the unsent row's");
+}
+
+/// Every partition the outbox trigger assigns has a cursor, so no event is left unpublished.
+#[tokio::test]
+async fn every_outbox_partition_has_a_cursor() {
+    let db = TestDatabase::create().await;
+    let pool = db.pool(2).await;
+    hexabase_schema::MIGRATOR.run(&pool).await.unwrap();
+    for i in 0..100 {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             VALUES ('T', $1, 1, 'Happened', '1', '{}', '{}')",
+        )
+        .bind(format!("t-{i}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let uncovered: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox o \
+         WHERE NOT EXISTS (SELECT 1 FROM outbox_cursors c WHERE c.partition = o.partition)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(uncovered, 0);
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_pending")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 100);
 }
