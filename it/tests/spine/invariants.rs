@@ -39,6 +39,45 @@ async fn rename(app: &TestApp, token: &str, id: &str, name: &str) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
 }
 
+/// The app's JetStream stream of events.
+async fn event_stream(app: &TestApp) -> async_nats::jetstream::stream::Stream {
+    app.state
+        .js
+        .get_stream(&app.settings.nats.stream)
+        .await
+        .unwrap()
+}
+
+/// The stream read back in order: each aggregate's sequences, in the order they were
+/// published, for the first `messages` messages (of `aggregate_type` only, when given).
+async fn published_sequences(
+    app: &TestApp,
+    messages: u64,
+    aggregate_type: Option<&str>,
+) -> BTreeMap<String, Vec<i64>> {
+    let stream = event_stream(app).await;
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut delivered = consumer.messages().await.unwrap();
+    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for _ in 0..messages {
+        let message = delivered.next().await.unwrap().unwrap();
+        let event: StoredEvent = serde_json::from_slice(&message.payload).unwrap();
+        if aggregate_type.is_some_and(|t| t != event.aggregate_type) {
+            continue;
+        }
+        seen.entry(event.aggregate_id)
+            .or_default()
+            .push(event.sequence);
+    }
+    seen
+}
+
 fn relay(app: &TestApp) -> Relay {
     Relay::new(
         app.pool.clone(),
@@ -208,28 +247,7 @@ async fn a_relay_holding_some_partitions_publishes_theirs_and_leaves_the_rest() 
     while relay.drain().await.unwrap() > 0 {}
     assert_eq!(count(&app, "SELECT count(*) FROM outbox_pending").await, 0);
     assert_eq!(app.stream_messages().await, total as u64, "each event once");
-    let stream = app
-        .state
-        .js
-        .get_stream(&app.settings.nats.stream)
-        .await
-        .unwrap();
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
-    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for _ in 0..total {
-        let message = messages.next().await.unwrap().unwrap();
-        let event: StoredEvent = serde_json::from_slice(&message.payload).unwrap();
-        seen.entry(event.aggregate_id)
-            .or_default()
-            .push(event.sequence);
-    }
+    let seen = published_sequences(&app, total as u64, None).await;
     for (id, sequences) in &seen {
         let expected: Vec<i64> = (1..=sequences.len() as i64).collect();
         assert_eq!(sequences, &expected, "{id} in order");
@@ -376,31 +394,8 @@ async fn two_workers_keep_each_aggregates_order_and_publish_once() {
     );
 
     // Read the stream back in order: per aggregate, sequences must be 1, 2, 3, …
-    let stream = app
-        .state
-        .js
-        .get_stream(&app.settings.nats.stream)
-        .await
-        .unwrap();
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
-    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for _ in 0..events as u64 + KEYRING_EVENTS {
-        let message = messages.next().await.unwrap().unwrap();
-        let event: StoredEvent = serde_json::from_slice(&message.payload).unwrap();
-        if event.aggregate_type != "Organization" {
-            continue;
-        }
-        seen.entry(event.aggregate_id)
-            .or_default()
-            .push(event.sequence);
-    }
+    let seen =
+        published_sequences(&app, events as u64 + KEYRING_EVENTS, Some("Organization")).await;
     assert_eq!(seen.len(), 6);
     for (id, sequences) in &seen {
         assert_eq!(
@@ -890,12 +885,7 @@ async fn each_projection_receives_only_the_aggregate_types_it_reads() {
     let (_, token) = app.user();
     app.create_org(&token, "Acme").await;
     app.caught_up().await;
-    let stream = app
-        .state
-        .js
-        .get_stream(&app.settings.nats.stream)
-        .await
-        .unwrap();
+    let stream = event_stream(&app).await;
     let mut names: Vec<String> = stream
         .consumer_names()
         .map(|name| name.unwrap())

@@ -1,6 +1,19 @@
 use std::collections::BTreeMap;
 
 use hexabase_it::services::TestDatabase;
+use sqlx::PgPool;
+
+/// Append the first event of aggregate `T`/`id` directly.
+async fn append(pool: &PgPool, id: &str) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('T', $1, 1, 'Happened', '1', '{}', '{}')",
+    )
+    .bind(id)
+    .execute(pool)
+    .await
+    .unwrap();
+}
 
 #[tokio::test]
 async fn all_migrations_apply_to_an_empty_database_and_again_as_a_no_op() {
@@ -49,13 +62,7 @@ async fn the_event_table_refuses_updates_and_deletes() {
     let db = TestDatabase::create().await;
     let pool = db.pool(2).await;
     hexabase_schema::MIGRATOR.run(&pool).await.unwrap();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('T', 't-1', 1, 'Happened', '1', '{}', '{}')",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    append(&pool, "t-1").await;
     let update = sqlx::query("UPDATE events SET payload = '{\"x\":1}'")
         .execute(&pool)
         .await;
@@ -107,14 +114,7 @@ async fn the_outbox_cursors_start_where_the_sent_marks_ended() {
         (&one[2], true),
     ];
     for (id, sent) in appends {
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             VALUES ('T', $1, 1, 'Happened', '1', '{}', '{}')",
-        )
-        .bind(id)
-        .execute(&pool)
-        .await
-        .unwrap();
+        append(&pool, id).await;
         if sent {
             sqlx::query("UPDATE outbox SET sent_at = now() WHERE aggregate_id = $1")
                 .bind(id)
@@ -146,14 +146,7 @@ async fn every_outbox_partition_has_a_cursor() {
     let pool = db.pool(2).await;
     hexabase_schema::MIGRATOR.run(&pool).await.unwrap();
     for i in 0..100 {
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             VALUES ('T', $1, 1, 'Happened', '1', '{}', '{}')",
-        )
-        .bind(format!("t-{i}"))
-        .execute(&pool)
-        .await
-        .unwrap();
+        append(&pool, &format!("t-{i}")).await;
     }
     let uncovered: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM outbox o \
