@@ -391,10 +391,15 @@ impl OidcApi {
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Json<WorkspaceToken>> {
         let user = auth.principal().user.clone();
-        let (ws, _) = scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
-        let grant = grant_in_state(&ctx, &user, &ws).await?.ok_or_else(|| {
-            ApiError::forbidden("workspace tokens go to members of the workspace's groups only")
-        })?;
+        let ws = WorkspaceId::parse(&ws_id)?;
+        // Decided from the workspace and organization aggregates (current to the last event).
+        // A refusal answers as the workspace's other routes do: 404 to whoever may not see it.
+        let Some(grant) = grant_in_state(&ctx, &user, &ws).await? else {
+            scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
+            return Err(ApiError::forbidden(
+                "workspace tokens go to members of the workspace's groups only",
+            ));
+        };
         let (token, claims) = mint(&ctx, &user, &ws, grant, None).await?;
         let expires_at = DateTime::<Utc>::from_timestamp(i64::try_from(claims.exp).unwrap_or(0), 0)
             .unwrap_or_default();
