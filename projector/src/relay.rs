@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream;
 use async_nats::HeaderMap;
+use futures::FutureExt;
 use hexabase_command::store::{StoredEvent, OUTBOX_CHANNEL};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
@@ -104,6 +105,9 @@ impl Relay {
             if published > 1 {
                 tokio::time::sleep(LINGER).await;
             }
+            // Every notification received so far is for a commit the next pass will see: let
+            // it answer them all, instead of one pass each finding nothing.
+            while let Some(Ok(_)) = listener.recv().now_or_never() {}
         }
     }
 
@@ -112,10 +116,17 @@ impl Relay {
     pub async fn drain(&self) -> Result<usize, RelayError> {
         let mut tx = self.pool.begin().await?;
         let claim = self.claim(&mut tx).await?;
+        // The cursors are released before the next pass: a transaction merely dropped is rolled
+        // back only when its connection goes back to the pool, and until then the next pass
+        // would find every cursor locked and publish nothing.
         if claim.events.is_empty() {
+            tx.rollback().await?;
             return Ok(0);
         }
-        self.publish(&claim.events).await?;
+        if let Err(e) = self.publish(&claim.events).await {
+            tx.rollback().await?;
+            return Err(e);
+        }
         claim.advance(&mut tx).await?;
         tx.commit().await?;
         metrics::counter!("hexabase_outbox_published_total").increment(claim.events.len() as u64);

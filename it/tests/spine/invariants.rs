@@ -202,6 +202,27 @@ async fn an_append_committing_late_is_not_passed_by_the_relay() {
     assert_eq!(app.stream_messages().await, 2 + KEYRING_EVENTS);
 }
 
+/// A pass that finds nothing to publish lets go of the cursors before it returns, so the next
+/// pass (of this relay or another) can take them at once and nothing waits for the poll.
+#[tokio::test]
+async fn a_pass_with_nothing_to_publish_releases_the_cursors_before_it_returns() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    let relay = relay(&app);
+    app.state.events.ensure(&app.state.js).await.unwrap();
+    while relay.drain().await.unwrap() > 0 {}
+    let mut other = app.pool.acquire().await.unwrap();
+    for _ in 0..20 {
+        assert_eq!(relay.drain().await.unwrap(), 0);
+        let free: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM outbox_cursors FOR UPDATE NOWAIT) c",
+        )
+        .fetch_one(&mut *other)
+        .await
+        .expect("no cursor is still held by the empty pass");
+        assert_eq!(free, 8);
+    }
+}
+
 /// A relay that holds only some partitions, in passes cut short by its batch size, publishes
 /// exactly their events and leaves the others' for whoever holds them; nothing is skipped.
 #[tokio::test]
