@@ -162,3 +162,64 @@ async fn every_outbox_partition_has_a_cursor() {
         .unwrap();
     assert_eq!(pending, 100);
 }
+
+/// One append of several events writes an outbox row for each (partition by aggregate, the
+/// event's hash) and wakes the relays once; an append that inserts nothing wakes nobody.
+#[tokio::test]
+async fn an_append_of_several_events_enqueues_each_and_notifies_once() {
+    let db = TestDatabase::create().await;
+    let pool = db.pool(2).await;
+    hexabase_schema::MIGRATOR.run(&pool).await.unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    listener.listen("hexabase_outbox").await.unwrap();
+    let appended: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         SELECT 'T', 't-' || (i / 2), 1 + i % 2, 'Happened', '1', '{}', \
+                json_build_object('hash', 'h' || i) \
+         FROM generate_series(0, 5) AS i \
+         RETURNING position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(appended.len(), 6);
+    let rows: Vec<(i64, String, i64, i16, Option<String>)> = sqlx::query_as(
+        "SELECT position, aggregate_id, sequence, partition, hash FROM outbox ORDER BY position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), appended);
+    for (i, (_, id, sequence, partition, hash)) in rows.iter().enumerate() {
+        assert_eq!(id, &format!("t-{}", i / 2));
+        assert_eq!(*sequence, 1 + i as i64 % 2);
+        assert_eq!(hash.as_deref(), Some(format!("h{i}").as_str()));
+        let expected: i16 =
+            sqlx::query_scalar("SELECT ((hashtext($1) & 2147483647) % 8)::smallint")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(*partition, expected, "one aggregate, one partition");
+    }
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .expect("the append notifies")
+        .unwrap();
+    assert_eq!(first.channel(), "hexabase_outbox");
+
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         SELECT 'T', 'none', 1, 'Happened', '1', '{}', '{}' WHERE false",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let more = tokio::time::timeout(std::time::Duration::from_millis(300), listener.recv()).await;
+    assert!(
+        more.is_err(),
+        "one notification for the append, none for an empty one"
+    );
+}
