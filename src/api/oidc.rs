@@ -2,10 +2,15 @@
 //! the authorization code flow (PKCE, refresh tokens) that `hexabase login` and
 //! `kubectl oidc-login` use, with the workspace id as client id.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use cqrs_es::{Aggregate, AggregateError};
 use hexabase_command::credential::CredentialCommand;
+use hexabase_command::organization::Organization;
 use hexabase_command::policy::WorkspaceAction;
 use hexabase_command::store;
+use hexabase_command::workspace::Workspace;
 use hexabase_command::{CommandMetadata, OrganizationId, UserId, WorkspaceId};
 use hexabase_query::workspace::WorkspaceRow;
 use poem::http::header;
@@ -201,6 +206,14 @@ pub enum AuthorizeReply {
     Found(#[oai(header = "Location")] String),
 }
 
+/// What a workspace token says of its user — the organization and the user's groups — and the
+/// workspace and organization aggregates as the decision read them.
+struct Grant {
+    org: OrganizationId,
+    groups: Vec<String>,
+    read: Vec<store::ReadAt>,
+}
+
 /// The workspace and what a token for it says of `user` — the organization and `user`'s groups
 /// — if `user` may hold one: the policy lets them read the workspace, and the aggregates
 /// themselves (not read models that may lag) have them in one of the workspace's groups and in
@@ -209,7 +222,7 @@ async fn grant_for(
     ctx: &Ctx,
     user: &UserId,
     ws: &WorkspaceId,
-) -> ApiResult<Option<(WorkspaceRow, (OrganizationId, Vec<String>))>> {
+) -> ApiResult<Option<(WorkspaceRow, Grant)>> {
     let row = match scope(ctx, ws.as_str(), user, WorkspaceAction::Read).await {
         Ok((_, row)) => row,
         Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => return Ok(None),
@@ -220,20 +233,38 @@ async fn grant_for(
         .map(|grant| (row, grant)))
 }
 
-/// `grant_for` once the policy has let `user` read the workspace.
-async fn grant_in_state(
-    ctx: &Ctx,
-    user: &UserId,
-    ws: &WorkspaceId,
-) -> ApiResult<Option<(OrganizationId, Vec<String>)>> {
+/// `grant_for` once the policy has let `user` read the workspace, decided from the workspace and
+/// organization aggregates. A grant may come from their cached states, since the token's
+/// issuance is appended only if neither has moved on since (`mint`); a refusal always comes
+/// from their current states.
+async fn grant_in_state(ctx: &Ctx, user: &UserId, ws: &WorkspaceId) -> ApiResult<Option<Grant>> {
+    let states = &ctx.state;
+    let cached = states
+        .workspace_states
+        .cached_at(ws.as_str())
+        .and_then(|workspace| {
+            let org = workspace.0.organization()?;
+            let organization = states.organization_states.cached_at(org.as_str())?;
+            Some((workspace, organization))
+        });
+    if let Some((workspace, organization)) = cached {
+        if let Some(grant) = decide(ws, user, workspace, organization) {
+            return Ok(Some(grant));
+        }
+    }
+    current_grant(ctx, user, ws).await
+}
+
+/// The grant decided from the events recorded up to now.
+async fn current_grant(ctx: &Ctx, user: &UserId, ws: &WorkspaceId) -> ApiResult<Option<Grant>> {
     let (pool, states) = (&ctx.state.pool, &ctx.state);
     let internal = |e: store::LoadError| ApiError::internal(&e);
     // A workspace's organization never changes: once it is known, both aggregates are caught
     // up by one query.
     let known = states
         .workspace_states
-        .cached(ws.as_str())
-        .and_then(|w| w.organization().cloned());
+        .cached_at(ws.as_str())
+        .and_then(|(w, _)| w.organization().cloned());
     let (workspace, organization) = match known {
         Some(org) => {
             let (workspace, organization) = states
@@ -252,7 +283,7 @@ async fn grant_in_state(
             None,
         ),
     };
-    let Some((org, groups)) = workspace.token_grant(user) else {
+    let Some(org) = workspace.0.organization().cloned() else {
         return Ok(None);
     };
     let organization = match organization {
@@ -263,44 +294,91 @@ async fn grant_in_state(
             .await
             .map_err(internal)?,
     };
-    Ok(organization.role_of(user).map(|_| (org, groups)))
+    Ok(decide(ws, user, workspace, organization))
 }
 
+/// A grant when the workspace (at the sequence given) has `user` in one of its groups and its
+/// organization (likewise) has them as a member.
+fn decide(
+    ws: &WorkspaceId,
+    user: &UserId,
+    (workspace, ws_sequence): (Arc<Workspace>, i64),
+    (organization, org_sequence): (Arc<Organization>, i64),
+) -> Option<Grant> {
+    let (org, groups) = workspace.token_grant(user)?;
+    organization.role_of(user)?;
+    let read = vec![
+        store::ReadAt {
+            aggregate_type: Workspace::TYPE.to_owned(),
+            aggregate_id: ws.to_string(),
+            sequence: ws_sequence,
+        },
+        store::ReadAt {
+            aggregate_type: Organization::TYPE.to_owned(),
+            aggregate_id: org.to_string(),
+            sequence: org_sequence,
+        },
+    ];
+    Some(Grant { org, groups, read })
+}
+
+/// Times a grant is decided again because the workspace or organization changed while its
+/// token was being issued.
+const GRANT_ATTEMPTS: usize = 3;
+
 /// Sign a workspace token for `user` and record it as issued (who, which workspace, jti,
-/// expiry, groups).
+/// expiry). The record is appended only if the workspace and organization are still as the
+/// grant read them; otherwise the grant is decided again from their current states. `None`
+/// when that decision refuses.
 async fn mint(
     ctx: &Ctx,
     user: &UserId,
     ws: &WorkspaceId,
-    (org, groups): (OrganizationId, Vec<String>),
+    mut grant: Grant,
     nonce: Option<String>,
-) -> ApiResult<(String, WorkspaceClaims)> {
-    let mut claims = ctx.state.oidc.claims(user, ws, groups.clone());
-    claims.nonce = nonce;
-    let command = CredentialCommand::IssueWorkspaceToken {
-        org_id: org,
-        workspace_id: ws.clone(),
-        user: user.clone(),
-        expires_at: claims.exp,
-        groups,
-    };
-    let metadata = CommandMetadata::for_request(user.clone(), ctx.request_id.clone());
-    // A new aggregate per token (its jti): nothing to read first.
-    store::create(
-        &ctx.state.credentials,
-        &claims.jti,
-        command,
-        &(),
-        metadata.into_map(),
-    )
-    .await
-    .map_err(|e| ApiError::internal(&e))?;
-    let token = ctx
-        .state
-        .oidc
-        .sign(&claims)
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok((token, claims))
+) -> ApiResult<Option<(String, WorkspaceClaims)>> {
+    for _ in 0..GRANT_ATTEMPTS {
+        let mut claims = ctx.state.oidc.claims(user, ws, grant.groups.clone());
+        claims.nonce = nonce.clone();
+        let command = CredentialCommand::IssueWorkspaceToken {
+            org_id: grant.org.clone(),
+            workspace_id: ws.clone(),
+            user: user.clone(),
+            expires_at: claims.exp,
+            groups: grant.groups.clone(),
+        };
+        let metadata = CommandMetadata::for_request(user.clone(), ctx.request_id.clone());
+        // A new aggregate per token (its jti): nothing to read first.
+        let issued = store::if_unchanged(
+            std::mem::take(&mut grant.read),
+            store::create(
+                &ctx.state.credentials,
+                &claims.jti,
+                command,
+                &(),
+                metadata.into_map(),
+            ),
+        )
+        .await;
+        match issued {
+            Ok(()) => {
+                let token = ctx
+                    .state
+                    .oidc
+                    .sign(&claims)
+                    .map_err(|e| ApiError::internal(&e))?;
+                return Ok(Some((token, claims)));
+            }
+            Err(AggregateError::AggregateConflict) => match current_grant(ctx, user, ws).await? {
+                Some(current) => grant = current,
+                None => return Ok(None),
+            },
+            Err(e) => return Err(ApiError::internal(&e)),
+        }
+    }
+    Err(ApiError::conflict(
+        "the workspace's groups kept changing while the token was issued; retry",
+    ))
 }
 
 /// The client id of a token request: HTTP Basic (user = client id, empty password) or the form.
@@ -394,13 +472,16 @@ impl OidcApi {
         let ws = WorkspaceId::parse(&ws_id)?;
         // Decided from the workspace and organization aggregates (current to the last event).
         // A refusal answers as the workspace's other routes do: 404 to whoever may not see it.
-        let Some(grant) = grant_in_state(&ctx, &user, &ws).await? else {
+        let minted = match grant_in_state(&ctx, &user, &ws).await? {
+            Some(grant) => mint(&ctx, &user, &ws, grant, None).await?,
+            None => None,
+        };
+        let Some((token, claims)) = minted else {
             scope(&ctx, &ws_id, &user, WorkspaceAction::Read).await?;
             return Err(ApiError::forbidden(
                 "workspace tokens go to members of the workspace's groups only",
             ));
         };
-        let (token, claims) = mint(&ctx, &user, &ws, grant, None).await?;
         let expires_at = DateTime::<Utc>::from_timestamp(i64::try_from(claims.exp).unwrap_or(0), 0)
             .unwrap_or_default();
         Ok(Json(WorkspaceToken {
@@ -466,7 +547,7 @@ impl OidcApi {
             Err(error) => return back(error),
         };
         let user = auth.principal().user.clone();
-        let Some((row, (_, groups))) = grant_for(&ctx, &user, &client).await? else {
+        let Some((row, Grant { groups, .. })) = grant_for(&ctx, &user, &client).await? else {
             return back(GrantError::AccessDenied(
                 "only members of the workspace's groups may sign in to it".into(),
             ));
@@ -553,7 +634,7 @@ impl OidcApi {
             .load(&ctx.state.pool, client.as_str())
             .await
             .map_err(|e| ApiError::internal(&e))?;
-        if workspace.organization().is_none() {
+        if workspace.0.organization().is_none() {
             return Ok(DeviceReply::refused(GrantError::InvalidClient(
                 "no such workspace".into(),
             )));
@@ -613,7 +694,7 @@ impl OidcApi {
         };
         // Only someone who may hold the tokens gets to answer (and so to replace an earlier
         // page's secret).
-        let Some((row, (_, groups))) = grant_for(&ctx, &user, &client).await? else {
+        let Some((row, Grant { groups, .. })) = grant_for(&ctx, &user, &client).await? else {
             return Ok(DevicePage::Forbidden(Html(grant::plain_page(
                 "Not allowed",
                 "<p>Only members of the workspace's groups may give a device access to it.</p>",
@@ -759,7 +840,11 @@ impl OidcApi {
                 )))
             }
         };
-        let Some((_, grant)) = grant_for(ctx, &user, &client).await? else {
+        let minted = match grant_for(ctx, &user, &client).await? {
+            Some((_, grant)) => mint(ctx, &user, &client, grant, nonce).await?,
+            None => None,
+        };
+        let Some((token, claims)) = minted else {
             if let Some((tx, rotated)) = refresh {
                 drop(tx);
                 session::revoke(&ctx.state, &rotated.session_id, "no longer a member")
@@ -771,8 +856,7 @@ impl OidcApi {
             )));
         };
         // The new refresh token counts only once the token it answers with is minted: a
-        // failure here leaves the presented one valid for a retry.
-        let (token, claims) = mint(ctx, &user, &client, grant, nonce).await?;
+        // failure above leaves the presented one valid for a retry.
         let refresh = match refresh {
             Some((tx, rotated)) => {
                 tx.commit().await.map_err(|e| ApiError::internal(&e))?;

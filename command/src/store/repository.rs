@@ -16,6 +16,24 @@ use super::chain::{event_hash, ChainInput, HASH_KEY};
 
 tokio::task_local! {
     static LAST_POSITION: Cell<Option<i64>>;
+    static UNCHANGED: Vec<ReadAt>;
+}
+
+/// An aggregate as a decision read it: its events up to `sequence` (0: none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadAt {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+}
+
+/// Run a command decided from other aggregates than its own: its events are appended only if
+/// none of `read` has had an event since the decision read it. The check and the append are one
+/// statement, so the decision needs no read of its own when its states are cached; if one has
+/// moved on, nothing is appended and the command fails as a conflict (`AggregateConflict`), so
+/// the caller decides again from the events recorded since.
+pub async fn if_unchanged<F: Future>(read: Vec<ReadAt>, command: F) -> F::Output {
+    UNCHANGED.scope(read, command).await
 }
 
 /// Run a command and learn the global position of the last event it appended (`None` when it
@@ -43,10 +61,39 @@ pub struct ChainedRepository {
     appender: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
 }
 
-/// One command's events waiting to be appended, and where its outcome goes.
+/// One command's events waiting to be appended, what must not have changed for them to be,
+/// and where its outcome goes.
 struct Pending {
     events: Vec<SerializedEvent>,
+    unchanged: Vec<ReadAt>,
     done: oneshot::Sender<Result<i64, PersistenceError>>,
+}
+
+impl Pending {
+    /// The position of the last of its events among those written; a command whose events
+    /// were all left out because what it read had changed gets a conflict.
+    fn outcome(
+        &self,
+        written: &HashMap<(String, String, i64), i64>,
+    ) -> Result<i64, PersistenceError> {
+        let last = self
+            .events
+            .iter()
+            .filter_map(|e| {
+                let sequence = i64::try_from(e.sequence).ok()?;
+                written
+                    .get(&(e.aggregate_type.clone(), e.aggregate_id.clone(), sequence))
+                    .copied()
+            })
+            .max();
+        match last {
+            Some(position) => Ok(position),
+            None if !self.unchanged.is_empty() => Err(PersistenceError::OptimisticLockError),
+            None => Err(PersistenceError::UnknownError(
+                "no event was appended".into(),
+            )),
+        }
+    }
 }
 
 /// Most events written by one statement.
@@ -63,7 +110,11 @@ impl ChainedRepository {
 
     /// Append through the group-commit task (started with the first append, on the caller's
     /// runtime, and again should it have ended with the runtime that ran it).
-    async fn append_grouped(&self, events: Vec<SerializedEvent>) -> Result<i64, PersistenceError> {
+    async fn append_grouped(
+        &self,
+        events: Vec<SerializedEvent>,
+        unchanged: Vec<ReadAt>,
+    ) -> Result<i64, PersistenceError> {
         let appender = {
             let mut slot = self.appender.lock().map_err(|_| {
                 PersistenceError::UnknownError("the event appender's lock is poisoned".into())
@@ -79,7 +130,12 @@ impl ChainedRepository {
             }
         };
         let (done, outcome) = oneshot::channel();
-        if appender.send(Pending { events, done }).is_err() {
+        let pending = Pending {
+            events,
+            unchanged,
+            done,
+        };
+        if appender.send(pending).is_err() {
             return Err(PersistenceError::UnknownError(
                 "the event appender has stopped".into(),
             ));
@@ -127,11 +183,7 @@ async fn group_commit(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Pendin
             }
         }
         if group.len() > 1 {
-            let all: Vec<SerializedEvent> = group
-                .iter()
-                .flat_map(|p| p.events.iter().cloned())
-                .collect();
-            let written = match insert(&pool, &all).await {
+            let written = match insert(&pool, &group).await {
                 Ok(written) => Some(written),
                 // A conflict: nothing was written; each command alone finds out whose it is.
                 Err(PersistenceError::OptimisticLockError) => None,
@@ -149,51 +201,61 @@ async fn group_commit(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Pendin
             };
             if let Some(written) = written {
                 for pending in group {
-                    let last = pending
-                        .events
-                        .iter()
-                        .filter_map(|e| {
-                            let sequence = i64::try_from(e.sequence).ok()?;
-                            let key = (e.aggregate_type.clone(), e.aggregate_id.clone(), sequence);
-                            written.get(&key).copied()
-                        })
-                        .max()
-                        .ok_or_else(|| {
-                            PersistenceError::UnknownError("no event was appended".into())
-                        });
-                    let _ = pending.done.send(last);
+                    let outcome = pending.outcome(&written);
+                    let _ = pending.done.send(outcome);
                 }
                 continue;
             }
         }
         // Alone, or after the group failed: each command on its own.
         for pending in group {
-            let outcome = insert(&pool, &pending.events).await.and_then(|written| {
-                written
-                    .into_values()
-                    .max()
-                    .ok_or_else(|| PersistenceError::UnknownError("no event was appended".into()))
-            });
+            let outcome = insert(&pool, std::slice::from_ref(&pending))
+                .await
+                .and_then(|written| pending.outcome(&written));
             let _ = pending.done.send(outcome);
         }
     }
 }
 
-/// One INSERT of `events`; the position of each, by (type, id, sequence).
+/// One INSERT of the commands' events; the position of each, by (type, id, sequence). A
+/// command whose `unchanged` aggregates have had events since is left out whole.
 async fn insert(
     pool: &PgPool,
-    events: &[SerializedEvent],
+    commands: &[Pending],
 ) -> Result<HashMap<(String, String, i64), i64>, PersistenceError> {
-    let mut sequences = Vec::with_capacity(events.len());
-    for event in events {
-        sequences.push(to_i64(event.sequence)?);
+    let events = || commands.iter().flat_map(|c| c.events.iter());
+    let mut sequences = Vec::new();
+    let mut command_of = Vec::new();
+    for (n, command) in commands.iter().enumerate() {
+        let n = i32::try_from(n).map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+        for event in &command.events {
+            sequences.push(to_i64(event.sequence)?);
+            command_of.push(n);
+        }
     }
-    let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+    let column = |f: fn(&SerializedEvent) -> String| events().map(f).collect::<Vec<_>>();
+    let reads = || {
+        commands
+            .iter()
+            .enumerate()
+            .flat_map(|(n, c)| c.unchanged.iter().map(move |r| (n as i32, r)))
+    };
     let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+        // Each aggregate read is looked up by its last event (one index probe each, whatever
+        // the planner knows of the table's size).
+        "WITH moved AS ( \
+             SELECT DISTINCT r.n \
+             FROM UNNEST($9::int[], $10::text[], $11::text[], $12::bigint[]) AS r(n, t, i, s) \
+             CROSS JOIN LATERAL (SELECT x.sequence FROM events x \
+                                 WHERE x.aggregate_type = r.t AND x.aggregate_id = r.i \
+                                 ORDER BY x.sequence DESC LIMIT 1) AS last \
+             WHERE last.sequence > r.s) \
+         INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
                              payload, metadata) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-                              $6::text[]::json[], $7::text[]::json[]) \
+         SELECT u.t, u.i, u.s, u.e, u.v, u.p, u.m \
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+                     $6::text[]::json[], $7::text[]::json[], $8::int[]) AS u(t, i, s, e, v, p, m, n) \
+         WHERE u.n NOT IN (SELECT n FROM moved) \
          RETURNING aggregate_type, aggregate_id, sequence, position",
     )
     .bind(column(|e| e.aggregate_type.clone()))
@@ -203,6 +265,11 @@ async fn insert(
     .bind(column(|e| e.event_version.clone()))
     .bind(column(|e| e.payload.to_string()))
     .bind(column(|e| e.metadata.to_string()))
+    .bind(&command_of)
+    .bind(reads().map(|(n, _)| n).collect::<Vec<_>>())
+    .bind(reads().map(|(_, r)| r.aggregate_type.clone()).collect::<Vec<_>>())
+    .bind(reads().map(|(_, r)| r.aggregate_id.clone()).collect::<Vec<_>>())
+    .bind(reads().map(|(_, r)| r.sequence).collect::<Vec<_>>())
     .fetch_all(pool)
     .await
     .map_err(|e| match &e {
@@ -276,10 +343,16 @@ impl PersistedEventRepository for ChainedRepository {
             prev = hash;
             chained.push(event);
         }
+        let unchanged = UNCHANGED.try_with(Clone::clone).unwrap_or_default();
         if snapshot_update.is_some() {
+            if !unchanged.is_empty() {
+                return Err(PersistenceError::UnknownError(
+                    "an append conditional on other aggregates cannot write a snapshot".into(),
+                ));
+            }
             return self.inner.persist::<A>(&chained, snapshot_update).await;
         }
-        let position = self.append_grouped(chained).await?;
+        let position = self.append_grouped(chained, unchanged).await?;
         let _ = LAST_POSITION.try_with(|slot| slot.set(Some(position)));
         Ok(())
     }

@@ -79,15 +79,16 @@ impl<A: Aggregate + Clone> StateCache<A> {
             .unwrap_or_else(|| (Arc::new(A::default()), 0))
     }
 
-    /// `id`'s state caught up (from `after`) with the events recorded since.
+    /// `id`'s state caught up (from `after`) with the events recorded since, and the sequence
+    /// it now stands at.
     fn advance(
         &self,
         id: &str,
         (state, after): (Arc<A>, i64),
         events: Vec<StoredEvent>,
-    ) -> Result<Arc<A>, LoadError> {
+    ) -> Result<(Arc<A>, i64), LoadError> {
         if events.is_empty() {
-            return Ok(state);
+            return Ok((state, after));
         }
         let mut next = (*state).clone();
         let last = apply_all(id, &mut next, events)?.unwrap_or(after);
@@ -101,10 +102,12 @@ impl<A: Aggregate + Clone> StateCache<A> {
                 states.insert(id.to_owned(), (next.clone(), last));
             }
         }
-        Ok(next)
+        Ok((next, last))
     }
 
-    pub async fn load(&self, pool: &PgPool, id: &str) -> Result<Arc<A>, LoadError> {
+    /// `id`'s current state (caught up with every event recorded) and the sequence of its last
+    /// event (0: none).
+    pub async fn load(&self, pool: &PgPool, id: &str) -> Result<(Arc<A>, i64), LoadError> {
         let known = self.known(id);
         let events = aggregate_events(pool, A::TYPE, id, known.1 + 1, i64::MAX).await?;
         self.advance(id, known, events)
@@ -118,7 +121,7 @@ impl<A: Aggregate + Clone> StateCache<A> {
         id: &str,
         other: &StateCache<B>,
         other_id: &str,
-    ) -> Result<(Arc<A>, Arc<B>), LoadError> {
+    ) -> Result<((Arc<A>, i64), (Arc<B>, i64)), LoadError> {
         let (mine, theirs) = (self.known(id), other.known(other_id));
         let (my_events, their_events) =
             two_aggregates_events(pool, (A::TYPE, id, mine.1), (B::TYPE, other_id, theirs.1))
@@ -127,6 +130,15 @@ impl<A: Aggregate + Clone> StateCache<A> {
             self.advance(id, mine, my_events)?,
             other.advance(other_id, theirs, their_events)?,
         ))
+    }
+
+    /// The cached state of `id` and the sequence it stands at, not caught up: for decisions
+    /// whose append checks that it is still current (`if_unchanged`).
+    pub fn cached_at(&self, id: &str) -> Option<(Arc<A>, i64)> {
+        self.states
+            .lock()
+            .ok()
+            .and_then(|states| states.get(id).cloned())
     }
 
     /// The cached state of `id`, not caught up: for what never changes once recorded.

@@ -762,6 +762,92 @@ async fn creating_an_existing_aggregate_is_a_conflict_even_in_a_group() {
     );
 }
 
+/// An append conditional on other aggregates (`if_unchanged`) is written only if none of them has
+/// had an event since the sequence given: among appends arriving together, those whose reads
+/// are stale fail as conflicts and write nothing, the others are recorded.
+#[tokio::test]
+async fn an_append_conditional_on_what_it_read_is_refused_once_that_moved_on() {
+    use hexabase_command::organization::OrganizationCommand;
+    use hexabase_command::store::{self, ReadAt};
+    use hexabase_command::values::DisplayName;
+    use hexabase_command::{CommandMetadata, OrganizationId, UserId};
+
+    let app = TestApp::spawn_with(no_worker()).await;
+    let alice = UserId::generate();
+    let create = |id: &OrganizationId| OrganizationCommand::CreateOrganization {
+        id: id.clone(),
+        name: DisplayName::parse("name", "Acme").unwrap(),
+        actor: alice.clone(),
+    };
+    let metadata = || CommandMetadata::for_request(alice.clone(), "it".into()).into_map();
+    let read = OrganizationId::generate();
+    store::create(
+        &app.state.new_organizations,
+        read.as_str(),
+        create(&read),
+        &(),
+        metadata(),
+    )
+    .await
+    .unwrap();
+    let at = |sequence: i64| {
+        vec![ReadAt {
+            aggregate_type: "Organization".into(),
+            aggregate_id: read.to_string(),
+            sequence,
+        }]
+    };
+    // `read` stands at sequence 1: decisions that saw it there are current, those that saw
+    // nothing of it (0) are not.
+    let ids: Vec<OrganizationId> = (0..20).map(|_| OrganizationId::generate()).collect();
+    let attempts = ids.iter().enumerate().map(|(i, id)| {
+        let sequence = if i % 4 == 0 { 0 } else { 1 };
+        store::if_unchanged(
+            at(sequence),
+            store::create(
+                &app.state.new_organizations,
+                id.as_str(),
+                create(id),
+                &(),
+                metadata(),
+            ),
+        )
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i % 4 == 0 {
+            assert!(
+                matches!(outcome, Err(cqrs_es::AggregateError::AggregateConflict)),
+                "{i}: {outcome:?}"
+            );
+        } else {
+            assert!(outcome.is_ok(), "{i}: {outcome:?}");
+        }
+    }
+    let recorded: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'Organization' AND aggregate_id <> $1",
+    )
+    .bind(read.as_str())
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut expected: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 != 0)
+        .map(|(_, id)| id.to_string())
+        .collect();
+    let mut recorded = recorded;
+    recorded.sort();
+    expected.sort();
+    assert_eq!(recorded, expected);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM outbox_pending").await,
+        1 + 15 + KEYRING_EVENTS as i64,
+        "an outbox row for each event written, none for the refused"
+    );
+}
+
 /// The apply path on batches as a consumer may deliver them: an aggregate whose first events
 /// never arrived, redeliveries inside a batch and across batches, new and known aggregates.
 #[tokio::test]

@@ -17,3 +17,4 @@ mod openapi;
 mod operations;
 mod rate_limit;
 mod schema;
+mod workspace_tokens;
