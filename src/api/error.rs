@@ -4,6 +4,7 @@
 use cqrs_es::AggregateError;
 use hexabase_command::id::InvalidId;
 use hexabase_command::organization::OrganizationError;
+use hexabase_command::store::EventStoreBusy;
 use hexabase_command::user::UserError;
 use hexabase_command::values::InvalidValue;
 use hexabase_query::consistency::WaitError;
@@ -48,7 +49,8 @@ pub enum ApiError {
     /// Too many requests from this client or user in the current window.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
-    /// A read asked for a position the read model has not reached in time.
+    /// A read asked for a position the read model has not reached in time, or the event store
+    /// was too busy to record a command (nothing was recorded); retry after `Retry-After`.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     /// An upstream service (an identity provider) failed or could not be reached.
@@ -112,6 +114,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A command that failed for a technical reason: 503 with `Retry-After` when the event
+    /// store was busy (nothing was recorded), otherwise an internal error.
+    pub fn command_failed<E: std::error::Error + 'static>(error: AggregateError<E>) -> Self {
+        match &error {
+            AggregateError::DatabaseConnectionError(inner) if inner.is::<EventStoreBusy>() => {
+                Self::Unavailable(body("busy", inner.to_string(), None), 1)
+            }
+            _ => Self::internal(&error),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::internal(&e)
@@ -161,7 +176,7 @@ impl From<AggregateError<OrganizationError>> for ApiError {
             AggregateError::AggregateConflict => {
                 Self::conflict("the organization was changed concurrently; re-read it and retry")
             }
-            other => Self::internal(&other),
+            other => Self::command_failed(other),
         }
     }
 }
@@ -180,7 +195,7 @@ impl From<AggregateError<UserError>> for ApiError {
             AggregateError::AggregateConflict => {
                 Self::conflict("the user was changed concurrently; retry")
             }
-            other => Self::internal(&other),
+            other => Self::command_failed(other),
         }
     }
 }

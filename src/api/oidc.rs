@@ -373,7 +373,7 @@ async fn mint(
                 Some(current) => grant = current,
                 None => return Ok(None),
             },
-            Err(e) => return Err(ApiError::internal(&e)),
+            Err(e) => return Err(ApiError::command_failed(e)),
         }
     }
     Err(ApiError::conflict(

@@ -158,7 +158,7 @@ impl From<AggregateError<WorkspaceError>> for ApiError {
             AggregateError::AggregateConflict => {
                 Self::conflict("the workspace was changed concurrently; re-read it and retry")
             }
-            other => Self::internal(&other),
+            other => Self::command_failed(other),
         }
     }
 }

@@ -21,7 +21,7 @@ use sqlx::PgPool;
 pub use read::{
     aggregate_events, event_at, head_position, stream_all, two_aggregates_events, StoredEvent,
 };
-pub use repository::{if_unchanged, with_position, ChainedRepository, ReadAt};
+pub use repository::{if_unchanged, with_position, ChainedRepository, EventStoreBusy, ReadAt};
 pub use state::{load_state, LoadError, StateCache};
 
 /// Channel the outbox trigger notifies on commit, so relays wake without polling.

@@ -19,6 +19,22 @@ tokio::task_local! {
     static UNCHANGED: Vec<ReadAt>;
 }
 
+/// An append that could not take its turn in the event store in time (a transaction left open
+/// after appending holds the ordering lock): nothing was written, and a later try may succeed.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the event store is busy: the append waited too long for its turn; nothing was recorded")]
+pub struct EventStoreBusy;
+
+/// The same failure for another command of a failed group: a busy store stays recognisable.
+fn shared_failure(error: &PersistenceError) -> PersistenceError {
+    match error {
+        PersistenceError::ConnectionError(inner) if inner.is::<EventStoreBusy>() => {
+            PersistenceError::ConnectionError(Box::new(EventStoreBusy))
+        }
+        other => PersistenceError::UnknownError(other.to_string().into()),
+    }
+}
+
 /// An aggregate as a decision read it: its events up to `sequence` (0: none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadAt {
@@ -190,11 +206,8 @@ async fn group_commit(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Pendin
                 // Anything else may or may not have been committed: every command of the group
                 // gets that answer, as one alone would.
                 Err(e) => {
-                    let reason = e.to_string();
                     for pending in group {
-                        let _ = pending
-                            .done
-                            .send(Err(PersistenceError::UnknownError(reason.clone().into())));
+                        let _ = pending.done.send(Err(shared_failure(&e)));
                     }
                     continue;
                 }
@@ -275,6 +288,10 @@ async fn insert(
     .map_err(|e| match &e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
             PersistenceError::OptimisticLockError
+        }
+        // lock_not_available: the ordering lock's wait (events_append_in_order) ran out.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+            PersistenceError::ConnectionError(Box::new(EventStoreBusy))
         }
         _ => PersistenceError::ConnectionError(Box::new(e)),
     })?;

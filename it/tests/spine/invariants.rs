@@ -202,6 +202,51 @@ async fn an_append_committing_late_is_not_passed_by_the_relay() {
     assert_eq!(app.stream_messages().await, 2 + KEYRING_EVENTS);
 }
 
+/// A command that cannot take its turn in the event store within the ordering lock's wait (a
+/// transaction left open after appending holds it) answers 503 with `Retry-After` and records
+/// nothing; once the lock is free, the same request succeeds.
+#[tokio::test]
+async fn a_command_held_up_by_an_append_left_open_answers_503_and_records_nothing() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    let (_, token) = app.user();
+    let mut stuck = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Organization', 'org-stuck', 1, 'OrganizationCreated', '1', '{}', '{}')",
+    )
+    .execute(&mut *stuck)
+    .await
+    .unwrap();
+    let create = || {
+        app.client
+            .post(format!("{}/api/v1/organizations", app.base))
+            .bearer_auth(&token)
+            .json(&json!({ "name": "Acme" }))
+            .send()
+    };
+    let refused = create().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "busy", "{body}");
+    stuck.rollback().await.unwrap();
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM events WHERE aggregate_type = 'Organization'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(create().await.unwrap().status(), StatusCode::CREATED);
+}
+
 /// A pass that finds nothing to publish lets go of the cursors before it returns, so the next
 /// pass (of this relay or another) can take them at once and nothing waits for the poll.
 #[tokio::test]
