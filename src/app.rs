@@ -92,6 +92,15 @@ impl AppState {
                 url: settings.nats.url.clone(),
                 reason: e.to_string(),
             })?;
+        // Each projection reads its aggregate types through one consumer with several subject
+        // filters, which NATS has since 2.10.
+        let version = nats.server_info().version;
+        if !supports_subject_filters(&version) {
+            return Err(StartError::Nats {
+                url: settings.nats.url.clone(),
+                reason: format!("NATS {version} is too old: 2.10 or newer is required"),
+            });
+        }
         let js = jetstream::new(nats.clone());
         let session_keys = Arc::new(KeyringService::for_sessions(&pool, &settings.auth).await?);
         let tokens = Tokens::new(session_keys.key_set().await?, &settings.auth);
@@ -165,20 +174,29 @@ impl AppState {
         };
         for projection in hexabase_projector::all() {
             let mut pending = 0;
-            for aggregate_type in projection.aggregate_types() {
-                let name = hexabase_projector::consumer_name(projection.as_ref(), aggregate_type);
-                let consumer: Result<jetstream::consumer::PullConsumer, _> =
-                    stream.get_consumer(&name).await;
-                if let Ok(mut consumer) = consumer {
-                    if let Ok(info) = consumer.info().await {
-                        pending += info.num_pending + info.num_ack_pending as u64;
-                    }
+            let name = hexabase_projector::consumer_name(projection.as_ref());
+            let consumer: Result<jetstream::consumer::PullConsumer, _> =
+                stream.get_consumer(&name).await;
+            if let Ok(mut consumer) = consumer {
+                if let Ok(info) = consumer.info().await {
+                    pending += info.num_pending + info.num_ack_pending as u64;
                 }
             }
             out.push((projection.name(), pending));
         }
         out
     }
+}
+
+/// Whether a NATS server of `version` (`2.10.4`, `v2.11.0-beta`) has consumers with several
+/// subject filters.
+fn supports_subject_filters(version: &str) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (2, 10)
 }
 
 pub async fn connect_database(settings: &Settings) -> Result<PgPool, StartError> {
@@ -346,4 +364,19 @@ pub async fn run_worker(state: Arc<AppState>, shutdown: CancellationToken) -> an
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::supports_subject_filters;
+
+    #[test]
+    fn nats_with_several_subject_filters_per_consumer_is_2_10_or_newer() {
+        for old in ["2.9.10", "v2.9.25", "1.4.1", "", "garbage"] {
+            assert!(!supports_subject_filters(old), "{old}");
+        }
+        for new in ["2.10.0", "v2.10.4", "2.11.0-beta.1", "2.15.2", "3.0.0"] {
+            assert!(supports_subject_filters(new), "{new}");
+        }
+    }
 }

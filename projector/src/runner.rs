@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use chrono::Utc;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use hexabase_command::store::StoredEvent;
 use sqlx::PgPool;
 
@@ -27,19 +27,24 @@ fn js_err(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::JetStream(e.to_string())
 }
 
-/// Name of the durable consumer through which `projection` reads one aggregate type.
-pub fn consumer_name(projection: &dyn Projection, aggregate_type: &str) -> String {
+/// Name of the durable consumer through which `projection` reads its events.
+pub fn consumer_name(projection: &dyn Projection) -> String {
+    projection.name().to_owned()
+}
+
+/// Names of the consumers of the earlier layout, one per projection and aggregate type.
+fn per_type_consumer_name(projection: &dyn Projection, aggregate_type: &str) -> String {
     format!("{}-{aggregate_type}", projection.name())
 }
 
 /// Consume the event stream into one projection until `shutdown` resolves.
 ///
-/// One durable consumer per aggregate type the projection reads, filtered by subject, so
-/// JetStream delivers only the events the projection needs (an aggregate's events share one
-/// subject and keep their order). Consumers are named after the projection and the type, so
-/// every worker running this projection shares them (each message goes to one of them) and
-/// progress survives restarts. A message is acknowledged only after its transaction committed;
-/// failures are retried.
+/// One durable consumer per projection, filtered by the subjects of the aggregate types it
+/// reads, so JetStream delivers only the events the projection needs (an aggregate's events
+/// share one subject and keep their order). The consumer is named after the projection, so
+/// every worker running it shares it (each message goes to one of them) and progress survives
+/// restarts. A message is acknowledged only after its transaction committed; failures are
+/// retried.
 pub async fn run_projection(
     pool: PgPool,
     js: jetstream::Context,
@@ -48,59 +53,104 @@ pub async fn run_projection(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunnerError> {
     let stream = events.ensure(&js).await.map_err(js_err)?;
-    // Before one consumer per aggregate type, each projection had one consumer on every
-    // subject, named after it; left alone it would keep its state on the server for good.
-    if stream.consumer_info(projection.name()).await.is_ok() {
-        match stream.delete_consumer(projection.name()).await {
-            Ok(_) => tracing::info!(
-                projection = projection.name(),
-                "removed the projection's consumer of the earlier layout"
-            ),
-            // Another worker starting at the same time removed it first.
-            Err(e) => {
-                tracing::debug!(projection = projection.name(), error = %e, "consumer not removed")
+    let consumer = consumer(&stream, &events, projection.as_ref()).await?;
+    consume(&pool, consumer, projection.as_ref(), shutdown).await
+}
+
+/// The projection's consumer; created on first use where the consumers of earlier layouts
+/// (one for every subject, or one per aggregate type) had got to, which are then removed.
+async fn consumer(
+    stream: &jetstream::stream::Stream,
+    events: &EventStream,
+    projection: &dyn Projection,
+) -> Result<consumer::PullConsumer, RunnerError> {
+    let name = consumer_name(projection);
+    let mut subjects: Vec<String> = projection
+        .aggregate_types()
+        .iter()
+        .map(|t| events.subjects_of(t))
+        .collect();
+    subjects.sort();
+    let mut earlier: Vec<String> = projection
+        .aggregate_types()
+        .iter()
+        .map(|t| per_type_consumer_name(projection, t))
+        .collect();
+    let current: Option<consumer::PullConsumer> = stream.get_consumer(&name).await.ok();
+    if let Some(consumer) = current {
+        let mut filters = consumer.cached_info().config.filter_subjects.clone();
+        filters.sort();
+        if filters == subjects {
+            remove(stream, projection, &earlier).await;
+            return Ok(consumer);
+        }
+        // The first layout's consumer of every subject, under the same name.
+        earlier.push(name.clone());
+    }
+    // Resume where the slowest earlier consumer had everything acknowledged: what comes after
+    // is delivered again, and what was applied already is skipped as a redelivery.
+    let mut floors = Vec::new();
+    for old in &earlier {
+        let found: Result<consumer::PullConsumer, _> = stream.get_consumer(old).await;
+        if let Ok(mut found) = found {
+            if let Ok(info) = found.info().await {
+                floors.push(info.ack_floor.stream_sequence);
             }
         }
     }
-    let shutdown = shutdown.shared();
-    let consumers = projection.aggregate_types().iter().map(|aggregate_type| {
-        consume(
-            &pool,
-            &stream,
-            &events,
-            projection.as_ref(),
-            aggregate_type,
-            shutdown.clone(),
-        )
-    });
-    futures::future::try_join_all(consumers).await?;
-    Ok(())
+    // The first layout's consumer holds the name; the others go once their successor exists,
+    // so a worker stopped in between leaves a position to resume from.
+    if earlier.contains(&name) {
+        remove(stream, projection, std::slice::from_ref(&name)).await;
+    }
+    let deliver_policy = match floors.iter().min() {
+        Some(floor) => consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: floor + 1,
+        },
+        None => consumer::DeliverPolicy::All,
+    };
+    let config = consumer::pull::Config {
+        durable_name: Some(name.clone()),
+        filter_subjects: subjects,
+        ack_policy: consumer::AckPolicy::Explicit,
+        deliver_policy,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 10_000,
+        ..Default::default()
+    };
+    let consumer = match stream.create_consumer(config).await {
+        Ok(consumer) => consumer,
+        // Another worker starting at the same time created it first.
+        Err(e) => stream.get_consumer(&name).await.map_err(|_| js_err(e))?,
+    };
+    if !floors.is_empty() {
+        earlier.retain(|old| *old != name);
+        remove(stream, projection, &earlier).await;
+        tracing::info!(
+            projection = projection.name(),
+            "the projection's consumers of the earlier layout were replaced by one"
+        );
+    }
+    Ok(consumer)
+}
+
+/// Remove consumers of an earlier layout (another worker may have removed them already).
+async fn remove(stream: &jetstream::stream::Stream, projection: &dyn Projection, names: &[String]) {
+    for name in names {
+        if stream.consumer_info(name).await.is_ok() {
+            if let Err(e) = stream.delete_consumer(name).await {
+                tracing::debug!(projection = projection.name(), consumer = %name, error = %e, "consumer not removed");
+            }
+        }
+    }
 }
 
 async fn consume(
     pool: &PgPool,
-    stream: &jetstream::stream::Stream,
-    events: &EventStream,
+    consumer: consumer::PullConsumer,
     projection: &dyn Projection,
-    aggregate_type: &str,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunnerError> {
-    let name = consumer_name(projection, aggregate_type);
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &name,
-            consumer::pull::Config {
-                durable_name: Some(name.clone()),
-                filter_subject: events.subjects_of(aggregate_type),
-                ack_policy: consumer::AckPolicy::Explicit,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 10_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(js_err)?;
     // Whatever has arrived is applied in one transaction (up to a bound), so a backlog drains
     // at batch speed while a single event still goes through at once.
     let mut messages = consumer
@@ -108,11 +158,7 @@ async fn consume(
         .await
         .map_err(js_err)?
         .ready_chunks(MAX_BATCH);
-    tracing::info!(
-        projection = projection.name(),
-        aggregate_type,
-        "projection running"
-    );
+    tracing::info!(projection = projection.name(), "projection running");
     tokio::pin!(shutdown);
     loop {
         let mut batch = tokio::select! {

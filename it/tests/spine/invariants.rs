@@ -1019,8 +1019,8 @@ async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
 }
 
 /// JetStream hands each projection only the aggregate types it reads: one durable consumer per
-/// projection and type, filtered by subject. The one consumer per projection of the earlier
-/// layout is removed.
+/// projection, filtered by their subjects. The one consumer of every subject of the first
+/// layout is replaced.
 #[tokio::test]
 async fn each_projection_receives_only_the_aggregate_types_it_reads() {
     let mut app = TestApp::spawn_with(no_worker()).await;
@@ -1046,23 +1046,123 @@ async fn each_projection_receives_only_the_aggregate_types_it_reads() {
     names.sort();
     let mut expected: Vec<String> = hexabase_projector::all()
         .iter()
-        .flat_map(|p| {
-            p.aggregate_types()
-                .iter()
-                .map(|t| hexabase_projector::consumer_name(p.as_ref(), t))
-                .collect::<Vec<_>>()
-        })
+        .map(|p| hexabase_projector::consumer_name(p.as_ref()))
         .collect();
     expected.sort();
     assert_eq!(names, expected);
     // The keyrings' events are in the stream too; the organizations projection got only the
-    // organization's creation.
-    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
-        .get_consumer("organizations-Organization")
-        .await
-        .unwrap();
+    // organization's creation, and the audit projection its three types' subjects.
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer("organizations").await.unwrap();
     let info = consumer.info().await.unwrap();
     assert_eq!(info.delivered.consumer_sequence, 1);
     assert_eq!(info.num_pending + info.num_ack_pending as u64, 0);
     assert!(app.stream_messages().await > 1);
+    let audit: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer("audit").await.unwrap();
+    let mut filters = audit.cached_info().config.filter_subjects.clone();
+    filters.sort();
+    assert_eq!(
+        filters,
+        ["Credential", "Organization", "Workspace"]
+            .map(|t| app.state.events.subjects_of(t))
+            .to_vec()
+    );
+}
+
+/// The consumers of the layout before (one per projection and aggregate type) are replaced by
+/// one per projection that starts where the slowest of them had everything acknowledged: no
+/// event is lost or applied twice, and the stream is not read again from the start.
+#[tokio::test]
+async fn the_consumers_per_aggregate_type_are_replaced_where_they_had_got_to() {
+    use async_nats::jetstream::consumer::{pull, PullConsumer};
+
+    let mut app = TestApp::spawn_with(no_worker()).await;
+    let (_, token) = app.user();
+    let (first, _) = app.create_org(&token, "First").await;
+    let stream = app.state.events.ensure(&app.state.js).await.unwrap();
+    while relay(&app).drain().await.unwrap() > 0 {}
+    // The earlier layout's consumers of the organizations projection and of the audit: the
+    // organizations one has applied and acknowledged the first organization.
+    for name in [
+        "organizations-Organization",
+        "audit-Organization",
+        "audit-Workspace",
+    ] {
+        let aggregate_type = name.split('-').nth(1).unwrap();
+        stream
+            .create_consumer(pull::Config {
+                durable_name: Some(name.into()),
+                filter_subject: app.state.events.subjects_of(aggregate_type),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let organizations: PullConsumer = stream
+        .get_consumer("organizations-Organization")
+        .await
+        .unwrap();
+    let mut batch = organizations
+        .fetch()
+        .max_messages(10)
+        .messages()
+        .await
+        .unwrap();
+    let message = batch.next().await.unwrap().unwrap();
+    let event: StoredEvent = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(event.aggregate_id, first);
+    let mut tx = app.pool.begin().await.unwrap();
+    let projection = hexabase_projector::by_name("organizations").unwrap();
+    hexabase_projector::apply_batch(projection.as_ref(), &mut tx, &[event])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    message.double_ack().await.unwrap();
+    let floor =
+        |mut c: PullConsumer| async move { c.info().await.unwrap().ack_floor.stream_sequence };
+    let acknowledged = floor(organizations).await;
+    assert!(acknowledged > 0);
+
+    app.create_org(&token, "Second").await;
+    app.start_worker();
+    app.caught_up().await;
+    let mut names: Vec<String> = stream
+        .consumer_names()
+        .map(|name| name.unwrap())
+        .collect()
+        .await;
+    names.sort();
+    let mut expected: Vec<String> = hexabase_projector::all()
+        .iter()
+        .map(|p| hexabase_projector::consumer_name(p.as_ref()))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected, "the per-type consumers are gone");
+    // The audit's earlier consumers had acknowledged nothing: its new one starts at the
+    // stream's beginning; the organizations one after what its predecessor acknowledged.
+    let mut organizations: PullConsumer = stream.get_consumer("organizations").await.unwrap();
+    let info = organizations.info().await.unwrap();
+    assert_eq!(
+        info.config.deliver_policy,
+        async_nats::jetstream::consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: acknowledged + 1
+        }
+    );
+    assert_eq!(
+        info.delivered.consumer_sequence, 1,
+        "only the second organization"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_organizations")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2);
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM rm_audit_events WHERE aggregate_type = 'Organization'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
 }
