@@ -230,6 +230,31 @@ async fn group_commit(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Pendin
     }
 }
 
+/// Appends the events of commands that read no other aggregate.
+const APPEND: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                                        event_version, payload, metadata) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+                          $6::text[]::json[], $7::text[]::json[]) \
+     RETURNING aggregate_type, aggregate_id, sequence, position";
+
+/// Appends the events of commands (numbered by `$8`) except those of a command one of whose
+/// reads (`$9` to `$12`) has had an event since. Each aggregate read is looked up by its last
+/// event: one index probe each, whatever the planner knows of the table's size.
+const APPEND_IF_UNCHANGED: &str = "WITH moved AS ( \
+         SELECT DISTINCT r.n \
+         FROM UNNEST($9::int[], $10::text[], $11::text[], $12::bigint[]) AS r(n, t, i, s) \
+         CROSS JOIN LATERAL (SELECT x.sequence FROM events x \
+                             WHERE x.aggregate_type = r.t AND x.aggregate_id = r.i \
+                             ORDER BY x.sequence DESC LIMIT 1) AS last \
+         WHERE last.sequence > r.s) \
+     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                         payload, metadata) \
+     SELECT u.t, u.i, u.s, u.e, u.v, u.p, u.m \
+     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+                 $6::text[]::json[], $7::text[]::json[], $8::int[]) AS u(t, i, s, e, v, p, m, n) \
+     WHERE u.n NOT IN (SELECT n FROM moved) \
+     RETURNING aggregate_type, aggregate_id, sequence, position";
+
 /// One INSERT of the commands' events; the position of each, by (type, id, sequence). A
 /// command whose `unchanged` aggregates have had events since is left out whole.
 async fn insert(
@@ -253,39 +278,36 @@ async fn insert(
             .enumerate()
             .flat_map(|(n, c)| c.unchanged.iter().map(move |r| (n as i32, r)))
     };
-    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        // Each aggregate read is looked up by its last event (one index probe each, whatever
-        // the planner knows of the table's size).
-        "WITH moved AS ( \
-             SELECT DISTINCT r.n \
-             FROM UNNEST($9::int[], $10::text[], $11::text[], $12::bigint[]) AS r(n, t, i, s) \
-             CROSS JOIN LATERAL (SELECT x.sequence FROM events x \
-                                 WHERE x.aggregate_type = r.t AND x.aggregate_id = r.i \
-                                 ORDER BY x.sequence DESC LIMIT 1) AS last \
-             WHERE last.sequence > r.s) \
-         INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                             payload, metadata) \
-         SELECT u.t, u.i, u.s, u.e, u.v, u.p, u.m \
-         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-                     $6::text[]::json[], $7::text[]::json[], $8::int[]) AS u(t, i, s, e, v, p, m, n) \
-         WHERE u.n NOT IN (SELECT n FROM moved) \
-         RETURNING aggregate_type, aggregate_id, sequence, position",
-    )
+    let conditional = commands.iter().any(|c| !c.unchanged.is_empty());
+    let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(if conditional {
+        APPEND_IF_UNCHANGED
+    } else {
+        APPEND
+    })
     .bind(column(|e| e.aggregate_type.clone()))
     .bind(column(|e| e.aggregate_id.clone()))
     .bind(&sequences)
     .bind(column(|e| e.event_type.clone()))
     .bind(column(|e| e.event_version.clone()))
     .bind(column(|e| e.payload.to_string()))
-    .bind(column(|e| e.metadata.to_string()))
-    .bind(&command_of)
-    .bind(reads().map(|(n, _)| n).collect::<Vec<_>>())
-    .bind(reads().map(|(_, r)| r.aggregate_type.clone()).collect::<Vec<_>>())
-    .bind(reads().map(|(_, r)| r.aggregate_id.clone()).collect::<Vec<_>>())
-    .bind(reads().map(|(_, r)| r.sequence).collect::<Vec<_>>())
-    .fetch_all(pool)
-    .await
-    .map_err(|e| match &e {
+    .bind(column(|e| e.metadata.to_string()));
+    if conditional {
+        query = query
+            .bind(&command_of)
+            .bind(reads().map(|(n, _)| n).collect::<Vec<_>>())
+            .bind(
+                reads()
+                    .map(|(_, r)| r.aggregate_type.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                reads()
+                    .map(|(_, r)| r.aggregate_id.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(reads().map(|(_, r)| r.sequence).collect::<Vec<_>>());
+    }
+    let rows = query.fetch_all(pool).await.map_err(|e| match &e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
             PersistenceError::OptimisticLockError
         }
