@@ -147,6 +147,21 @@ async fn a_relay_killed_between_publishing_and_moving_its_cursors_causes_no_dupl
     assert_eq!(count(&app, "SELECT count(*) FROM rm_audit_events").await, 1);
 }
 
+/// An append left open: its event has a position, and its transaction holds the event store's
+/// ordering lock until it ends.
+async fn append_left_open(app: &TestApp, id: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Organization', $1, 1, 'OrganizationCreated', '1', '{}', '{}')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx
+}
+
 /// A relay's cursor must never pass an event that commits later. Appends are ordered by a
 /// lock, so an append that started after another waits for it, and a relay pass in between
 /// sees neither.
@@ -159,14 +174,7 @@ async fn an_append_committing_late_is_not_passed_by_the_relay() {
     assert_eq!(relay.drain().await.unwrap() as u64, KEYRING_EVENTS);
 
     // A slow writer: its event has a position, its transaction is still open.
-    let mut slow = app.pool.begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('Organization', 'org-slow', 1, 'OrganizationCreated', '1', '{}', '{}')",
-    )
-    .execute(&mut *slow)
-    .await
-    .unwrap();
+    let slow = append_left_open(&app, "org-slow").await;
     // A command meanwhile: it waits for the slow writer instead of committing ahead of it.
     let base = app.base.clone();
     let client = app.client.clone();
@@ -209,14 +217,7 @@ async fn an_append_committing_late_is_not_passed_by_the_relay() {
 async fn a_command_held_up_by_an_append_left_open_answers_503_and_records_nothing() {
     let app = TestApp::spawn_with(no_worker()).await;
     let (_, token) = app.user();
-    let mut stuck = app.pool.begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('Organization', 'org-stuck', 1, 'OrganizationCreated', '1', '{}', '{}')",
-    )
-    .execute(&mut *stuck)
-    .await
-    .unwrap();
+    let stuck = append_left_open(&app, "org-stuck").await;
     let create = || {
         app.client
             .post(format!("{}/api/v1/organizations", app.base))
@@ -731,61 +732,46 @@ async fn verify_names_an_edited_or_deleted_event() {
     );
 }
 
+/// `actor` creates organization `id` through the store, as its command handler does (no HTTP).
+async fn create_organization(
+    app: &TestApp,
+    actor: &hexabase_command::UserId,
+    id: &hexabase_command::OrganizationId,
+) -> Result<(), cqrs_es::AggregateError<hexabase_command::organization::OrganizationError>> {
+    use hexabase_command::organization::OrganizationCommand;
+    use hexabase_command::values::DisplayName;
+    use hexabase_command::CommandMetadata;
+
+    let command = OrganizationCommand::CreateOrganization {
+        id: id.clone(),
+        name: DisplayName::parse("name", "Acme").unwrap(),
+        actor: actor.clone(),
+    };
+    let metadata = CommandMetadata::for_request(actor.clone(), "it".into()).into_map();
+    hexabase_command::store::create(
+        &app.state.new_organizations,
+        id.as_str(),
+        command,
+        &(),
+        metadata,
+    )
+    .await
+}
+
 /// Creating without reading first is still guarded: an id that already has events is a
 /// conflict, and appends arriving together (one statement) each keep their own outcome.
 #[tokio::test]
 async fn creating_an_existing_aggregate_is_a_conflict_even_in_a_group() {
-    use hexabase_command::organization::OrganizationCommand;
-    use hexabase_command::store;
-    use hexabase_command::values::DisplayName;
-    use hexabase_command::{CommandMetadata, OrganizationId, UserId};
+    use hexabase_command::{OrganizationId, UserId};
 
-    let app = TestApp::spawn_with(TestAppOptions {
-        worker: false,
-        ..TestAppOptions::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(no_worker()).await;
     let alice = UserId::generate();
-    let create = |id: &OrganizationId| OrganizationCommand::CreateOrganization {
-        id: id.clone(),
-        name: DisplayName::parse("name", "Acme").unwrap(),
-        actor: alice.clone(),
-    };
-    let metadata = || CommandMetadata::for_request(alice.clone(), "it".into()).into_map();
     let taken = OrganizationId::generate();
-    store::create(
-        &app.state.new_organizations,
-        taken.as_str(),
-        create(&taken),
-        &(),
-        metadata(),
-    )
-    .await
-    .unwrap();
+    create_organization(&app, &alice, &taken).await.unwrap();
     // Many at once, one of them for the taken id: that one fails, the others are recorded.
-    let fresh: Vec<OrganizationId> = (0..20).map(|_| OrganizationId::generate()).collect();
-    let mut attempts: Vec<_> = fresh
-        .iter()
-        .map(|id| {
-            store::create(
-                &app.state.new_organizations,
-                id.as_str(),
-                create(id),
-                &(),
-                metadata(),
-            )
-        })
-        .collect();
-    attempts.insert(
-        10,
-        store::create(
-            &app.state.new_organizations,
-            taken.as_str(),
-            create(&taken),
-            &(),
-            metadata(),
-        ),
-    );
+    let mut ids: Vec<OrganizationId> = (0..20).map(|_| OrganizationId::generate()).collect();
+    ids.insert(10, taken.clone());
+    let attempts = ids.iter().map(|id| create_organization(&app, &alice, id));
     let outcomes = futures::future::join_all(attempts).await;
     for (i, outcome) in outcomes.iter().enumerate() {
         if i == 10 {
@@ -812,29 +798,13 @@ async fn creating_an_existing_aggregate_is_a_conflict_even_in_a_group() {
 /// are stale fail as conflicts and write nothing, the others are recorded.
 #[tokio::test]
 async fn an_append_conditional_on_what_it_read_is_refused_once_that_moved_on() {
-    use hexabase_command::organization::OrganizationCommand;
     use hexabase_command::store::{self, ReadAt};
-    use hexabase_command::values::DisplayName;
-    use hexabase_command::{CommandMetadata, OrganizationId, UserId};
+    use hexabase_command::{OrganizationId, UserId};
 
     let app = TestApp::spawn_with(no_worker()).await;
     let alice = UserId::generate();
-    let create = |id: &OrganizationId| OrganizationCommand::CreateOrganization {
-        id: id.clone(),
-        name: DisplayName::parse("name", "Acme").unwrap(),
-        actor: alice.clone(),
-    };
-    let metadata = || CommandMetadata::for_request(alice.clone(), "it".into()).into_map();
     let read = OrganizationId::generate();
-    store::create(
-        &app.state.new_organizations,
-        read.as_str(),
-        create(&read),
-        &(),
-        metadata(),
-    )
-    .await
-    .unwrap();
+    create_organization(&app, &alice, &read).await.unwrap();
     let at = |sequence: i64| {
         vec![ReadAt {
             aggregate_type: "Organization".into(),
@@ -847,16 +817,7 @@ async fn an_append_conditional_on_what_it_read_is_refused_once_that_moved_on() {
     let ids: Vec<OrganizationId> = (0..20).map(|_| OrganizationId::generate()).collect();
     let attempts = ids.iter().enumerate().map(|(i, id)| {
         let sequence = if i % 4 == 0 { 0 } else { 1 };
-        store::if_unchanged(
-            at(sequence),
-            store::create(
-                &app.state.new_organizations,
-                id.as_str(),
-                create(id),
-                &(),
-                metadata(),
-            ),
-        )
+        store::if_unchanged(at(sequence), create_organization(&app, &alice, id))
     });
     let outcomes = futures::future::join_all(attempts).await;
     for (i, outcome) in outcomes.iter().enumerate() {
@@ -1018,6 +979,24 @@ async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
     assert_eq!(offsets, expected);
 }
 
+/// The stream's consumers, and the one each projection should have (both sorted).
+async fn consumers_and_projections(
+    stream: &async_nats::jetstream::stream::Stream,
+) -> (Vec<String>, Vec<String>) {
+    let mut names: Vec<String> = stream
+        .consumer_names()
+        .map(|name| name.unwrap())
+        .collect()
+        .await;
+    names.sort();
+    let mut expected: Vec<String> = hexabase_projector::all()
+        .iter()
+        .map(|p| hexabase_projector::consumer_name(p.as_ref()))
+        .collect();
+    expected.sort();
+    (names, expected)
+}
+
 /// JetStream hands each projection only the aggregate types it reads: one durable consumer per
 /// projection, filtered by their subjects. The one consumer of every subject of the first
 /// layout is replaced.
@@ -1038,17 +1017,7 @@ async fn each_projection_receives_only_the_aggregate_types_it_reads() {
     app.create_org(&token, "Acme").await;
     app.caught_up().await;
     let stream = event_stream(&app).await;
-    let mut names: Vec<String> = stream
-        .consumer_names()
-        .map(|name| name.unwrap())
-        .collect()
-        .await;
-    names.sort();
-    let mut expected: Vec<String> = hexabase_projector::all()
-        .iter()
-        .map(|p| hexabase_projector::consumer_name(p.as_ref()))
-        .collect();
-    expected.sort();
+    let (names, expected) = consumers_and_projections(&stream).await;
     assert_eq!(names, expected);
     // The keyrings' events are in the stream too; the organizations projection got only the
     // organization's creation, and the audit projection its three types' subjects.
@@ -1127,17 +1096,7 @@ async fn the_consumers_per_aggregate_type_are_replaced_where_they_had_got_to() {
     app.create_org(&token, "Second").await;
     app.start_worker();
     app.caught_up().await;
-    let mut names: Vec<String> = stream
-        .consumer_names()
-        .map(|name| name.unwrap())
-        .collect()
-        .await;
-    names.sort();
-    let mut expected: Vec<String> = hexabase_projector::all()
-        .iter()
-        .map(|p| hexabase_projector::consumer_name(p.as_ref()))
-        .collect();
-    expected.sort();
+    let (names, expected) = consumers_and_projections(&stream).await;
     assert_eq!(names, expected, "the per-type consumers are gone");
     // The audit's earlier consumers had acknowledged nothing: its new one starts at the
     // stream's beginning; the organizations one after what its predecessor acknowledged.

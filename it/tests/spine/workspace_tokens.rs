@@ -2,7 +2,7 @@
 //! organization aggregates, current to their last event whichever replica recorded it.
 
 use hexabase_it::TestApp;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// A token from `base` for workspace `ws`: the status and, when granted, its groups.
@@ -29,6 +29,28 @@ async fn token(app: &TestApp, base: &str, ws: &str, bearer: &str) -> (StatusCode
     (status, groups)
 }
 
+/// This replica grants `bearer` a token for `ws` with `WSAdmins` among its groups.
+async fn assert_granted_as_admin(app: &TestApp, ws: &str, bearer: &str) {
+    let (status, groups) = token(app, &app.base, ws, bearer).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(groups.contains(&"WSAdmins".to_owned()), "{groups:?}");
+}
+
+/// `method` on `url` as `bearer`, with a JSON body when there is one: the status.
+async fn call(
+    app: &TestApp,
+    method: Method,
+    url: String,
+    bearer: &str,
+    body: Option<Value>,
+) -> StatusCode {
+    let mut request = app.client.request(method, url).bearer_auth(bearer);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().status()
+}
+
 #[tokio::test]
 async fn a_token_reflects_what_another_replica_recorded_just_before() {
     let app = TestApp::spawn().await;
@@ -42,66 +64,54 @@ async fn a_token_reflects_what_another_replica_recorded_just_before() {
     let mut issued = 0;
 
     // This replica decides (and keeps the workspace and organization in memory).
-    let (status, groups) = token(&app, &app.base, &ws, &bob_token).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(groups.contains(&"WSAdmins".to_owned()), "{groups:?}");
+    assert_granted_as_admin(&app, &ws, &bob_token).await;
     issued += 1;
 
     // The other replica records an unrelated change: tokens are still granted, once each.
-    let created = app
-        .client
-        .post(format!("{other}/api/v1/workspaces/{ws}/groups"))
-        .bearer_auth(&admin)
-        .json(&json!({ "name": "ops" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let (status, groups) = token(&app, &app.base, &ws, &bob_token).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(groups.contains(&"WSAdmins".to_owned()), "{groups:?}");
+    let groups_url = format!("{other}/api/v1/workspaces/{ws}/groups");
+    let created = call(
+        &app,
+        Method::POST,
+        groups_url.clone(),
+        &admin,
+        Some(json!({ "name": "ops" })),
+    )
+    .await;
+    assert_eq!(created, StatusCode::CREATED);
+    assert_granted_as_admin(&app, &ws, &bob_token).await;
     issued += 1;
 
     // It removes bob from his only group: this replica refuses him at once.
-    let removed = app
-        .client
-        .delete(format!(
-            "{other}/api/v1/workspaces/{ws}/groups/{admins}/members/{bob}"
-        ))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), StatusCode::OK);
+    let members = format!("{groups_url}/{admins}/members");
+    let removed = call(
+        &app,
+        Method::DELETE,
+        format!("{members}/{bob}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(removed, StatusCode::OK);
     let (status, _) = token(&app, &app.base, &ws, &bob_token).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // It adds him back: granted again, with the group.
-    let added = app
-        .client
-        .post(format!(
-            "{other}/api/v1/workspaces/{ws}/groups/{admins}/members"
-        ))
-        .bearer_auth(&admin)
-        .json(&json!({ "user_id": bob }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), StatusCode::CREATED);
-    let (status, groups) = token(&app, &app.base, &ws, &bob_token).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(groups.contains(&"WSAdmins".to_owned()), "{groups:?}");
+    let added = call(
+        &app,
+        Method::POST,
+        members,
+        &admin,
+        Some(json!({ "user_id": bob })),
+    )
+    .await;
+    assert_eq!(added, StatusCode::CREATED);
+    assert_granted_as_admin(&app, &ws, &bob_token).await;
     issued += 1;
 
     // It removes him from the organization: refused, though he is still in the group.
-    let left = app
-        .client
-        .delete(format!("{other}/api/v1/organizations/{org}/users/{bob}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert!(left.status().is_success(), "{}", left.status());
+    let users = format!("{other}/api/v1/organizations/{org}/users");
+    let left = call(&app, Method::DELETE, format!("{users}/{bob}"), &admin, None).await;
+    assert!(left.is_success(), "{left}");
     let (status, _) = token(&app, &app.base, &ws, &bob_token).await;
     assert!(
         matches!(status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
