@@ -173,15 +173,14 @@ impl AppState {
             return out;
         };
         for projection in hexabase_projector::all() {
-            let mut pending = 0;
             let name = hexabase_projector::consumer_name(projection.as_ref());
             let consumer: Result<jetstream::consumer::PullConsumer, _> =
                 stream.get_consumer(&name).await;
-            if let Ok(mut consumer) = consumer {
-                if let Ok(info) = consumer.info().await {
-                    pending += info.num_pending + info.num_ack_pending as u64;
-                }
-            }
+            // Fetching the consumer reads its current state.
+            let pending = consumer.map_or(0, |consumer| {
+                let info = consumer.cached_info();
+                info.num_pending + info.num_ack_pending as u64
+            });
             out.push((projection.name(), pending));
         }
         out

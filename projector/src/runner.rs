@@ -92,10 +92,8 @@ async fn consumer(
     let mut floors = Vec::new();
     for old in &earlier {
         let found: Result<consumer::PullConsumer, _> = stream.get_consumer(old).await;
-        if let Ok(mut found) = found {
-            if let Ok(info) = found.info().await {
-                floors.push(info.ack_floor.stream_sequence);
-            }
+        if let Ok(found) = found {
+            floors.push(found.cached_info().ack_floor.stream_sequence);
         }
     }
     // The first layout's consumer holds the name; the others go once their successor exists,
@@ -134,13 +132,11 @@ async fn consumer(
     Ok(consumer)
 }
 
-/// Remove consumers of an earlier layout (another worker may have removed them already).
+/// Remove consumers of an earlier layout (mostly gone already, or removed by another worker).
 async fn remove(stream: &jetstream::stream::Stream, projection: &dyn Projection, names: &[String]) {
     for name in names {
-        if stream.consumer_info(name).await.is_ok() {
-            if let Err(e) = stream.delete_consumer(name).await {
-                tracing::debug!(projection = projection.name(), consumer = %name, error = %e, "consumer not removed");
-            }
+        if let Err(e) = stream.delete_consumer(name).await {
+            tracing::debug!(projection = projection.name(), consumer = %name, error = %e, "consumer not removed");
         }
     }
 }

@@ -112,9 +112,6 @@ impl ApiError {
         tracing::error!(error = %chain, "internal error");
         Self::Internal(body("internal", "internal error", None))
     }
-}
-
-impl ApiError {
     /// A command that failed for a technical reason: 503 with `Retry-After` when the event
     /// store was busy (nothing was recorded), otherwise an internal error.
     pub fn command_failed<E: std::error::Error + 'static>(error: AggregateError<E>) -> Self {

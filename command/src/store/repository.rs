@@ -262,16 +262,11 @@ async fn insert(
     commands: &[Pending],
 ) -> Result<HashMap<(String, String, i64), i64>, PersistenceError> {
     let events = || commands.iter().flat_map(|c| c.events.iter());
-    let mut sequences = Vec::new();
-    let mut command_of = Vec::new();
-    for (n, command) in commands.iter().enumerate() {
-        let n = i32::try_from(n).map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
-        for event in &command.events {
-            sequences.push(to_i64(event.sequence)?);
-            command_of.push(n);
-        }
-    }
+    let sequences = events()
+        .map(|e| to_i64(e.sequence))
+        .collect::<Result<Vec<_>, _>>()?;
     let column = |f: fn(&SerializedEvent) -> String| events().map(f).collect::<Vec<_>>();
+    // Commands are numbered by their place in the group (`MAX_GROUP` keeps it small).
     let reads = || {
         commands
             .iter()
@@ -292,8 +287,13 @@ async fn insert(
     .bind(column(|e| e.payload.to_string()))
     .bind(column(|e| e.metadata.to_string()));
     if conditional {
+        let command_of: Vec<i32> = commands
+            .iter()
+            .enumerate()
+            .flat_map(|(n, c)| c.events.iter().map(move |_| n as i32))
+            .collect();
         query = query
-            .bind(&command_of)
+            .bind(command_of)
             .bind(reads().map(|(n, _)| n).collect::<Vec<_>>())
             .bind(
                 reads()

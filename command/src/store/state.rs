@@ -72,10 +72,7 @@ impl<A> Default for StateCache<A> {
 impl<A: Aggregate + Clone> StateCache<A> {
     /// The cached state of `id` and the sequence it stands at (a default state at 0).
     fn known(&self, id: &str) -> (Arc<A>, i64) {
-        self.states
-            .lock()
-            .ok()
-            .and_then(|states| states.get(id).cloned())
+        self.cached_at(id)
             .unwrap_or_else(|| (Arc::new(A::default()), 0))
     }
 
@@ -132,20 +129,13 @@ impl<A: Aggregate + Clone> StateCache<A> {
         ))
     }
 
-    /// The cached state of `id` and the sequence it stands at, not caught up: for decisions
-    /// whose append checks that it is still current (`if_unchanged`).
+    /// The cached state of `id` and the sequence it stands at, not caught up: for what never
+    /// changes once recorded, and for decisions whose append checks that it is still current
+    /// (`if_unchanged`).
     pub fn cached_at(&self, id: &str) -> Option<(Arc<A>, i64)> {
         self.states
             .lock()
             .ok()
             .and_then(|states| states.get(id).cloned())
-    }
-
-    /// The cached state of `id`, not caught up: for what never changes once recorded.
-    pub fn cached(&self, id: &str) -> Option<Arc<A>> {
-        self.states
-            .lock()
-            .ok()
-            .and_then(|states| states.get(id).map(|(state, _)| state.clone()))
     }
 }

@@ -15,6 +15,19 @@ async fn append(pool: &PgPool, id: &str) {
     .unwrap();
 }
 
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// The outbox partition the trigger gives aggregate `id`.
+async fn partition_of(pool: &PgPool, id: &str) -> i16 {
+    sqlx::query_scalar("SELECT ((hashtext($1) & 2147483647) % 8)::smallint")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn all_migrations_apply_to_an_empty_database_and_again_as_a_no_op() {
     let db = TestDatabase::create().await;
@@ -69,10 +82,7 @@ async fn the_event_table_refuses_updates_and_deletes() {
     assert!(update.unwrap_err().to_string().contains("append-only"));
     let delete = sqlx::query("DELETE FROM events").execute(&pool).await;
     assert!(delete.unwrap_err().to_string().contains("append-only"));
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let outbox = count(&pool, "SELECT count(*) FROM outbox").await;
     assert_eq!(outbox, 1, "the insert wrote its outbox row");
 }
 
@@ -94,15 +104,13 @@ async fn the_outbox_cursors_start_where_the_sent_marks_ended() {
     };
     before.run(&pool).await.unwrap();
     // Ids in the outbox partitions the trigger gives them: three in one, one in another.
-    let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    let mut by_partition: BTreeMap<i16, Vec<String>> = BTreeMap::new();
     for i in 0..200 {
         let id = format!("t-{i}");
-        let partition: i32 = sqlx::query_scalar("SELECT (hashtext($1) & 2147483647) % 8")
-            .bind(&id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        by_partition.entry(partition).or_default().push(id);
+        by_partition
+            .entry(partition_of(&pool, &id).await)
+            .or_default()
+            .push(id);
     }
     let mut partitions = by_partition.into_values().filter(|ids| ids.len() >= 3);
     let (one, other) = (partitions.next().unwrap(), partitions.next().unwrap());
@@ -130,12 +138,11 @@ async fn the_outbox_cursors_start_where_the_sent_marks_ended() {
             .await
             .unwrap();
     assert_eq!(pending, [one[1].clone(), one[2].clone()]);
-    let past_every_row: i64 = sqlx::query_scalar(
+    let past_every_row = count(
+        &pool,
         "SELECT count(*) FROM outbox_cursors WHERE position = (SELECT max(position) FROM outbox)",
     )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(past_every_row, 7, "every partition but the unsent row's");
 }
 
@@ -148,19 +155,17 @@ async fn every_outbox_partition_has_a_cursor() {
     for i in 0..100 {
         append(&pool, &format!("t-{i}")).await;
     }
-    let uncovered: i64 = sqlx::query_scalar(
+    let uncovered = count(
+        &pool,
         "SELECT count(*) FROM outbox o \
          WHERE NOT EXISTS (SELECT 1 FROM outbox_cursors c WHERE c.partition = o.partition)",
     )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(uncovered, 0);
-    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_pending")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(pending, 100);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM outbox_pending").await,
+        100
+    );
 }
 
 /// One append of several events writes an outbox row for each (partition by aggregate, the
@@ -196,13 +201,11 @@ async fn an_append_of_several_events_enqueues_each_and_notifies_once() {
         assert_eq!(id, &format!("t-{}", i / 2));
         assert_eq!(*sequence, 1 + i as i64 % 2);
         assert_eq!(hash.as_deref(), Some(format!("h{i}").as_str()));
-        let expected: i16 =
-            sqlx::query_scalar("SELECT ((hashtext($1) & 2147483647) % 8)::smallint")
-                .bind(id)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        assert_eq!(*partition, expected, "one aggregate, one partition");
+        assert_eq!(
+            *partition,
+            partition_of(&pool, id).await,
+            "one aggregate, one partition"
+        );
     }
     let first = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
         .await
