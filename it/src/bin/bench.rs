@@ -12,6 +12,8 @@ use hexabase::app::HttpServer;
 use hexabase_it::figures::{figure, percentile};
 use hexabase_it::{TestApp, TestAppOptions};
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -79,13 +81,12 @@ fn pgbench(app: &TestApp, args: &Args) -> f64 {
 async fn create_throughput(app: &TestApp, args: &Args) -> (f64, Vec<f64>) {
     let tokens = (0..args.clients).map(|_| app.user().1).collect();
     let url = format!("{}/api/v1/organizations", app.base);
-    drive(app, args, &url, tokens, json!({ "name": "Acme" })).await
+    drive(args, &url, tokens, json!({ "name": "Acme" })).await
 }
 
 /// One client per token POSTing `body` to `url` back to back for the duration: successful
 /// answers per second, and their latencies (ms, sorted).
 async fn drive(
-    app: &TestApp,
     args: &Args,
     url: &str,
     tokens: Vec<String>,
@@ -95,24 +96,20 @@ async fn drive(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for token in tokens {
-        let (client, url, body, stop) = (
-            app.client.clone(),
-            url.to_owned(),
-            body.clone(),
-            stop.clone(),
-        );
+        let (url, body, stop) = (url.to_owned(), body.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
+            let mut client = LeanClient::connect(&url, &token, &body)
+                .await
+                .expect("connect the load client");
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let reply = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await;
-                if reply.map(|r| r.status().is_success()).unwrap_or(false) {
-                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                match client.post().await {
+                    Ok(status) if (200..300).contains(&status) => {
+                        latencies.push(t.elapsed().as_secs_f64() * 1e3)
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("load client: {e}"),
                 }
             }
             latencies
@@ -127,6 +124,106 @@ async fn drive(
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
     (all.len() as f64 / elapsed, all)
+}
+
+/// The load generator: one keep-alive HTTP/1.1 connection per client, sending the same request
+/// (built once) again and again and reading each answer's status and length. It runs on the
+/// machine it measures, as pgbench's client does beside Postgres, so it is kept as lean as that
+/// client: a general HTTP client's pooling, header maps and body encoding each time would be
+/// counted against the endpoint.
+struct LeanClient {
+    stream: BufReader<TcpStream>,
+    request: Vec<u8>,
+    line: Vec<u8>,
+}
+
+impl LeanClient {
+    async fn connect(url: &str, token: &str, body: &serde_json::Value) -> std::io::Result<Self> {
+        let url = reqwest::Url::parse(url).map_err(std::io::Error::other)?;
+        let host = url.host_str().unwrap_or("127.0.0.1");
+        let port = url.port_or_known_default().unwrap_or(80);
+        let body = serde_json::to_vec(body).map_err(std::io::Error::other)?;
+        let mut request = format!(
+            "POST {} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            url.path(),
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        let stream = TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: BufReader::new(stream),
+            request,
+            line: Vec::with_capacity(256),
+        })
+    }
+
+    /// Send the request and read the whole answer; returns its status.
+    async fn post(&mut self) -> std::io::Result<u16> {
+        self.stream.get_mut().write_all(&self.request).await?;
+        let status = {
+            let line = self.read_line().await?;
+            std::str::from_utf8(line)
+                .ok()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|code| code.parse().ok())
+                .ok_or_else(|| std::io::Error::other("malformed status line"))?
+        };
+        let (mut length, mut chunked) = (0u64, false);
+        loop {
+            let line = self.read_line().await?;
+            if line.is_empty() {
+                break;
+            }
+            let header = String::from_utf8_lossy(line).to_ascii_lowercase();
+            if let Some(value) = header.strip_prefix("content-length:") {
+                length = value.trim().parse().map_err(std::io::Error::other)?;
+            } else if header.starts_with("transfer-encoding:") && header.contains("chunked") {
+                chunked = true;
+            }
+        }
+        if !chunked {
+            self.skip(length).await?;
+            return Ok(status);
+        }
+        loop {
+            let size = {
+                let line = self.read_line().await?;
+                let digits = String::from_utf8_lossy(line);
+                let digits = digits.split(';').next().unwrap_or("").trim().to_owned();
+                u64::from_str_radix(&digits, 16).map_err(std::io::Error::other)?
+            };
+            if size == 0 {
+                // Trailers, up to the empty line.
+                while !self.read_line().await?.is_empty() {}
+                return Ok(status);
+            }
+            self.skip(size + 2).await?;
+        }
+    }
+
+    /// One line without its CRLF.
+    async fn read_line(&mut self) -> std::io::Result<&[u8]> {
+        self.line.clear();
+        if self.stream.read_until(b'\n', &mut self.line).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        while matches!(self.line.last(), Some(b'\n' | b'\r')) {
+            self.line.pop();
+        }
+        Ok(&self.line)
+    }
+
+    async fn skip(&mut self, n: u64) -> std::io::Result<()> {
+        let copied =
+            tokio::io::copy(&mut (&mut self.stream).take(n), &mut tokio::io::sink()).await?;
+        if copied < n {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
 }
 
 /// Commands at a fixed rate; lag = applied in the read model − recorded in the event store.
@@ -185,7 +282,7 @@ async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
 
     let url = format!("{}/api/v1/workspaces/{ws}/token", app.base);
     let tokens = vec![token; args.clients];
-    let (endpoint, all) = drive(app, args, &url, tokens, json!({})).await;
+    let (endpoint, all) = drive(args, &url, tokens, json!({})).await;
 
     let ws_id = hexabase_command::WorkspaceId::parse(&ws).expect("workspace id");
     let stop = Arc::new(AtomicBool::new(false));
