@@ -14,7 +14,7 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
-use crate::projection::{Projection, ProjectionError};
+use crate::projection::{ByPosition, Projection, ProjectionError};
 
 pub const NAME: &str = "audit";
 
@@ -99,7 +99,8 @@ impl<'e> Rows<'e> {
              occurred_at) \
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
                                   $6::text[], $7::text[], $8::text[]::jsonb[], $9::text[], \
-                                  $10::text[], $11::text[], $12::text[], $13::timestamptz[])",
+                                  $10::text[], $11::text[], $12::text[], $13::timestamptz[]) \
+             ON CONFLICT (position) DO NOTHING",
         )
         .bind(self.position)
         .bind(self.org_id)
@@ -132,6 +133,16 @@ impl Projection for AuditProjection {
 
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[Organization::TYPE, Workspace::TYPE, Credential::TYPE]
+    }
+
+    /// An organization's and a token's events name their organization themselves, so each is
+    /// written on its own, keyed by position; a workspace's later events need the organization
+    /// its first event named, so they are applied in order.
+    fn by_position(&self) -> Option<ByPosition> {
+        Some(ByPosition {
+            aggregate_types: &[Organization::TYPE, Credential::TYPE],
+            table: "rm_audit_events",
+        })
     }
 
     async fn apply_event(

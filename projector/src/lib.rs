@@ -1,7 +1,7 @@
 //! From the event store to the read models.
 //!
 //! * `relay` publishes outbox rows to JetStream in commit order, de-duplicated by position.
-//! * `runner` drives one durable JetStream consumer per projection and aggregate type.
+//! * `runner` drives one durable JetStream consumer per projection.
 //! * `projection::apply_batch` is the one idempotent apply path, shared by the live runner and
 //!   `replay`, which rebuilds a read model from the event store alone.
 
@@ -17,7 +17,7 @@ pub mod workspace;
 
 use std::sync::Arc;
 
-pub use projection::{apply_batch, Applied, Projection, ProjectionError};
+pub use projection::{apply_batch, Applied, ByPosition, Projection, ProjectionError};
 pub use replay::replay;
 pub use runner::{consumer_name, run_projection};
 pub use stream::EventStream;

@@ -47,6 +47,16 @@ pub trait Projection: Send + Sync + 'static {
     fn handles(&self, aggregate_type: &str) -> bool {
         self.aggregate_types().contains(&aggregate_type)
     }
+    /// Aggregate types applied by position instead of in order (see `ByPosition`); `None`:
+    /// every type in order, behind a checkpoint per aggregate.
+    fn by_position(&self) -> Option<ByPosition> {
+        None
+    }
+    /// Whether events of `aggregate_type` are applied by position.
+    fn applies_by_position(&self, aggregate_type: &str) -> bool {
+        self.by_position()
+            .is_some_and(|b| b.aggregate_types.contains(&aggregate_type))
+    }
     async fn apply_event(
         &self,
         db: &mut PgConnection,
@@ -64,6 +74,18 @@ pub trait Projection: Send + Sync + 'static {
         }
         Ok(())
     }
+}
+
+/// Aggregate types whose events a projection applies without a checkpoint per aggregate: applying
+/// one depends on no earlier event of its aggregate, and it writes one row keyed by the event's
+/// position, so applying it again writes nothing. They are applied in whatever order they
+/// arrive, and whether one was applied is read from that row. An aggregate with a single event
+/// each (an issued token) would otherwise leave a checkpoint row per aggregate for good.
+#[derive(Debug, Clone, Copy)]
+pub struct ByPosition {
+    pub aggregate_types: &'static [&'static str],
+    /// The table holding one row per applied event, with the event's position in `position`.
+    pub table: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +123,8 @@ pub struct Applied<'e> {
     pub applied: Vec<&'e StoredEvent>,
     /// Earlier events fetched from the store first, because they had not arrived.
     pub caught_up: usize,
-    /// Events applied before: redeliveries.
+    /// Events applied before: redeliveries (of the types applied in order; one applied by
+    /// position again is counted as applied, and writes nothing).
     pub duplicates: usize,
 }
 
@@ -127,6 +150,10 @@ type Key<'a> = (&'a str, &'a str);
 /// The single apply path, for the live runner and for `replay`: idempotent, ordered per
 /// aggregate, safe under redelivery and under several workers sharing one consumer.
 ///
+/// Events of the types the projection applies by position (`Projection::by_position`) skip the
+/// checkpoints: they are handed to the projection once each, in position order, ahead of the
+/// others.
+///
 /// A batch costs a few statements whatever its size: every checkpoint it touches is created or
 /// locked and read in one (so two workers handling one aggregate serialise there, always in the
 /// same order), those that advanced are moved in one, and the projection writes its rows
@@ -138,10 +165,12 @@ pub async fn apply_batch<'e>(
     db: &mut PgConnection,
     events: &'e [StoredEvent],
 ) -> Result<Applied<'e>, ProjectionError> {
-    let mut ordered: Vec<&StoredEvent> = events
+    let (mut by_position, mut ordered): (Vec<&StoredEvent>, Vec<&StoredEvent>) = events
         .iter()
         .filter(|e| projection.handles(&e.aggregate_type))
-        .collect();
+        .partition(|e| projection.applies_by_position(&e.aggregate_type));
+    by_position.sort_by_key(|e| e.position);
+    by_position.dedup_by_key(|e| e.position);
     // Aggregates in one order in every transaction, so workers sharing a consumer wait for
     // each other's checkpoint rows instead of deadlocking on them.
     ordered.sort_by(|a, b| {
@@ -160,6 +189,7 @@ pub async fn apply_batch<'e>(
         duplicates: received - ordered.len(),
         ..Applied::default()
     };
+    outcome.applied.extend(&by_position);
     let mut runs: Vec<Run<'e>> = Vec::new();
     for event in ordered {
         match runs.last_mut() {
@@ -177,6 +207,9 @@ pub async fn apply_batch<'e>(
         }
     }
     if runs.is_empty() {
+        if !by_position.is_empty() {
+            projection.apply_events(&mut *db, &by_position).await?;
+        }
         return Ok(outcome);
     }
 
@@ -266,7 +299,7 @@ pub async fn apply_batch<'e>(
         pending.insert(key, new);
     }
 
-    let mut list: Vec<&StoredEvent> = Vec::new();
+    let mut list: Vec<&StoredEvent> = by_position;
     let mut moved: Vec<&StoredEvent> = Vec::new();
     for run in &runs {
         let key = key_of(run);

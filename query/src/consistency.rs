@@ -79,18 +79,36 @@ async fn reach(
     position: i64,
     deadline: Instant,
 ) -> Result<(), WaitError> {
+    let by_position = hexabase_projector::by_name(projection)
+        .and_then(|p| p.by_position())
+        .filter(|b| b.aggregate_types.contains(&aggregate_type));
     let mut pause = Duration::from_millis(2);
     loop {
-        let applied: Option<i64> = sqlx::query_scalar(
-            "SELECT sequence FROM projection_offsets \
-             WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3",
-        )
-        .bind(projection)
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .fetch_optional(pool)
-        .await?;
-        if applied.is_some_and(|seq| seq >= sequence) {
+        let reached = match by_position {
+            Some(by_position) => {
+                applied_by_position(
+                    pool,
+                    by_position.table,
+                    aggregate_type,
+                    aggregate_id,
+                    sequence,
+                )
+                .await?
+            }
+            None => {
+                let applied: Option<i64> = sqlx::query_scalar(
+                    "SELECT sequence FROM projection_offsets \
+                     WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+                )
+                .bind(projection)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_optional(pool)
+                .await?;
+                applied.is_some_and(|seq| seq >= sequence)
+            }
+        };
+        if reached {
             return Ok(());
         }
         if Instant::now() + pause > deadline {
@@ -99,4 +117,27 @@ async fn reach(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Events applied by position move no checkpoint but leave a row keyed by it in `table`: every
+/// event of the aggregate up to `sequence` must have its row.
+async fn applied_by_position(
+    pool: &PgPool,
+    table: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) -> sqlx::Result<bool> {
+    // `table` is the projection's own constant, never input.
+    let query = format!(
+        "SELECT NOT EXISTS (SELECT 1 FROM events e \
+            WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 AND e.sequence <= $3 \
+              AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.position = e.position))"
+    );
+    sqlx::query_scalar(&query)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence)
+        .fetch_one(pool)
+        .await
 }

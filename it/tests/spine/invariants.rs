@@ -855,7 +855,9 @@ async fn an_append_conditional_on_what_it_read_is_refused_once_that_moved_on() {
 }
 
 /// The apply path on batches as a consumer may deliver them: an aggregate whose first events
-/// never arrived, redeliveries inside a batch and across batches, new and known aggregates.
+/// never arrived, redeliveries inside a batch and across batches, new and known aggregates. The
+/// organizations projection applies them in order (fetching what never arrived); the audit
+/// projection writes organizations' events by position, each once, in any order.
 #[tokio::test]
 async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
     let app = TestApp::spawn_with(no_worker()).await;
@@ -903,7 +905,17 @@ async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
                 outcomes.push((applied, outcome.caught_up, outcome.duplicates));
                 tx.commit().await.unwrap();
             }
-            assert_eq!(outcomes[0], outcomes[1], "both projections saw the same");
+            // The audit is handed each distinct event of the batch, as delivered.
+            let mut delivered: Vec<(String, i64)> = batch
+                .iter()
+                .map(|e| (e.aggregate_id.clone(), e.sequence))
+                .collect();
+            delivered.sort();
+            delivered.dedup();
+            let mut audited = outcomes[1].0.clone();
+            audited.sort();
+            assert_eq!(audited, delivered, "the audit applies what arrived");
+            assert_eq!((outcomes[1].1, outcomes[1].2), (0, 0));
             outcomes.remove(0)
         }
     };
@@ -947,19 +959,23 @@ async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
     assert_eq!((caught_up, duplicates), (0, 3));
     assert_eq!(name(y.to_string()).await.as_deref(), Some("Y v1"));
 
-    // Every event once in each read model, every checkpoint at its aggregate's last event.
-    assert_eq!(
+    // The audit has every event that arrived once; X's first event, which never did, is written
+    // when it is delivered (again) at last.
+    let audited = || async {
         count(
             &app,
-            "SELECT count(*) FROM rm_audit_events WHERE aggregate_type = 'Organization'"
+            "SELECT count(*) FROM rm_audit_events WHERE aggregate_type = 'Organization'",
         )
-        .await,
-        6
-    );
+        .await
+    };
+    assert_eq!(audited().await, 5);
+    apply(vec![event(&x, 1).await, event(&x, 3).await]).await;
+    assert_eq!(audited().await, 6);
     assert_eq!(
         count(&app, "SELECT count(*) FROM rm_organization_members").await,
         3
     );
+    // Every checkpoint at its aggregate's last event; the audit keeps none for organizations.
     let offsets: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT projection, aggregate_id, sequence FROM projection_offsets \
          WHERE aggregate_type = 'Organization' ORDER BY projection, aggregate_id",
@@ -967,15 +983,12 @@ async fn a_batch_applies_each_event_once_whatever_arrived_before_it() {
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    let mut expected = Vec::new();
-    for projection in ["audit", "organizations"] {
-        let mut per = vec![(x.to_string(), 3), (y.to_string(), 2), (z.to_string(), 1)];
-        per.sort();
-        expected.extend(
-            per.into_iter()
-                .map(|(id, s)| (projection.to_owned(), id, s)),
-        );
-    }
+    let mut expected: Vec<(String, String, i64)> =
+        vec![(x.to_string(), 3), (y.to_string(), 2), (z.to_string(), 1)]
+            .into_iter()
+            .map(|(id, s)| ("organizations".to_owned(), id, s))
+            .collect();
+    expected.sort();
     assert_eq!(offsets, expected);
 }
 
@@ -1124,4 +1137,56 @@ async fn the_consumers_per_aggregate_type_are_replaced_where_they_had_got_to() {
     .await
     .unwrap();
     assert_eq!(audited, 2);
+}
+
+/// Reading your own write from a read model that applies the aggregate's events by position
+/// (the audit, for organizations): the wait ends only once every event of the aggregate up to
+/// the one written has been applied, whatever order they were applied in.
+#[tokio::test]
+async fn reading_your_write_waits_for_every_earlier_event_applied_by_position() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    let (_, token) = app.user();
+    let (org, _) = app.create_org(&token, "Acme").await;
+    rename(&app, &token, &org, "Acme Corp").await;
+    let history = hexabase_command::store::aggregate_events(&app.pool, "Organization", &org, 1, 2)
+        .await
+        .unwrap();
+    let renamed = history[1].position;
+    let audit = hexabase_projector::by_name("audit").unwrap();
+    let apply = |event: StoredEvent| {
+        let (pool, audit) = (app.pool.clone(), audit.clone());
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            hexabase_projector::apply_batch(audit.as_ref(), &mut tx, &[event])
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    let wait = || {
+        let pool = app.pool.clone();
+        async move {
+            let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
+            hexabase_query::consistency::wait_for(&pool, "audit", renamed, soon).await
+        }
+    };
+
+    assert!(matches!(
+        wait().await,
+        Err(hexabase_query::consistency::WaitError::NotYet(p)) if p == renamed
+    ));
+    // The rename arrives first: the creation is still missing.
+    apply(history[1].clone()).await;
+    assert!(wait().await.is_err());
+    apply(history[0].clone()).await;
+    assert_eq!(wait().await.unwrap().position, renamed);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM projection_offsets WHERE projection = 'audit'"
+        )
+        .await,
+        0,
+        "no checkpoint for events applied by position"
+    );
 }

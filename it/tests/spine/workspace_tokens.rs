@@ -126,4 +126,12 @@ async fn a_token_reflects_what_another_replica_recorded_just_before() {
     // Every token handed out is recorded once, none for a refusal or a decision taken again.
     app.caught_up().await;
     assert_eq!(app.credentials_recorded(&org, &admin).await, issued);
+    // Audited by position: no checkpoint row is left behind per token.
+    let checkpoints: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM projection_offsets WHERE aggregate_type = 'Credential'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(checkpoints, 0);
 }
