@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use hexabase_command::store::{event_at, StoredEvent};
+use hexabase_projector::Projection;
 use sqlx::PgPool;
 use tokio::time::Instant;
 
@@ -28,15 +29,18 @@ pub async fn wait_for(
     let event = event_at(pool, position)
         .await?
         .ok_or(WaitError::UnknownPosition(position))?;
-    let reads =
-        hexabase_projector::by_name(projection).is_none_or(|p| p.handles(&event.aggregate_type));
-    if !reads {
+    let found = hexabase_projector::by_name(projection);
+    if !found
+        .as_ref()
+        .is_none_or(|p| p.handles(&event.aggregate_type))
+    {
         // Nothing of that aggregate is in this read model: it reflects the event already.
         return Ok(event);
     }
     reach(
         pool,
         projection,
+        found.as_deref(),
         (&event.aggregate_type, &event.aggregate_id),
         event.sequence,
         position,
@@ -66,20 +70,29 @@ pub async fn wait_for_aggregate(
     .fetch_optional(pool)
     .await?;
     match sequence {
-        Some(sequence) => reach(pool, projection, aggregate, sequence, position, deadline).await,
+        Some(sequence) => {
+            let found = hexabase_projector::by_name(projection);
+            let found = found.as_deref();
+            reach(
+                pool, projection, found, aggregate, sequence, position, deadline,
+            )
+            .await
+        }
         None => Ok(()),
     }
 }
 
+/// `found`: the projection named `projection`, when the worker runs one by that name.
 async fn reach(
     pool: &PgPool,
     projection: &str,
+    found: Option<&dyn Projection>,
     (aggregate_type, aggregate_id): (&str, &str),
     sequence: i64,
     position: i64,
     deadline: Instant,
 ) -> Result<(), WaitError> {
-    let by_position = hexabase_projector::by_name(projection)
+    let by_position = found
         .and_then(|p| p.by_position())
         .filter(|b| b.aggregate_types.contains(&aggregate_type));
     let mut pause = Duration::from_millis(2);

@@ -181,11 +181,13 @@ impl LeanClient {
             if line.is_empty() {
                 break;
             }
-            let header = String::from_utf8_lossy(line).to_ascii_lowercase();
-            if let Some(value) = header.strip_prefix("content-length:") {
-                length = value.trim().parse().map_err(std::io::Error::other)?;
-            } else if header.starts_with("transfer-encoding:") && header.contains("chunked") {
-                chunked = true;
+            if let Some(value) = header_value(line, b"content-length:") {
+                length = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or_else(|| std::io::Error::other("malformed content-length"))?;
+            } else if let Some(value) = header_value(line, b"transfer-encoding:") {
+                chunked = value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
             }
         }
         if !chunked {
@@ -228,6 +230,12 @@ impl LeanClient {
         }
         Ok(())
     }
+}
+
+/// The value of a header line named `name` (lowercase, with its colon), without allocating.
+fn header_value<'l>(line: &'l [u8], name: &[u8]) -> Option<&'l [u8]> {
+    let (head, value) = line.split_at_checked(name.len())?;
+    head.eq_ignore_ascii_case(name).then_some(value)
 }
 
 /// Commands at a fixed rate; lag = applied in the read model − recorded in the event store.
