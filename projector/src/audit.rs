@@ -10,7 +10,6 @@ use hexabase_command::metadata::{ACTOR, CAUSATION_ID, CORRELATION_ID, REQUEST_ID
 use hexabase_command::organization::Organization;
 use hexabase_command::store::StoredEvent;
 use hexabase_command::workspace::{Workspace, WorkspaceEvent};
-use serde::Deserialize;
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
@@ -36,7 +35,8 @@ fn scope_of(event: &StoredEvent) -> Result<(Scope, bool), ProjectionError> {
         return Ok((Scope::Known(event.aggregate_id.clone()), false));
     }
     if event.aggregate_type == Credential::TYPE {
-        let payload = CredentialEvent::deserialize(&event.payload)
+        let payload = event
+            .payload_as::<CredentialEvent>()
             .map_err(|e| ProjectionError::malformed(event, e))?;
         let CredentialEvent::WorkspaceTokenIssued { org_id, .. } = payload;
         return Ok((Scope::Known(org_id.to_string()), false));
@@ -44,7 +44,8 @@ fn scope_of(event: &StoredEvent) -> Result<(Scope, bool), ProjectionError> {
     if event.aggregate_type != Workspace::TYPE {
         return Ok((Scope::None, false));
     }
-    let payload = WorkspaceEvent::deserialize(&event.payload)
+    let payload = event
+        .payload_as::<WorkspaceEvent>()
         .map_err(|e| ProjectionError::malformed(event, e))?;
     Ok(match payload {
         WorkspaceEvent::WorkspaceRequested { org_id, .. } => {
@@ -64,7 +65,7 @@ struct Rows<'e> {
     sequence: Vec<i64>,
     event_type: Vec<&'e str>,
     event_version: Vec<&'e str>,
-    payload: Vec<String>,
+    payload: Vec<&'e str>,
     actor: Vec<Option<&'e str>>,
     request_id: Vec<Option<&'e str>>,
     correlation_id: Vec<Option<&'e str>>,
@@ -81,7 +82,7 @@ impl<'e> Rows<'e> {
         self.sequence.push(event.sequence);
         self.event_type.push(&event.event_type);
         self.event_version.push(&event.event_version);
-        self.payload.push(event.payload.to_string());
+        self.payload.push(event.payload.get());
         self.actor.push(event.meta(ACTOR));
         self.request_id.push(event.meta(REQUEST_ID));
         self.correlation_id.push(event.meta(CORRELATION_ID));

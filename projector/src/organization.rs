@@ -7,7 +7,6 @@ use hexabase_command::metadata::TIME;
 use hexabase_command::organization::{Organization, OrganizationEvent};
 use hexabase_command::policy::OrgRole;
 use hexabase_command::store::StoredEvent;
-use serde::Deserialize;
 use sqlx::PgConnection;
 
 use crate::projection::{Projection, ProjectionError};
@@ -64,7 +63,8 @@ impl Projection for OrganizationsProjection {
             if event.aggregate_type != Organization::TYPE {
                 continue;
             }
-            let payload = OrganizationEvent::deserialize(&event.payload)
+            let payload = event
+                .payload_as::<OrganizationEvent>()
                 .map_err(|e| ProjectionError::malformed(event, e))?;
             match payload {
                 OrganizationEvent::OrganizationCreated {

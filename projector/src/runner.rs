@@ -252,10 +252,11 @@ async fn handle_batch(
     let outcome = apply_batch(projection, &mut tx, events).await?;
     tx.commit().await?;
     let now = Utc::now();
+    let lags =
+        metrics::histogram!("hexabase_projection_lag_seconds", "projection" => projection.name());
     for event in outcome.applied {
         let lag = (now - event.recorded_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
-        metrics::histogram!("hexabase_projection_lag_seconds", "projection" => projection.name())
-            .record(lag.max(0.0));
+        lags.record(lag.max(0.0));
     }
     Ok(())
 }

@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use cqrs_es::Aggregate;
 use hexabase_command::store::StoredEvent;
 use hexabase_command::user::{Identity, User, UserEvent};
-use serde::Deserialize;
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
@@ -55,7 +54,8 @@ impl Projection for UsersProjection {
         if event.aggregate_type != User::TYPE {
             return Ok(());
         }
-        let payload = UserEvent::deserialize(&event.payload)
+        let payload = event
+            .payload_as::<UserEvent>()
             .map_err(|e| ProjectionError::malformed(event, e))?;
         let user_id = &event.aggregate_id;
         let at = occurred_at(event);

@@ -6,7 +6,6 @@ use hexabase_command::store::StoredEvent;
 use hexabase_command::workspace::{
     Workspace, WorkspaceEvent, WorkspaceStatus, ADMINS_GROUP, MEMBERS_GROUP,
 };
-use serde::Deserialize;
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
@@ -46,7 +45,8 @@ impl Projection for WorkspacesProjection {
         if event.aggregate_type != Workspace::TYPE {
             return Ok(());
         }
-        let payload = WorkspaceEvent::deserialize(&event.payload)
+        let payload = event
+            .payload_as::<WorkspaceEvent>()
             .map_err(|e| ProjectionError::malformed(event, e))?;
         let ws_id = &event.aggregate_id;
         let at = occurred_at(event);

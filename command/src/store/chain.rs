@@ -21,65 +21,74 @@ pub struct ChainInput<'a> {
 }
 
 pub fn event_hash(input: &ChainInput<'_>) -> String {
-    let mut metadata = input.metadata.clone();
-    if let Value::Object(map) = &mut metadata {
-        map.remove(HASH_KEY);
+    let mut text = Vec::with_capacity(512);
+    text.push(b'[');
+    for part in [input.prev_hash, input.aggregate_type, input.aggregate_id] {
+        json(&mut text, part);
+        text.push(b',');
     }
-    let mut text = String::new();
-    text.push('[');
-    for (i, part) in [
-        Value::from(input.prev_hash),
-        Value::from(input.aggregate_type),
-        Value::from(input.aggregate_id),
-        Value::from(input.sequence),
-        Value::from(input.event_type),
-        Value::from(input.event_version),
-    ]
-    .iter()
-    .chain([input.payload, &metadata])
-    .enumerate()
-    {
-        if i > 0 {
-            text.push(',');
-        }
-        canonical(part, &mut text);
+    json(&mut text, &input.sequence);
+    for part in [input.event_type, input.event_version] {
+        text.push(b',');
+        json(&mut text, part);
     }
-    text.push(']');
-    hex(digest(&SHA256, text.as_bytes()).as_ref())
+    text.push(b',');
+    canonical(input.payload, &mut text, None);
+    text.push(b',');
+    canonical(input.metadata, &mut text, Some(HASH_KEY));
+    text.push(b']');
+    hex(digest(&SHA256, &text).as_ref())
 }
 
-fn canonical(value: &Value, out: &mut String) {
+/// `value` as compact JSON, the same text `serde_json` prints for it.
+fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Strings, numbers and the other scalars always serialise, and writing into a vector
+    // cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Objects with their keys sorted (at the top level without `skip`), everything else compact.
+fn canonical(value: &Value, out: &mut Vec<u8>, skip: Option<&str>) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map
+                .iter()
+                .filter(|(key, _)| Some(key.as_str()) != skip)
+                .collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::from(key.as_str()).to_string());
-                out.push(':');
-                canonical(&map[key], out);
+                json(out, key.as_str());
+                out.push(b':');
+                canonical(item, out, None);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                canonical(item, out);
+                canonical(item, out, None);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => json(out, scalar),
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -124,5 +133,88 @@ mod tests {
         let mut other = input(&p, &m);
         other.sequence = 2;
         assert_ne!(base, event_hash(&other));
+    }
+
+    /// The chain's text as first defined (built from `Value`s printed one by one), which every
+    /// hash already in a store was computed from.
+    fn reference_hash(input: &ChainInput<'_>) -> String {
+        fn canonical(value: &Value, out: &mut String) {
+            match value {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    out.push('{');
+                    for (i, key) in keys.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Value::from(key.as_str()).to_string());
+                        out.push(':');
+                        canonical(&map[key], out);
+                    }
+                    out.push('}');
+                }
+                Value::Array(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        canonical(item, out);
+                    }
+                    out.push(']');
+                }
+                scalar => out.push_str(&scalar.to_string()),
+            }
+        }
+        let mut metadata = input.metadata.clone();
+        if let Value::Object(map) = &mut metadata {
+            map.remove(HASH_KEY);
+        }
+        let mut text = String::from("[");
+        for (i, part) in [
+            Value::from(input.prev_hash),
+            Value::from(input.aggregate_type),
+            Value::from(input.aggregate_id),
+            Value::from(input.sequence),
+            Value::from(input.event_type),
+            Value::from(input.event_version),
+        ]
+        .iter()
+        .chain([input.payload, &metadata])
+        .enumerate()
+        {
+            if i > 0 {
+                text.push(',');
+            }
+            canonical(part, &mut text);
+        }
+        text.push(']');
+        digest(&SHA256, text.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn hashes_already_stored_still_match() {
+        let payload = json!({
+            "OrganizationRenamed": {
+                "name": "Ac\"me\\ \u{1}\n\u{e9}\u{1F600}",
+                "z": [1, -2, 3.5, 1e300, null, true, false, {"b": [], "a": {}}],
+                "a": {"y": "\t", "x": 0.1},
+            }
+        });
+        let metadata = json!({"actor": "hxb-usr-1", "time": "2026-01-01T00:00:00Z", "hash": "x"});
+        let mut chained = input(&payload, &metadata);
+        chained.prev_hash = "9f\"ab";
+        chained.sequence = i64::MAX;
+        assert_eq!(event_hash(&chained), reference_hash(&chained));
+        let scalar = json!("just a string");
+        let listed = json!([{"hash": 1, "b": 2}]);
+        let plain = input(&scalar, &listed);
+        assert_eq!(event_hash(&plain), reference_hash(&plain));
+        assert_eq!(event_hash(&plain).len(), 64);
     }
 }

@@ -1,14 +1,22 @@
 //! Reading committed events in the shape that travels on JetStream and feeds projections.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use futures::Stream;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor, Row};
 
 /// One committed event with its global position.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The payload and the metadata are kept as the JSON text the store holds: the relay passes
+/// them on as they are, and each projection decodes only what it reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredEvent {
     /// Global, gap-tolerant position in the store (assigned at insert); JetStream's
     /// `Nats-Msg-Id` and the value clients pass to read their own writes.
@@ -18,14 +26,50 @@ pub struct StoredEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
+    pub payload: Box<RawValue>,
+    pub metadata: Box<RawValue>,
     pub recorded_at: DateTime<Utc>,
+    /// The metadata's entries, decoded on first use.
+    #[serde(skip)]
+    entries: OnceLock<Map<String, Value>>,
+}
+
+impl PartialEq for StoredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.position == other.position
+            && self.aggregate_type == other.aggregate_type
+            && self.aggregate_id == other.aggregate_id
+            && self.sequence == other.sequence
+            && self.event_type == other.event_type
+            && self.event_version == other.event_version
+            && self.payload.get() == other.payload.get()
+            && self.metadata.get() == other.metadata.get()
+            && self.recorded_at == other.recorded_at
+    }
 }
 
 impl StoredEvent {
+    /// A metadata entry that is a string (all of ours are).
     pub fn meta(&self, key: &str) -> Option<&str> {
-        self.metadata.get(key).and_then(Value::as_str)
+        self.entries
+            .get_or_init(|| serde_json::from_str(self.metadata.get()).unwrap_or_default())
+            .get(key)
+            .and_then(Value::as_str)
+    }
+
+    /// The payload decoded as `T` (the aggregate's event type).
+    pub fn payload_as<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.payload.get())
+    }
+
+    /// The payload as a JSON value.
+    pub fn payload_value(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(self.payload.get())
+    }
+
+    /// The metadata as a JSON value.
+    pub fn metadata_value(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(self.metadata.get())
     }
 }
 
@@ -38,9 +82,10 @@ impl FromRow<'_, PgRow> for StoredEvent {
             sequence: row.try_get("sequence")?,
             event_type: row.try_get("event_type")?,
             event_version: row.try_get("event_version")?,
-            payload: row.try_get("payload")?,
-            metadata: row.try_get("metadata")?,
+            payload: row.try_get::<Json<Box<RawValue>>, _>("payload")?.0,
+            metadata: row.try_get::<Json<Box<RawValue>>, _>("metadata")?.0,
             recorded_at: row.try_get("recorded_at")?,
+            entries: OnceLock::new(),
         })
     }
 }

@@ -39,12 +39,11 @@ fn apply_all<A: Aggregate>(
 ) -> Result<Option<i64>, LoadError> {
     let mut last = None;
     for event in events {
-        let payload: A::Event =
-            serde_json::from_value(event.payload).map_err(|e| LoadError::Malformed {
-                aggregate: format!("{}/{id}", A::TYPE),
-                position: event.position,
-                reason: e.to_string(),
-            })?;
+        let payload: A::Event = event.payload_as().map_err(|e| LoadError::Malformed {
+            aggregate: format!("{}/{id}", A::TYPE),
+            position: event.position,
+            reason: e.to_string(),
+        })?;
         state.apply(payload);
         last = Some(event.sequence);
     }

@@ -66,6 +66,11 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Report> {
                 "expected sequence {expected_sequence}: events before it are missing"
             )));
         }
+        // The store's `json` columns only ever hold valid JSON.
+        let (payload, metadata) = (
+            event.payload_value().unwrap_or_default(),
+            event.metadata_value().unwrap_or_default(),
+        );
         let recomputed = event_hash(&ChainInput {
             prev_hash: &prev_hash,
             aggregate_type: &event.aggregate_type,
@@ -73,8 +78,8 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Report> {
             sequence: event.sequence,
             event_type: &event.event_type,
             event_version: &event.event_version,
-            payload: &event.payload,
-            metadata: &event.metadata,
+            payload: &payload,
+            metadata: &metadata,
         });
         match event.meta(HASH_KEY) {
             Some(stored) if stored == recomputed => {}
