@@ -294,6 +294,9 @@ async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
     let url = format!("{}/api/v1/workspaces/{ws}/token", app.base);
     let tokens = vec![token; args.clients];
     let (endpoint, all) = drive(args, &url, tokens, json!({})).await;
+    // The tokens' events still being relayed and projected would take cores from the signing
+    // loop below.
+    app.caught_up_within(Duration::from_secs(600)).await;
 
     let ws_id = hexabase_command::WorkspaceId::parse(&ws).expect("workspace id");
     let stop = Arc::new(AtomicBool::new(false));
