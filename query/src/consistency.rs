@@ -93,8 +93,8 @@ async fn reach(
     deadline: Instant,
 ) -> Result<(), WaitError> {
     let by_position = found
-        .and_then(|p| p.by_position())
-        .filter(|b| b.aggregate_types.contains(&aggregate_type));
+        .filter(|p| p.applies_by_position(aggregate_type))
+        .and_then(|p| p.by_position());
     let mut pause = Duration::from_millis(2);
     loop {
         let reached = match by_position {

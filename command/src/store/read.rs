@@ -62,11 +62,6 @@ impl StoredEvent {
         serde_json::from_str(self.payload.get())
     }
 
-    /// The payload as a JSON value.
-    pub fn payload_value(&self) -> serde_json::Result<Value> {
-        serde_json::from_str(self.payload.get())
-    }
-
     /// The metadata as a JSON value.
     pub fn metadata_value(&self) -> serde_json::Result<Value> {
         serde_json::from_str(self.metadata.get())

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use futures::TryStreamExt;
+use serde_json::Value;
 use sqlx::PgPool;
 
 use super::chain::{event_hash, ChainInput, HASH_KEY};
@@ -68,7 +69,7 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Report> {
         }
         // The store's `json` columns only ever hold valid JSON.
         let (payload, metadata) = (
-            event.payload_value().unwrap_or_default(),
+            event.payload_as::<Value>().unwrap_or_default(),
             event.metadata_value().unwrap_or_default(),
         );
         let recomputed = event_hash(&ChainInput {
@@ -81,7 +82,8 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Report> {
             payload: &payload,
             metadata: &metadata,
         });
-        match event.meta(HASH_KEY) {
+        let stored = metadata.get(HASH_KEY).and_then(Value::as_str);
+        match stored {
             Some(stored) if stored == recomputed => {}
             Some(_) => report.violations.push(violation(
                 "content does not match its hash: the event or one before it was changed".into(),
@@ -92,7 +94,7 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Report> {
         }
         // Continue the chain from what is stored, so one edit is reported once, not for every
         // later event of the aggregate.
-        prev_hash = event.meta(HASH_KEY).unwrap_or_default().to_owned();
+        prev_hash = stored.unwrap_or_default().to_owned();
         expected_sequence = event.sequence + 1;
     }
 
