@@ -238,22 +238,16 @@ const APPEND: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence
      RETURNING aggregate_type, aggregate_id, sequence, position";
 
 /// Appends the events of commands (numbered by `$8`) except those of a command one of whose
-/// reads (`$9` to `$12`) has had an event since. Each aggregate read is looked up by its last
-/// event: one index probe each, whatever the planner knows of the table's size.
-const APPEND_IF_UNCHANGED: &str = "WITH moved AS ( \
-         SELECT DISTINCT r.n \
-         FROM UNNEST($9::int[], $10::text[], $11::text[], $12::bigint[]) AS r(n, t, i, s) \
-         CROSS JOIN LATERAL (SELECT x.sequence FROM events x \
-                             WHERE x.aggregate_type = r.t AND x.aggregate_id = r.i \
-                             ORDER BY x.sequence DESC LIMIT 1) AS last \
-         WHERE last.sequence > r.s) \
-     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                         payload, metadata) \
-     SELECT u.t, u.i, u.s, u.e, u.v, u.p, u.m \
-     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-                 $6::text[]::json[], $7::text[]::json[], $8::int[]) AS u(t, i, s, e, v, p, m, n) \
-     WHERE u.n NOT IN (SELECT n FROM moved) \
-     RETURNING aggregate_type, aggregate_id, sequence, position";
+/// reads (`$9` to `$12`) has had an event since (each aggregate read is looked up by its last
+/// event: one index probe each). The function (`schema/migrations/0013`) takes the event
+/// store's ordering lock before it reads, so the check sees every event committed before this
+/// append's turn; an INSERT alone would read as of its start, before it waited for the lock.
+const APPEND_IF_UNCHANGED: &str =
+    "SELECT appended_type, appended_id, appended_sequence, appended_position \
+     FROM events_append_if_unchanged($1::text[], $2::text[], $3::bigint[], $4::text[], \
+                                     $5::text[], $6::text[]::json[], $7::text[]::json[], \
+                                     $8::int[], $9::int[], $10::text[], $11::text[], \
+                                     $12::bigint[])";
 
 /// One INSERT of the commands' events; the position of each, by (type, id, sequence). A
 /// command whose `unchanged` aggregates have had events since is left out whole.

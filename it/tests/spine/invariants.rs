@@ -738,6 +738,14 @@ async fn create_organization(
     actor: &hexabase_command::UserId,
     id: &hexabase_command::OrganizationId,
 ) -> Result<(), cqrs_es::AggregateError<hexabase_command::organization::OrganizationError>> {
+    create_organization_in(&app.state, actor, id).await
+}
+
+async fn create_organization_in(
+    state: &hexabase::app::AppState,
+    actor: &hexabase_command::UserId,
+    id: &hexabase_command::OrganizationId,
+) -> Result<(), cqrs_es::AggregateError<hexabase_command::organization::OrganizationError>> {
     use hexabase_command::organization::OrganizationCommand;
     use hexabase_command::values::DisplayName;
     use hexabase_command::CommandMetadata;
@@ -749,7 +757,7 @@ async fn create_organization(
     };
     let metadata = CommandMetadata::for_request(actor.clone(), "it".into()).into_map();
     hexabase_command::store::create(
-        &app.state.new_organizations,
+        &state.new_organizations,
         id.as_str(),
         command,
         &(),
@@ -852,6 +860,87 @@ async fn an_append_conditional_on_what_it_read_is_refused_once_that_moved_on() {
         1 + 15 + KEYRING_EVENTS as i64,
         "an outbox row for each event written, none for the refused"
     );
+}
+
+/// A conditional append that has to wait for its turn in the event store (another writer holds
+/// the ordering lock) checks what it read only once its turn came: an event the other writer
+/// committed meanwhile makes it a conflict, and nothing is appended.
+#[tokio::test]
+async fn a_conditional_append_sees_what_was_committed_while_it_waited_for_its_turn() {
+    use hexabase_command::store::{self, ReadAt};
+    use hexabase_command::{OrganizationId, UserId};
+    use sqlx::Connection;
+
+    let app = TestApp::spawn_with(no_worker()).await;
+    let alice = UserId::generate();
+    let read = OrganizationId::generate();
+    create_organization(&app, &alice, &read).await.unwrap();
+
+    // Another writer appends an event of `read` and, holding the ordering lock until it
+    // commits, keeps every other append waiting.
+    let mut other = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                             payload, metadata) \
+         SELECT aggregate_type, aggregate_id, 2, event_type, event_version, payload, metadata \
+         FROM events WHERE aggregate_type = 'Organization' AND aggregate_id = $1 AND sequence = 1",
+    )
+    .bind(read.as_str())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+
+    // A decision taken from `read` at sequence 1, appended while that writer holds the lock.
+    let decided = OrganizationId::generate();
+    let append = tokio::spawn({
+        let (app_state, alice, decided, read) = (
+            app.state.clone(),
+            alice.clone(),
+            decided.clone(),
+            read.clone(),
+        );
+        async move {
+            let at = vec![ReadAt {
+                aggregate_type: "Organization".into(),
+                aggregate_id: read.to_string(),
+                sequence: 1,
+            }];
+            store::if_unchanged(at, create_organization_in(&app_state, &alice, &decided)).await
+        }
+    });
+    // Its statement is under way and waiting for the lock before the other writer commits.
+    let waiting = async {
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event = 'advisory'",
+            )
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+            if n > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the conditional append waits for the ordering lock");
+    tx.commit().await.unwrap();
+
+    let outcome = append.await.unwrap();
+    assert!(
+        matches!(outcome, Err(cqrs_es::AggregateError::AggregateConflict)),
+        "{outcome:?}"
+    );
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
+        .bind(decided.as_str())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(written, 0, "nothing appended for the stale decision");
 }
 
 /// The apply path on batches as a consumer may deliver them: an aggregate whose first events
