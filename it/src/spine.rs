@@ -363,6 +363,12 @@ impl TestApp {
     }
 
     pub async fn caught_up_within(&self, timeout: Duration) {
+        self.caught_up_after(0, timeout).await
+    }
+
+    /// The same, for a pipeline that had caught up with every event up to position `after`:
+    /// only the events since are looked at, so the wait does not grow with the store.
+    pub async fn caught_up_after(&self, after: i64, timeout: Duration) {
         let pool = self.pool.clone();
         self.eventually_within(timeout, "the outbox to drain and the projections to catch up", || {
             let pool = pool.clone();
@@ -380,7 +386,7 @@ impl TestApp {
                 let mut behind: i64 = sqlx::query_scalar(
                     "SELECT (SELECT count(*) FROM outbox_pending) + \
                      (SELECT count(*) FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS seq \
-                       FROM events GROUP BY 1, 2) e \
+                       FROM events WHERE position > $3 GROUP BY 1, 2) e \
                       JOIN unnest($1::text[], $2::text[]) AS p(name, aggregate_type) \
                         ON p.aggregate_type = e.aggregate_type \
                       LEFT JOIN projection_offsets o ON o.projection = p.name \
@@ -389,6 +395,7 @@ impl TestApp {
                 )
                 .bind(names)
                 .bind(types)
+                .bind(after)
                 .fetch_one(&pool)
                 .await
                 .expect("read the pipeline's progress");
@@ -397,10 +404,11 @@ impl TestApp {
                 for by_position in projections.iter().filter_map(|p| p.by_position()) {
                     let unapplied: i64 = sqlx::query_scalar(&format!(
                         "SELECT count(*) FROM events e WHERE e.aggregate_type = ANY($1) \
-                         AND NOT EXISTS (SELECT 1 FROM {} a WHERE a.position = e.position)",
+                         AND e.position > $2 AND NOT EXISTS (SELECT 1 FROM {} a WHERE a.position = e.position)",
                         by_position.table
                     ))
                     .bind(by_position.aggregate_types)
+                    .bind(after)
                     .fetch_one(&pool)
                     .await
                     .expect("read the pipeline's progress");

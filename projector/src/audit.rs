@@ -99,7 +99,7 @@ impl<'e> Rows<'e> {
              event_type, event_version, payload, actor, request_id, correlation_id, causation_id, \
              occurred_at) \
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-                                  $6::text[], $7::text[], $8::text[]::jsonb[], $9::text[], \
+                                  $6::text[], $7::text[], $8::text[]::json[], $9::text[], \
                                   $10::text[], $11::text[], $12::text[], $13::timestamptz[]) \
              ON CONFLICT (position) DO NOTHING",
         )
