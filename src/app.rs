@@ -312,6 +312,24 @@ impl HttpServer {
 }
 
 /// The worker: the outbox relay and every projection, until `shutdown`.
+/// Run a worker on a thread of its own with a single-threaded runtime and its own state (its
+/// own Postgres pool and NATS connection), as a separate `worker` process with
+/// `runtime.threads = 1` would; it stops when `shutdown` is cancelled.
+pub fn spawn_worker_apart(
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> std::thread::JoinHandle<anyhow::Result<()>> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let state = AppState::connect(settings).await?;
+            run_worker(state, shutdown).await
+        })
+    })
+}
+
 pub async fn run_worker(state: Arc<AppState>, shutdown: CancellationToken) -> anyhow::Result<()> {
     crate::telemetry::metrics();
     let mut tasks = JoinSet::new();

@@ -66,6 +66,9 @@ quota = { cpu = "128", memory = "512Gi", storage = "5Ti", pods = 3000, services 
 [log]
 format = "json"
 filter = "info"
+
+[runtime]
+threads = 0
 "#;
 
 /// Unknown top-level keys are ignored (other tools share the `HEXABASE_` prefix); unknown keys
@@ -81,6 +84,7 @@ pub struct Settings {
     /// The plan catalogue by id (`plans.<id>`).
     pub plans: BTreeMap<String, PlanSettings>,
     pub log: LogSettings,
+    pub runtime: RuntimeSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,6 +244,30 @@ pub struct LogSettings {
     pub format: String,
     /// tracing `EnvFilter` directives, e.g. `info,hexabase=debug`.
     pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// Threads of a `serve` or `worker` process: 0 is one per core; 1 runs everything on one
+    /// thread, without handing tasks between threads (see the README on small machines).
+    pub threads: usize,
+}
+
+impl RuntimeSettings {
+    /// The async runtime these settings ask for.
+    pub fn build(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        match self.threads {
+            1 => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+            0 => tokio::runtime::Runtime::new(),
+            n => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .enable_all()
+                .build(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

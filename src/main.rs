@@ -92,14 +92,29 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The credential plugin and login run on users' machines: no server configuration involved.
+    let settings = match &cli.command {
+        Command::KubectlCredential { .. } | Command::Login { .. } => None,
+        _ => match Settings::load(cli.config.as_deref()) {
+            Ok(settings) => Some(settings),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let runtime = match settings.as_ref() {
+        Some(settings) => settings.runtime.build(),
+        None => tokio::runtime::Runtime::new(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -108,7 +123,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // The credential plugin runs on users' machines: no server configuration involved.
     if let Command::KubectlCredential {
@@ -149,7 +164,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         eprintln!("Signed in to {workspace} (groups: {}).", groups.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
-    let settings = Settings::load(cli.config.as_deref())?;
+    let Some(settings) = settings else {
+        anyhow::bail!("the configuration was not read");
+    };
     match cli.command {
         // Answered above, before any configuration is read.
         Command::KubectlCredential { .. } | Command::Login { .. } => {}
@@ -224,12 +241,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = app::connect_database(&settings).await?;
             app::migrate(&pool).await?;
             let server = HttpServer::bind_configured(&settings.http).await?;
-            let state = AppState::connect(settings).await?;
             let shutdown = shutdown_on_signal();
-            let worker = tokio::spawn(app::run_worker(state.clone(), shutdown.clone()));
-            server.run(state, shutdown.clone()).await?;
+            // The worker runs as a `worker` process would: on a thread and runtime of its own,
+            // with its own connections, so relaying and projecting never queue behind requests.
+            let worker = app::spawn_worker_apart(settings.clone(), shutdown.clone());
+            let state = AppState::connect(settings).await?;
+            let served = server.run(state, shutdown.clone()).await;
             shutdown.cancel();
-            worker.await??;
+            tokio::task::spawn_blocking(move || worker.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the worker thread panicked"))??;
+            served?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -45,6 +45,8 @@ pub struct TestApp {
     pub db: TestDatabase,
     shutdown: CancellationToken,
     workers: Vec<JoinHandle<()>>,
+    /// Stops the workers running apart (`start_worker_apart`).
+    apart: Vec<CancellationToken>,
 }
 
 /// A response, read whole.
@@ -122,6 +124,7 @@ impl TestApp {
             db,
             shutdown,
             workers: Vec::new(),
+            apart: Vec::new(),
         };
         if options.worker {
             test_app.start_worker();
@@ -137,6 +140,43 @@ impl TestApp {
                 panic!("worker failed: {e:#}");
             }
         }));
+    }
+
+    /// Start a worker as a process of its own runs one (`app::spawn_worker_apart`): on a thread
+    /// and runtime of its own, with its own connections to Postgres and NATS.
+    pub fn start_worker_apart(&mut self) {
+        let token = self.shutdown.child_token();
+        self.apart.push(token.clone());
+        let thread = app::spawn_worker_apart(self.settings.clone(), token);
+        self.workers.push(tokio::task::spawn_blocking(move || {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("worker failed: {e:#}"),
+                Err(_) => panic!("the worker thread panicked"),
+            }
+        }));
+    }
+
+    /// An API server of this app as a `serve` process runs one: on a thread of its own, with
+    /// the runtime its settings ask for (`runtime.threads`), its own connections and state;
+    /// returns its base URL. It stops with the app.
+    pub fn serve_apart(&self) -> String {
+        let settings = self.settings.clone();
+        let token = self.shutdown.child_token();
+        let (ready, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = settings.runtime.build().expect("server runtime");
+            runtime.block_on(async move {
+                let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
+                let base = format!("http://{}", server.addr);
+                let state = AppState::connect(settings)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}"));
+                let _ = ready.send(base);
+                server.run(state, token).await
+            })
+        });
+        address.recv().expect("the server apart starts")
     }
 
     /// Another API replica of this app (its own process state, the same database, NATS and
@@ -343,6 +383,9 @@ impl TestApp {
 
     /// Stop the workers abruptly (as a crash would) and wait until they have ended.
     pub async fn kill_workers(&mut self) {
+        for token in self.apart.drain(..) {
+            token.cancel();
+        }
         for worker in self.workers.drain(..) {
             worker.abort();
             let _ = worker.await;

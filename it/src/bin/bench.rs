@@ -27,6 +27,7 @@ struct Args {
     seconds: u64,
     rate: u64,
     rounds: usize,
+    base: Option<String>,
 }
 
 fn args() -> Args {
@@ -41,6 +42,7 @@ fn args() -> Args {
         seconds: get("BENCH_SECONDS", 10),
         rate: get("BENCH_RATE", 50),
         rounds: get("BENCH_ROUNDS", 3).max(1) as usize,
+        base: None,
     }
 }
 
@@ -110,7 +112,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// N clients creating organizations back to back for the duration.
 async fn create_throughput(app: &TestApp, args: &Args) -> (f64, Vec<f64>) {
     let tokens = (0..args.clients).map(|_| app.user().1).collect();
-    let url = format!("{}/api/v1/organizations", app.base);
+    let url = format!("{}/api/v1/organizations", args.base.clone().unwrap_or(app.base.clone()));
     drive(args, &url, tokens, json!({ "name": "Acme" })).await
 }
 
@@ -316,7 +318,10 @@ async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
     app.caught_up_after(before_setup, Duration::from_secs(60)).await;
     let seconds = Duration::from_secs(args.seconds);
 
-    let url = format!("{}/api/v1/workspaces/{ws}/token", app.base);
+    let url = format!(
+        "{}/api/v1/workspaces/{ws}/token",
+        args.base.clone().unwrap_or(app.base.clone())
+    );
     let tokens = vec![token; args.clients];
     let before = last_position(app).await;
     let (endpoint, all) = drive(args, &url, tokens, json!({})).await;
@@ -359,17 +364,24 @@ async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
 
 #[tokio::main]
 async fn main() {
-    let args = args();
+    let mut args = args();
     let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
     let options = TestAppOptions {
         max_connections: 2 * args.clients as u32 + 8,
-        ..TestAppOptions::default()
+        // The worker runs apart (below), as a `worker` process would.
+        worker: false,
     };
     // The load generator is one client on one address: measure the write path, not the limiter.
     let mut app = TestApp::spawn_on(server, options, |settings| {
         settings.rate_limit.api_per_window = 0;
+        settings.runtime.threads = 1;
     })
     .await;
+    // The system as it is deployed: a `serve` and a `worker` process, each on one thread
+    // (`runtime.threads = 1`, for a machine of two cores that also runs Postgres and NATS),
+    // beside the load generator's own runtime, as pgbench runs beside Postgres.
+    app.start_worker_apart();
+    args.base = Some(app.serve_apart());
     sqlx::query("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload json NOT NULL)")
         .execute(&app.pool)
         .await
@@ -426,7 +438,7 @@ async fn main() {
         app.kill_workers().await;
         let before = last_position(&app).await;
         let (alone, _) = create_throughput(&app, &args).await;
-        app.start_worker();
+        app.start_worker_apart();
         app.caught_up_after(before, Duration::from_secs(600)).await;
 
         figure("clients", args.clients as f64, "connections");
