@@ -32,6 +32,30 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// Remove the database, ending every connection to it (for programs, such as the
+    /// benchmark, whose databases are too big to leave for the next test run).
+    pub async fn remove(&self) {
+        let admin = admin_url();
+        let Ok(mut conn) = admin
+            .parse::<PgConnectOptions>()
+            .expect("HEXABASE_TEST_DATABASE_URL is not a Postgres URL")
+            .connect()
+            .await
+        else {
+            return;
+        };
+        // Identifiers cannot be bound; this one was generated from a UUID.
+        if let Err(e) = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        {
+            eprintln!("database {} not removed: {e}", self.name);
+        }
+    }
+
     pub async fn create() -> Self {
         let admin = admin_url();
         let name = format!("hxb_test_{}", Uuid::new_v4().simple());

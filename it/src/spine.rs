@@ -148,13 +148,12 @@ impl TestApp {
         let token = self.shutdown.child_token();
         self.apart.push(token.clone());
         let thread = app::spawn_worker_apart(self.settings.clone(), token);
-        self.workers.push(tokio::task::spawn_blocking(move || {
-            match thread.join() {
+        self.workers
+            .push(tokio::task::spawn_blocking(move || match thread.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => panic!("worker failed: {e:#}"),
                 Err(_) => panic!("the worker thread panicked"),
-            }
-        }));
+            }));
     }
 
     /// An API server of this app as a `serve` process runs one: on a thread of its own, with
