@@ -370,6 +370,11 @@ async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
 async fn main() {
     let mut args = args();
     let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
+    // `BENCH_SERVER_THREADS`: the API server's `runtime.threads` (0: one per core).
+    let server_threads = std::env::var("BENCH_SERVER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let options = TestAppOptions {
         max_connections: 2 * args.clients as u32 + 8,
         // The worker runs apart (below), as a `worker` process would.
@@ -378,7 +383,7 @@ async fn main() {
     // The load generator is one client on one address: measure the write path, not the limiter.
     let mut app = TestApp::spawn_on(server, options, |settings| {
         settings.rate_limit.api_per_window = 0;
-        settings.runtime.threads = 1;
+        settings.runtime.threads = server_threads;
     })
     .await;
     // The system as it is deployed: a `serve` and a `worker` process, each on one thread
