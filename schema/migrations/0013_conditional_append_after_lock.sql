@@ -11,18 +11,31 @@
 -- the number of the command that read it, its aggregate type, id, and the sequence it was read
 -- at. Returns the events appended (those of the commands whose reads are all current).
 
+-- Taking the turn: the ordering lock, waited for at most 10 seconds (then the append fails).
+CREATE FUNCTION events_take_turn() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    previous text := current_setting('lock_timeout');
+BEGIN
+    PERFORM set_config('lock_timeout', '10s', true);
+    -- "HBEV": one lock per database, so each database's appends are ordered on their own.
+    PERFORM pg_advisory_xact_lock(1212302678);
+    PERFORM set_config('lock_timeout', previous, true);
+END $$;
+
+CREATE OR REPLACE FUNCTION events_append_in_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM events_take_turn();
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION events_append_if_unchanged(
     text[], text[], bigint[], text[], text[], json[], json[], int[],
     int[], text[], text[], bigint[])
     RETURNS TABLE (appended_type text, appended_id text, appended_sequence bigint,
                    appended_position bigint)
     LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    previous text := current_setting('lock_timeout');
 BEGIN
-    PERFORM set_config('lock_timeout', '10s', true);
-    PERFORM pg_advisory_xact_lock(1212302678);
-    PERFORM set_config('lock_timeout', previous, true);
+    PERFORM events_take_turn();
     RETURN QUERY
         WITH moved AS (
             SELECT DISTINCT r.n
