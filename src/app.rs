@@ -311,7 +311,6 @@ impl HttpServer {
     }
 }
 
-/// The worker: the outbox relay and every projection, until `shutdown`.
 /// Run a worker on a thread of its own with a single-threaded runtime and its own state (its
 /// own Postgres pool and NATS connection), as a separate `worker` process with
 /// `runtime.threads = 1` would; it stops when `shutdown` is cancelled.
@@ -320,9 +319,7 @@ pub fn spawn_worker_apart(
     shutdown: CancellationToken,
 ) -> std::thread::JoinHandle<anyhow::Result<()>> {
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = crate::config::RuntimeSettings { threads: 1 }.build()?;
         runtime.block_on(async move {
             let state = AppState::connect(settings).await?;
             run_worker(state, shutdown).await
@@ -330,6 +327,7 @@ pub fn spawn_worker_apart(
     })
 }
 
+/// The worker: the outbox relay and every projection, until `shutdown`.
 pub async fn run_worker(state: Arc<AppState>, shutdown: CancellationToken) -> anyhow::Result<()> {
     crate::telemetry::metrics();
     let mut tasks = JoinSet::new();

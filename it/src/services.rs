@@ -23,6 +23,15 @@ pub fn redis_url() -> String {
     std::env::var("HEXABASE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// A connection to the administrative database (`admin_url()`).
+async fn admin_connection(admin: &str) -> sqlx::Result<sqlx::PgConnection> {
+    admin
+        .parse::<PgConnectOptions>()
+        .expect("HEXABASE_TEST_DATABASE_URL is not a Postgres URL")
+        .connect()
+        .await
+}
+
 /// A database of its own. Test databases are not dropped when a test ends: `DROP DATABASE`
 /// waits for every Postgres process to acknowledge it, which can take a checkpoint's time;
 /// `scripts/test` removes the previous run's `hxb_test_*` databases before it starts.
@@ -35,13 +44,7 @@ impl TestDatabase {
     /// Remove the database, ending every connection to it (for programs, such as the
     /// benchmark, whose databases are too big to leave for the next test run).
     pub async fn remove(&self) {
-        let admin = admin_url();
-        let Ok(mut conn) = admin
-            .parse::<PgConnectOptions>()
-            .expect("HEXABASE_TEST_DATABASE_URL is not a Postgres URL")
-            .connect()
-            .await
-        else {
+        let Ok(mut conn) = admin_connection(&admin_url()).await else {
             return;
         };
         // Identifiers cannot be bound; this one was generated from a UUID.
@@ -59,10 +62,7 @@ impl TestDatabase {
     pub async fn create() -> Self {
         let admin = admin_url();
         let name = format!("hxb_test_{}", Uuid::new_v4().simple());
-        let mut conn = admin
-            .parse::<PgConnectOptions>()
-            .expect("HEXABASE_TEST_DATABASE_URL is not a Postgres URL")
-            .connect()
+        let mut conn = admin_connection(&admin)
             .await
             .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin}: {e}; {HOW_TO_START}"));
         // Identifiers cannot be bound; this one is generated above from a UUID.

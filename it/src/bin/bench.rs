@@ -27,7 +27,6 @@ struct Args {
     seconds: u64,
     rate: u64,
     rounds: usize,
-    base: Option<String>,
 }
 
 fn args() -> Args {
@@ -42,7 +41,6 @@ fn args() -> Args {
         seconds: get("BENCH_SECONDS", 10),
         rate: get("BENCH_RATE", 50),
         rounds: get("BENCH_ROUNDS", 3).max(1) as usize,
-        base: None,
     }
 }
 
@@ -110,12 +108,10 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// N clients creating organizations back to back for the duration.
-async fn create_throughput(app: &TestApp, args: &Args) -> (f64, Vec<f64>) {
+/// `base`: the API server under load.
+async fn create_throughput(app: &TestApp, base: &str, args: &Args) -> (f64, Vec<f64>) {
     let tokens = (0..args.clients).map(|_| app.user().1).collect();
-    let url = format!(
-        "{}/api/v1/organizations",
-        args.base.clone().unwrap_or(app.base.clone())
-    );
+    let url = format!("{base}/api/v1/organizations");
     drive(args, &url, tokens, json!({ "name": "Acme" })).await
 }
 
@@ -313,7 +309,7 @@ async fn projection_lag(app: &TestApp, args: &Args) -> Vec<f64> {
 /// Workspace tokens through `POST /api/v1/workspaces/{wsId}/token` (what `hexabase
 /// kubectl-credential` calls) vs. signing the same claims with the same key directly, at the
 /// same concurrency for the same time.
-async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
+async fn token_throughput(app: &TestApp, base: &str, args: &Args) -> (f64, f64, Vec<f64>) {
     let (user, token) = app.user();
     let before_setup = last_position(app).await;
     let (org, _) = app.create_org(&token, "Tokens").await;
@@ -322,10 +318,7 @@ async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
         .await;
     let seconds = Duration::from_secs(args.seconds);
 
-    let url = format!(
-        "{}/api/v1/workspaces/{ws}/token",
-        args.base.clone().unwrap_or(app.base.clone())
-    );
+    let url = format!("{base}/api/v1/workspaces/{ws}/token");
     let tokens = vec![token; args.clients];
     let before = last_position(app).await;
     let (endpoint, all) = drive(args, &url, tokens, json!({})).await;
@@ -368,7 +361,7 @@ async fn token_throughput(app: &TestApp, args: &Args) -> (f64, f64, Vec<f64>) {
 
 #[tokio::main]
 async fn main() {
-    let mut args = args();
+    let args = args();
     let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
     // `BENCH_SERVER_THREADS`: the API server's `runtime.threads` (0: one per core).
     let server_threads = std::env::var("BENCH_SERVER_THREADS")
@@ -390,7 +383,7 @@ async fn main() {
     // (`runtime.threads = 1`, for a machine of two cores that also runs Postgres and NATS),
     // beside the load generator's own runtime, as pgbench runs beside Postgres.
     app.start_worker_apart();
-    args.base = Some(app.serve_apart());
+    let base = app.serve_apart();
     sqlx::query("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload json NOT NULL)")
         .execute(&app.pool)
         .await
@@ -413,7 +406,7 @@ async fn main() {
         for _ in 0..args.rounds {
             let tps = pgbench(&app, &args);
             let before = last_position(&app).await;
-            let (ours, latencies) = create_throughput(&app, &args).await;
+            let (ours, latencies) = create_throughput(&app, &base, &args).await;
             let backlog = Instant::now();
             app.caught_up_after(before, Duration::from_secs(600)).await;
             let drained = backlog.elapsed().as_secs_f64();
@@ -446,7 +439,7 @@ async fn main() {
         // much of the machine the relay, NATS and the projections take in the figure above.
         app.kill_workers().await;
         let before = last_position(&app).await;
-        let (alone, _) = create_throughput(&app, &args).await;
+        let (alone, _) = create_throughput(&app, &base, &args).await;
         app.start_worker_apart();
         app.caught_up_after(before, Duration::from_secs(600)).await;
 
@@ -487,7 +480,7 @@ async fn main() {
         figure("projection_lag_p99", percentile(&lags, 0.99), "ms");
     }
     if part != "writes" {
-        let (minted, raw_signed, token_latencies) = token_throughput(&app, &args).await;
+        let (minted, raw_signed, token_latencies) = token_throughput(&app, &base, &args).await;
         figure("workspace_tokens_endpoint", minted, "tokens/s");
         figure(
             "workspace_token_p99",
