@@ -4,8 +4,9 @@
 //! Prints one figure per line as `name value unit`.
 //!
 //! Throughput is compared where the machine is busy: by default at 32 clients, where pgbench's
-//! single-row insert rate levels off here. With fewer, both sides mostly wait for their commits
-//! to reach the disk, and the ratio compares latencies rather than what each side can carry.
+//! single-row insert rate levels off here, and again at 64, where it stays level. With fewer,
+//! both sides mostly wait for their commits to reach the disk, and the ratio compares latencies
+//! rather than what each side can carry.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +23,12 @@ use tokio::net::TcpStream;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[derive(Clone)]
 struct Args {
+    /// The concurrency of the run at hand (one of `concurrencies`).
     clients: usize,
+    /// `BENCH_CLIENTS`: the concurrencies compared, in order (a comma-separated list).
+    concurrencies: Vec<usize>,
     seconds: u64,
     rate: u64,
     rounds: usize,
@@ -36,8 +41,20 @@ fn args() -> Args {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
+    let concurrencies: Vec<usize> = std::env::var("BENCH_CLIENTS")
+        .unwrap_or_else(|_| "32,64".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .collect();
+    let concurrencies = if concurrencies.is_empty() {
+        vec![32, 64]
+    } else {
+        concurrencies
+    };
     Args {
-        clients: get("BENCH_CLIENTS", 32) as usize,
+        clients: concurrencies[0],
+        concurrencies,
         seconds: get("BENCH_SECONDS", 10),
         rate: get("BENCH_RATE", 50),
         rounds: get("BENCH_ROUNDS", 5).max(1) as usize,
@@ -359,6 +376,95 @@ async fn token_throughput(app: &TestApp, base: &str, args: &Args) -> (f64, f64, 
     (endpoint, raw, all)
 }
 
+/// pgbench and the endpoint at `args.clients` clients, in rounds, then the endpoint again with
+/// the worker stopped: one block of figures, headed by `clients`.
+async fn write_path(app: &mut TestApp, base: &str, args: &Args) {
+    // pgbench and the endpoint take turns, each round on the machine as the one before left
+    // it (the worker caught up), and which of the two goes first alternates from round to
+    // round: the figures are the rounds' medians, since one run of either swings by a
+    // tenth or more on a shared machine.
+    let mut rounds = Vec::with_capacity(args.rounds);
+    for round in 0..args.rounds {
+        let pgbench_first = round % 2 == 0;
+        let mut tps = if pgbench_first {
+            pgbench(app, args)
+        } else {
+            0.0
+        };
+        let before = last_position(app).await;
+        let (ours, latencies) = create_throughput(app, base, args).await;
+        let backlog = Instant::now();
+        app.caught_up_after(before, Duration::from_secs(600)).await;
+        let drained = backlog.elapsed().as_secs_f64();
+        if !pgbench_first {
+            tps = pgbench(app, args);
+        }
+        rounds.push(Round {
+            tps,
+            ours,
+            latencies,
+            drained,
+        });
+    }
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.ours / r.tps).collect();
+    let ratio = median(ratios.clone());
+    let median_of = |f: fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+    let (tps, ours, drained) = (
+        median_of(|r| r.tps),
+        median_of(|r| r.ours),
+        median_of(|r| r.drained),
+    );
+    // The latencies are those of the round whose ratio is the median.
+    let latencies = rounds
+        .iter()
+        .min_by(|a, b| {
+            let off = |r: &Round| (r.ours / r.tps - ratio).abs();
+            off(a).total_cmp(&off(b))
+        })
+        .map(|r| r.latencies.clone())
+        .unwrap_or_default();
+    // The same load with the worker stopped: what the write path alone costs, i.e. how
+    // much of the machine the relay, NATS and the projections take in the figure above.
+    app.kill_workers().await;
+    let before = last_position(app).await;
+    let (alone, _) = create_throughput(app, base, args).await;
+    app.start_worker_apart();
+    app.caught_up_after(before, Duration::from_secs(600)).await;
+
+    figure("clients", args.clients as f64, "connections");
+    figure("pgbench_insert_tps", tps, "tx/s");
+    figure("create_organization_throughput", ours, "req/s");
+    figure(
+        "create_organization_p50",
+        percentile(&latencies, 0.50),
+        "ms",
+    );
+    figure(
+        "create_organization_p99",
+        percentile(&latencies, 0.99),
+        "ms",
+    );
+    figure("rounds", args.rounds as f64, "rounds");
+    figure("throughput_ratio", ratio, "ratio");
+    figure(
+        "throughput_ratio_lowest",
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        "ratio",
+    );
+    figure(
+        "throughput_ratio_highest",
+        ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        "ratio",
+    );
+    figure(
+        "create_organization_throughput_worker_stopped",
+        alone,
+        "req/s",
+    );
+    figure("throughput_ratio_worker_stopped", alone / tps, "ratio");
+    figure("backlog_drain_after_load", drained, "s");
+}
+
 #[tokio::main]
 async fn main() {
     let args = args();
@@ -369,7 +475,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let options = TestAppOptions {
-        max_connections: 2 * args.clients as u32 + 8,
+        max_connections: 2 * args.concurrencies.iter().copied().max().unwrap_or(32) as u32 + 8,
         // The worker runs apart (below), as a `worker` process would.
         worker: false,
     };
@@ -399,91 +505,18 @@ async fn main() {
     // `BENCH_PART=writes` (scripts/bench writes) the write path and projection lag alone.
     let part = std::env::var("BENCH_PART").unwrap_or_default();
     if part != "tokens" {
-        // pgbench and the endpoint take turns, each round on the machine as the one before left
-        // it (the worker caught up), and which of the two goes first alternates from round to
-        // round: the figures are the rounds' medians, since one run of either swings by a
-        // tenth or more on a shared machine.
-        let mut rounds = Vec::with_capacity(args.rounds);
-        for round in 0..args.rounds {
-            let pgbench_first = round % 2 == 0;
-            let mut tps = if pgbench_first {
-                pgbench(&app, &args)
-            } else {
-                0.0
-            };
-            let before = last_position(&app).await;
-            let (ours, latencies) = create_throughput(&app, &base, &args).await;
-            let backlog = Instant::now();
-            app.caught_up_after(before, Duration::from_secs(600)).await;
-            let drained = backlog.elapsed().as_secs_f64();
-            if !pgbench_first {
-                tps = pgbench(&app, &args);
-            }
-            rounds.push(Round {
-                tps,
-                ours,
-                latencies,
-                drained,
-            });
+        for &clients in &args.concurrencies {
+            write_path(
+                &mut app,
+                &base,
+                &Args {
+                    clients,
+                    ..args.clone()
+                },
+            )
+            .await;
         }
-        let ratios: Vec<f64> = rounds.iter().map(|r| r.ours / r.tps).collect();
-        let ratio = median(ratios.clone());
-        let median_of = |f: fn(&Round) -> f64| median(rounds.iter().map(f).collect());
-        let (tps, ours, drained) = (
-            median_of(|r| r.tps),
-            median_of(|r| r.ours),
-            median_of(|r| r.drained),
-        );
-        // The latencies are those of the round whose ratio is the median.
-        let latencies = rounds
-            .iter()
-            .min_by(|a, b| {
-                let off = |r: &Round| (r.ours / r.tps - ratio).abs();
-                off(a).total_cmp(&off(b))
-            })
-            .map(|r| r.latencies.clone())
-            .unwrap_or_default();
         let lags = projection_lag(&app, &args).await;
-        // The same load with the worker stopped: what the write path alone costs, i.e. how
-        // much of the machine the relay, NATS and the projections take in the figure above.
-        app.kill_workers().await;
-        let before = last_position(&app).await;
-        let (alone, _) = create_throughput(&app, &base, &args).await;
-        app.start_worker_apart();
-        app.caught_up_after(before, Duration::from_secs(600)).await;
-
-        figure("clients", args.clients as f64, "connections");
-        figure("pgbench_insert_tps", tps, "tx/s");
-        figure("create_organization_throughput", ours, "req/s");
-        figure(
-            "create_organization_p50",
-            percentile(&latencies, 0.50),
-            "ms",
-        );
-        figure(
-            "create_organization_p99",
-            percentile(&latencies, 0.99),
-            "ms",
-        );
-        figure("rounds", args.rounds as f64, "rounds");
-        figure("throughput_ratio", ratio, "ratio");
-        figure(
-            "throughput_ratio_lowest",
-            ratios.iter().copied().fold(f64::INFINITY, f64::min),
-            "ratio",
-        );
-        figure(
-            "throughput_ratio_highest",
-            ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            "ratio",
-        );
-        figure(
-            "create_organization_throughput_worker_stopped",
-            alone,
-            "req/s",
-        );
-        figure("throughput_ratio_worker_stopped", alone / tps, "ratio");
-        figure("backlog_drain_after_load", drained, "s");
         figure("projection_rate", args.rate as f64, "cmd/s");
         figure("projection_lag_p50", percentile(&lags, 0.50), "ms");
         figure("projection_lag_p99", percentile(&lags, 0.99), "ms");
