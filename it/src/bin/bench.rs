@@ -23,11 +23,12 @@ use tokio::net::TcpStream;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[derive(Clone)]
+/// The concurrencies compared when `BENCH_CLIENTS` names none.
+const DEFAULT_CONCURRENCIES: [usize; 2] = [32, 64];
+
 struct Args {
-    /// The concurrency of the run at hand (one of `concurrencies`).
-    clients: usize,
-    /// `BENCH_CLIENTS`: the concurrencies compared, in order (a comma-separated list).
+    /// `BENCH_CLIENTS`: the concurrencies compared, in order (a comma-separated list); the
+    /// workspace tokens are measured at the first.
     concurrencies: Vec<usize>,
     seconds: u64,
     rate: u64,
@@ -41,19 +42,16 @@ fn args() -> Args {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let concurrencies: Vec<usize> = std::env::var("BENCH_CLIENTS")
-        .unwrap_or_else(|_| "32,64".into())
+    let mut concurrencies: Vec<usize> = std::env::var("BENCH_CLIENTS")
+        .unwrap_or_default()
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .filter(|&n| n > 0)
         .collect();
-    let concurrencies = if concurrencies.is_empty() {
-        vec![32, 64]
-    } else {
-        concurrencies
-    };
+    if concurrencies.is_empty() {
+        concurrencies = DEFAULT_CONCURRENCIES.to_vec();
+    }
     Args {
-        clients: concurrencies[0],
         concurrencies,
         seconds: get("BENCH_SECONDS", 10),
         rate: get("BENCH_RATE", 50),
@@ -64,9 +62,9 @@ fn args() -> Args {
 /// pgbench, N clients, one single-row INSERT per transaction, on the benchmark's own database.
 /// Its clients run on one thread per core, as pgbench's documentation advises: a thread per
 /// client would spend the cores switching between threads and understate what Postgres does.
-fn pgbench(app: &TestApp, args: &Args) -> f64 {
+fn pgbench(app: &TestApp, args: &Args, clients: usize) -> f64 {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = args.clients.min(cores).max(1);
+    let threads = clients.min(cores).max(1);
     let script = std::env::temp_dir().join(format!("hxb-bench-{}.sql", std::process::id()));
     std::fs::write(
         &script,
@@ -78,7 +76,7 @@ fn pgbench(app: &TestApp, args: &Args) -> f64 {
         .args(["-n", "-h", url.host_str().unwrap_or("127.0.0.1")])
         .args(["-p", &url.port().unwrap_or(5432).to_string()])
         .args(["-U", url.username()])
-        .args(["-c", &args.clients.to_string(), "-j", &threads.to_string()])
+        .args(["-c", &clients.to_string(), "-j", &threads.to_string()])
         .args(["-T", &args.seconds.to_string(), "-f"])
         .arg(&script)
         .arg(&app.db.name)
@@ -126,8 +124,13 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// N clients creating organizations back to back for the duration.
 /// `base`: the API server under load.
-async fn create_throughput(app: &TestApp, base: &str, args: &Args) -> (f64, Vec<f64>) {
-    let tokens = (0..args.clients).map(|_| app.user().1).collect();
+async fn create_throughput(
+    app: &TestApp,
+    base: &str,
+    args: &Args,
+    clients: usize,
+) -> (f64, Vec<f64>) {
+    let tokens = (0..clients).map(|_| app.user().1).collect();
     let url = format!("{base}/api/v1/organizations");
     drive(args, &url, tokens, json!({ "name": "Acme" })).await
 }
@@ -326,7 +329,12 @@ async fn projection_lag(app: &TestApp, args: &Args) -> Vec<f64> {
 /// Workspace tokens through `POST /api/v1/workspaces/{wsId}/token` (what `hexabase
 /// kubectl-credential` calls) vs. signing the same claims with the same key directly, at the
 /// same concurrency for the same time.
-async fn token_throughput(app: &TestApp, base: &str, args: &Args) -> (f64, f64, Vec<f64>) {
+async fn token_throughput(
+    app: &TestApp,
+    base: &str,
+    args: &Args,
+    clients: usize,
+) -> (f64, f64, Vec<f64>) {
     let (user, token) = app.user();
     let before_setup = last_position(app).await;
     let (org, _) = app.create_org(&token, "Tokens").await;
@@ -336,7 +344,7 @@ async fn token_throughput(app: &TestApp, base: &str, args: &Args) -> (f64, f64, 
     let seconds = Duration::from_secs(args.seconds);
 
     let url = format!("{base}/api/v1/workspaces/{ws}/token");
-    let tokens = vec![token; args.clients];
+    let tokens = vec![token; clients];
     let before = last_position(app).await;
     let (endpoint, all) = drive(args, &url, tokens, json!({})).await;
     // The tokens' events still being relayed and projected would take cores from the signing
@@ -347,7 +355,7 @@ async fn token_throughput(app: &TestApp, base: &str, args: &Args) -> (f64, f64, 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.clients {
+    for _ in 0..clients {
         let (state, user, ws_id, stop) =
             (app.state.clone(), user.clone(), ws_id.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
@@ -376,9 +384,9 @@ async fn token_throughput(app: &TestApp, base: &str, args: &Args) -> (f64, f64, 
     (endpoint, raw, all)
 }
 
-/// pgbench and the endpoint at `args.clients` clients, in rounds, then the endpoint again with
-/// the worker stopped: one block of figures, headed by `clients`.
-async fn write_path(app: &mut TestApp, base: &str, args: &Args) {
+/// pgbench and the endpoint at `clients` clients, in rounds, then the endpoint again with the
+/// worker stopped: one block of figures, headed by `clients`.
+async fn write_path(app: &mut TestApp, base: &str, args: &Args, clients: usize) {
     // pgbench and the endpoint take turns, each round on the machine as the one before left
     // it (the worker caught up), and which of the two goes first alternates from round to
     // round: the figures are the rounds' medians, since one run of either swings by a
@@ -387,17 +395,17 @@ async fn write_path(app: &mut TestApp, base: &str, args: &Args) {
     for round in 0..args.rounds {
         let pgbench_first = round % 2 == 0;
         let mut tps = if pgbench_first {
-            pgbench(app, args)
+            pgbench(app, args, clients)
         } else {
             0.0
         };
         let before = last_position(app).await;
-        let (ours, latencies) = create_throughput(app, base, args).await;
+        let (ours, latencies) = create_throughput(app, base, args, clients).await;
         let backlog = Instant::now();
         app.caught_up_after(before, Duration::from_secs(600)).await;
         let drained = backlog.elapsed().as_secs_f64();
         if !pgbench_first {
-            tps = pgbench(app, args);
+            tps = pgbench(app, args, clients);
         }
         rounds.push(Round {
             tps,
@@ -427,11 +435,11 @@ async fn write_path(app: &mut TestApp, base: &str, args: &Args) {
     // much of the machine the relay, NATS and the projections take in the figure above.
     app.kill_workers().await;
     let before = last_position(app).await;
-    let (alone, _) = create_throughput(app, base, args).await;
+    let (alone, _) = create_throughput(app, base, args, clients).await;
     app.start_worker_apart();
     app.caught_up_after(before, Duration::from_secs(600)).await;
 
-    figure("clients", args.clients as f64, "connections");
+    figure("clients", clients as f64, "connections");
     figure("pgbench_insert_tps", tps, "tx/s");
     figure("create_organization_throughput", ours, "req/s");
     figure(
@@ -506,15 +514,7 @@ async fn main() {
     let part = std::env::var("BENCH_PART").unwrap_or_default();
     if part != "tokens" {
         for &clients in &args.concurrencies {
-            write_path(
-                &mut app,
-                &base,
-                &Args {
-                    clients,
-                    ..args.clone()
-                },
-            )
-            .await;
+            write_path(&mut app, &base, &args, clients).await;
         }
         let lags = projection_lag(&app, &args).await;
         figure("projection_rate", args.rate as f64, "cmd/s");
@@ -522,7 +522,8 @@ async fn main() {
         figure("projection_lag_p99", percentile(&lags, 0.99), "ms");
     }
     if part != "writes" {
-        let (minted, raw_signed, token_latencies) = token_throughput(&app, &base, &args).await;
+        let (minted, raw_signed, token_latencies) =
+            token_throughput(&app, &base, &args, args.concurrencies[0]).await;
         figure("workspace_tokens_endpoint", minted, "tokens/s");
         figure(
             "workspace_token_p99",
