@@ -1,16 +1,11 @@
-//! The `hexabase` control plane: HTTP API, worker, and operator commands.
+//! The `hexabase` control plane: the HTTP API (`api`) over the application layer (`app`), the
+//! server and the worker, and the operator commands `main` offers.
 
 pub mod api;
 pub mod app;
-pub mod auth;
 pub mod config;
-pub mod credential;
-pub mod device;
-pub mod grant;
-pub mod identity;
-pub mod keyring;
-pub mod oidc;
-pub mod session;
-pub mod shared;
+pub mod error;
+pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod worker;

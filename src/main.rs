@@ -2,10 +2,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hexabase::app::{self, AppState, HttpServer};
+use hexabase::app::{self, App};
 use hexabase::config::Settings;
-use hexabase::keyring::Kek;
-use hexabase::{api, telemetry};
+use hexabase::server::HttpServer;
+use hexabase::{api, telemetry, worker};
+use hexabase_identity::keyring::Kek;
 use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
@@ -132,12 +133,9 @@ async fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
         certificate_authority,
     } = &cli.command
     {
-        let credential = hexabase::credential::exec_credential(
-            server,
-            workspace,
-            certificate_authority.as_deref(),
-        )
-        .await?;
+        let credential =
+            hexabase_client::exec_credential(server, workspace, certificate_authority.as_deref())
+                .await?;
         println!("{credential}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -151,7 +149,7 @@ async fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
         timeout,
     } = &cli.command
     {
-        let groups = hexabase::credential::login(hexabase::credential::LoginOptions {
+        let groups = hexabase_client::login(hexabase_client::LoginOptions {
             server,
             workspace,
             certificate_authority: certificate_authority.as_deref(),
@@ -223,14 +221,14 @@ async fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             telemetry::init_logging(&settings.log);
             let server = HttpServer::bind_configured(&settings.http).await?;
-            let state = AppState::connect(settings).await?;
+            let app = App::connect(settings).await?;
             let shutdown = shutdown_on_signal();
-            server.run(state, shutdown).await?;
+            server.run(app, shutdown).await?;
         }
         Command::Worker => {
             telemetry::init_logging(&settings.log);
-            let state = AppState::connect(settings).await?;
-            app::run_worker(state, shutdown_on_signal()).await?;
+            let app = App::connect(settings).await?;
+            worker::run_worker(app, shutdown_on_signal()).await?;
         }
         Command::Dev => {
             telemetry::init_logging(&settings.log);
@@ -244,9 +242,9 @@ async fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
             let shutdown = shutdown_on_signal();
             // The worker runs as a `worker` process would: on a thread and runtime of its own,
             // with its own connections, so relaying and projecting never queue behind requests.
-            let worker = app::spawn_worker_apart(settings.clone(), shutdown.clone());
-            let state = AppState::connect(settings).await?;
-            let served = server.run(state, shutdown.clone()).await;
+            let worker = worker::spawn_worker_apart(settings.clone(), shutdown.clone());
+            let app = App::connect(settings).await?;
+            let served = server.run(app, shutdown.clone()).await;
             shutdown.cancel();
             tokio::task::spawn_blocking(move || worker.join())
                 .await?

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hexabase::app::{self, AppState, HttpServer};
-use hexabase::auth::Tokens;
+use hexabase::app::{self, App};
 use hexabase::config::Settings;
-use hexabase::keyring::Kek;
+use hexabase::server::HttpServer;
 use hexabase_command::UserId;
+use hexabase_identity::keyring::Kek;
+use hexabase_identity::token::Tokens;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -38,7 +39,7 @@ impl Default for TestAppOptions {
 
 pub struct TestApp {
     pub base: String,
-    pub state: Arc<AppState>,
+    pub state: Arc<App>,
     pub pool: PgPool,
     pub settings: Settings,
     pub client: reqwest::Client,
@@ -105,7 +106,7 @@ impl TestApp {
         app::migrate(&pool).await.expect("migrations apply");
         pool.close().await;
 
-        let state = AppState::connect(settings.clone())
+        let state = App::connect(settings.clone())
             .await
             .unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}"));
         let shutdown = CancellationToken::new();
@@ -136,18 +137,18 @@ impl TestApp {
     pub fn start_worker(&mut self) {
         let (state, token) = (self.state.clone(), self.shutdown.child_token());
         self.workers.push(tokio::spawn(async move {
-            if let Err(e) = app::run_worker(state, token).await {
+            if let Err(e) = hexabase::worker::run_worker(state, token).await {
                 panic!("worker failed: {e:#}");
             }
         }));
     }
 
-    /// Start a worker as a process of its own runs one (`app::spawn_worker_apart`): on a thread
+    /// Start a worker as a process of its own runs one (`hexabase::worker::spawn_worker_apart`): on a thread
     /// and runtime of its own, with its own connections to Postgres and NATS.
     pub fn start_worker_apart(&mut self) {
         let token = self.shutdown.child_token();
         self.apart.push(token.clone());
-        let thread = app::spawn_worker_apart(self.settings.clone(), token);
+        let thread = hexabase::worker::spawn_worker_apart(self.settings.clone(), token);
         self.workers
             .push(tokio::task::spawn_blocking(move || match thread.join() {
                 Ok(Ok(())) => {}
@@ -168,7 +169,7 @@ impl TestApp {
             runtime.block_on(async move {
                 let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
                 let base = format!("http://{}", server.addr);
-                let state = AppState::connect(settings)
+                let state = App::connect(settings)
                     .await
                     .unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}"));
                 let _ = ready.send(base);
@@ -183,7 +184,7 @@ impl TestApp {
     pub async fn replica(&self) -> String {
         let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", server.addr);
-        let state = AppState::connect(self.settings.clone())
+        let state = App::connect(self.settings.clone())
             .await
             .unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}"));
         tokio::spawn(server.run(state, self.shutdown.child_token()));

@@ -6,20 +6,18 @@
 //! bearer tokens.
 
 use chrono::{DateTime, Utc};
-use hexabase_projector::user as user_projection;
-use hexabase_query::organization as org_query;
-use hexabase_query::user as user_query;
+use hexabase_identity::external::login::{self, seconds_until};
+use hexabase_identity::session::Issued;
 use poem::web::cookie::{Cookie, CookieJar, SameSite};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::context::Ctx;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::security::{self, SignedIn, CSRF_COOKIE, LOGIN_COOKIE, REFRESH_COOKIE, SESSION_COOKIE};
-use crate::identity::login::{self, seconds_until};
-use crate::identity::LoginError;
-use crate::session::{self, Issued, SessionError};
+use crate::app::sessions::{self, SignOut};
+use crate::error::Error;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -123,43 +121,6 @@ pub enum LoggedOut {
     Done,
 }
 
-impl From<LoginError> for ApiError {
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::UnknownProvider(_) => Self::not_found(e.to_string()),
-            LoginError::State(_) | LoginError::ReturnTo => Self::bad_request(e.to_string(), None),
-            LoginError::Refused(_) | LoginError::IdToken(_) => Self::unauthorized(e.to_string()),
-            LoginError::EmailNotVerified | LoginError::NotRegistered => {
-                Self::forbidden(e.to_string())
-            }
-            LoginError::IdentityTaken | LoginError::User(_) | LoginError::Command(_) => {
-                Self::conflict(e.to_string())
-            }
-            LoginError::Unavailable(detail) => {
-                // The details (internal URLs, network errors) stay in the logs.
-                tracing::warn!(error = %detail, "identity provider unavailable");
-                Self::bad_gateway(
-                    "the identity provider could not be reached or answered unexpectedly",
-                )
-            }
-            LoginError::Database(e) => Self::internal(&e),
-            other => Self::internal(&other),
-        }
-    }
-}
-
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::UnknownRefreshToken | SessionError::Revoked | SessionError::Reused => {
-                Self::unauthorized(e.to_string())
-            }
-            SessionError::JustRotated => Self::conflict(e.to_string()),
-            other => Self::internal(&other),
-        }
-    }
-}
-
 fn cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool) -> Cookie {
     let mut cookie = Cookie::new_with_str(name, value);
     cookie.set_path(path);
@@ -214,7 +175,10 @@ async fn start_login(
     return_to: Option<String>,
 ) -> ApiResult<login::Started> {
     let binder = security::cookie_value(req, LOGIN_COOKIE);
-    let started = login::start(&ctx.state, provider, link_user, return_to, binder).await?;
+    let started = ctx
+        .app
+        .start_login(provider, link_user, return_to, binder)
+        .await?;
     set_login_cookie(jar, &started.binder, started.expires_in);
     Ok(started)
 }
@@ -346,30 +310,27 @@ impl AuthApi {
                 .take(200)
                 .collect();
             let message = format!("the identity provider refused the login: {}", said.trim());
-            return Err(ApiError::unauthorized(message));
+            return Err(Error::unauthorized(message));
         }
         let login_state = state
             .0
             .filter(|s| !s.is_empty() && s.len() <= 256)
-            .ok_or_else(|| ApiError::bad_request("`state` is missing", Some("state")))?;
+            .ok_or_else(|| Error::bad_request("`state` is missing", Some("state")))?;
         let code = code
             .0
             .filter(|c| !c.is_empty() && c.len() <= 2048)
-            .ok_or_else(|| ApiError::bad_request("`code` is missing", Some("code")))?;
+            .ok_or_else(|| Error::bad_request("`code` is missing", Some("code")))?;
         let binder = security::cookie_value(req, LOGIN_COOKIE);
-        let completed = login::complete(
-            &ctx.state,
-            &provider,
-            &code,
-            &login_state,
-            binder.as_deref(),
-            &ctx.request_id,
-        )
-        .await?;
-        if let Some(position) = completed.position {
-            // The UI asks `/auth/me` next; give the read model a moment to show the login.
-            let _ = ctx.state.wait_for(user_projection::NAME, position).await;
-        }
+        let completed = ctx
+            .app
+            .complete_login(
+                &provider,
+                &code,
+                &login_state,
+                binder.as_deref(),
+                &ctx.request_id,
+            )
+            .await?;
         set_session_cookies(jar, &completed.session);
         Ok(match completed.return_to {
             Some(path) => CallbackResponse::Redirect(path),
@@ -398,16 +359,16 @@ impl AuthApi {
             None => {
                 let token = security::cookie_value(req, REFRESH_COOKIE)
                     .filter(|t| !t.is_empty())
-                    .ok_or_else(|| ApiError::unauthorized("no refresh token"))?;
+                    .ok_or_else(|| Error::unauthorized("no refresh token"))?;
                 security::check_csrf(req).map_err(|_| {
-                    ApiError::forbidden(
+                    Error::forbidden(
                         "a cookie refresh needs the X-CSRF-Token header matching the hxb_csrf cookie",
                     )
                 })?;
                 (token, true)
             }
         };
-        let issued = session::refresh(&ctx.state, &token).await?;
+        let issued = ctx.app.refresh_session(&token).await?;
         if by_cookie {
             set_session_cookies(jar, &issued);
         }
@@ -420,7 +381,6 @@ impl AuthApi {
     /// a browser whose access token expired can still sign out.
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, ctx: Ctx, req: &poem::Request, jar: &CookieJar) -> ApiResult<LoggedOut> {
-        let state = &ctx.state;
         let bearer = req
             .headers()
             .get(poem::http::header::AUTHORIZATION)
@@ -428,38 +388,23 @@ impl AuthApi {
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim().to_owned());
-        let session = match bearer {
-            Some(token) => {
-                let principal = state
-                    .tokens
-                    .verify(&token)
-                    .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-                principal.session
-            }
+        let presented = match bearer {
+            Some(token) => SignOut::Bearer(token),
             None => {
                 let access = security::cookie_value(req, SESSION_COOKIE).filter(|c| !c.is_empty());
                 let refresh = security::cookie_value(req, REFRESH_COOKIE).filter(|c| !c.is_empty());
                 if access.is_none() && refresh.is_none() {
-                    return Err(ApiError::unauthorized("no session to sign out of"));
+                    return Err(Error::unauthorized("no session to sign out of"));
                 }
                 security::check_csrf(req).map_err(|_| {
-                    ApiError::forbidden(
+                    Error::forbidden(
                         "a cookie sign-out needs the X-CSRF-Token header matching the hxb_csrf cookie",
                     )
                 })?;
-                let from_access = access
-                    .and_then(|token| state.tokens.verify(&token).ok())
-                    .and_then(|principal| principal.session);
-                match (from_access, refresh) {
-                    (Some(session), _) => Some(session),
-                    (None, Some(refresh)) => session::session_of(state, &refresh).await?,
-                    (None, None) => None,
-                }
+                SignOut::Cookies { access, refresh }
             }
         };
-        if let Some(session) = session {
-            session::revoke(state, &session, "signed out").await?;
-        }
+        ctx.app.sign_out(presented).await?;
         clear_session_cookies(jar);
         Ok(LoggedOut::Done)
     }
@@ -474,22 +419,12 @@ impl AuthApi {
         /// Wait until the read model reflects this event position.
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<Me>> {
-        if let Some(position) = position.0 {
-            ctx.state.wait_for(user_projection::NAME, position).await?;
-        }
-        let user_id = &auth.principal().user;
-        let pool = &ctx.state.pool;
-        let user = user_query::get(pool, user_id).await?.ok_or_else(|| {
-            ApiError::not_found(
-                "no such user (tokens signed by an operator name no registered user)",
-            )
-        })?;
-        let identities = user_query::identities(pool, user_id).await?;
-        let organizations = org_query::list_for_user(pool, user_id, None, 100).await?;
-        let invitations = match user.email.as_deref().filter(|_| user.email_verified) {
-            Some(email) => user_query::invitations_for(pool, email).await?,
-            None => Vec::new(),
-        };
+        let sessions::Me {
+            user,
+            identities,
+            organizations,
+            invitations,
+        } = ctx.app.me(&ctx.op(&auth), position.0).await?;
         Ok(Json(Me {
             id: user.id,
             email: user.email,
@@ -506,7 +441,6 @@ impl AuthApi {
                 })
                 .collect(),
             organizations: organizations
-                .items
                 .into_iter()
                 .map(|o| MyOrganization {
                     id: o.id,

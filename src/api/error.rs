@@ -1,17 +1,14 @@
-//! The one error type at the HTTP boundary, and the conversion of every other failure (parse
-//! errors, unknown routes, bad content types) into the same JSON body.
+//! How the one error type (`crate::error::Error`) answers over HTTP — a status and an
+//! `ErrorBody` — and the conversion of every other failure (parse errors, unknown routes, bad
+//! content types) into the same JSON body.
 
-use cqrs_es::AggregateError;
-use hexabase_command::id::InvalidId;
-use hexabase_command::organization::OrganizationError;
-use hexabase_command::store::EventStoreBusy;
-use hexabase_command::user::UserError;
-use hexabase_command::values::InvalidValue;
-use hexabase_query::consistency::WaitError;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object};
+
+use crate::error::Error;
 
 /// What every failed request answers with.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
@@ -26,8 +23,9 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
+/// The responses an `Error` becomes, as the OpenAPI document lists them.
 #[derive(Debug, ApiResponse)]
-pub enum ApiError {
+enum Answer {
     /// Malformed request.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -61,146 +59,69 @@ pub enum ApiError {
     Internal(Json<ErrorBody>),
 }
 
-fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<ErrorBody> {
+fn body(code: &str, message: impl Into<String>, field: Option<String>) -> Json<ErrorBody> {
     Json(ErrorBody {
         code: code.into(),
         message: message.into(),
-        field: field.map(str::to_owned),
+        field,
     })
 }
 
-impl ApiError {
-    pub fn bad_request(message: impl Into<String>, field: Option<&str>) -> Self {
-        Self::BadRequest(body("bad_request", message, field))
-    }
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::Unauthorized(body("unauthorized", message, None))
-    }
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::Forbidden(body("forbidden", message, None))
-    }
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::NotFound(body("not_found", message, None))
-    }
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::Conflict(body("conflict", message, None))
-    }
-    pub fn too_many_requests(retry_after: u64) -> Self {
-        Self::TooManyRequests(
-            body(
-                "rate_limited",
-                format!("too many requests; retry in {retry_after} s"),
-                None,
-            ),
-            retry_after,
-        )
-    }
-    pub fn bad_gateway(message: impl Into<String>) -> Self {
-        Self::BadGateway(body("upstream_unavailable", message, None))
-    }
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Unprocessable(body("validation_failed", message, Some(field)))
-    }
-    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        tracing::error!(error = %chain, "internal error");
-        Self::Internal(body("internal", "internal error", None))
-    }
-    /// A command that failed for a technical reason: 503 with `Retry-After` when the event
-    /// store was busy (nothing was recorded), otherwise an internal error.
-    pub fn command_failed<E: std::error::Error + 'static>(error: AggregateError<E>) -> Self {
-        match &error {
-            AggregateError::DatabaseConnectionError(inner) if inner.is::<EventStoreBusy>() => {
-                Self::Unavailable(body("busy", inner.to_string(), None), 1)
+impl From<Error> for Answer {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::BadRequest { field, .. } => {
+                Self::BadRequest(body("bad_request", message, field))
             }
-            _ => Self::internal(&error),
-        }
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::internal(&e)
-    }
-}
-
-impl From<InvalidValue> for ApiError {
-    fn from(e: InvalidValue) -> Self {
-        Self::invalid(e.field, e.message)
-    }
-}
-
-/// An id in the path that cannot be an id names nothing: 404, like an unknown one.
-impl From<InvalidId> for ApiError {
-    fn from(e: InvalidId) -> Self {
-        Self::not_found(e.to_string())
-    }
-}
-
-impl From<WaitError> for ApiError {
-    fn from(e: WaitError) -> Self {
-        match e {
-            WaitError::UnknownPosition(_) => Self::bad_request(e.to_string(), Some("position")),
-            WaitError::NotYet(_) => {
-                Self::Unavailable(body("not_caught_up", e.to_string(), Some("position")), 1)
+            Error::Unauthorized(_) => Self::Unauthorized(body("unauthorized", message, None)),
+            Error::Forbidden(_) => Self::Forbidden(body("forbidden", message, None)),
+            Error::NotFound(_) => Self::NotFound(body("not_found", message, None)),
+            Error::Conflict(_) => Self::Conflict(body("conflict", message, None)),
+            Error::Invalid { field, .. } => {
+                Self::Unprocessable(body("validation_failed", message, Some(field)))
             }
-            WaitError::Database(e) => Self::internal(&e),
-        }
-    }
-}
-
-impl From<AggregateError<OrganizationError>> for ApiError {
-    fn from(e: AggregateError<OrganizationError>) -> Self {
-        match e {
-            AggregateError::UserError(e) => match e {
-                OrganizationError::NotFound
-                | OrganizationError::MemberNotFound(_)
-                | OrganizationError::NoInvitation(_) => Self::not_found(e.to_string()),
-                OrganizationError::Forbidden => Self::forbidden(e.to_string()),
-                OrganizationError::AlreadyExists
-                | OrganizationError::AlreadyMember(_)
-                | OrganizationError::AlreadyInvited(_)
-                | OrganizationError::LastAdmin
-                | OrganizationError::HasWorkspaces(_)
-                | OrganizationError::WorkspaceExists(_) => Self::conflict(e.to_string()),
-            },
-            AggregateError::AggregateConflict => {
-                Self::conflict("the organization was changed concurrently; re-read it and retry")
+            Error::TooManyRequests { retry_after } => {
+                Self::TooManyRequests(body("rate_limited", message, None), retry_after)
             }
-            other => Self::command_failed(other),
+            Error::BadGateway(_) => Self::BadGateway(body("upstream_unavailable", message, None)),
+            Error::Unavailable {
+                code,
+                field,
+                retry_after,
+                ..
+            } => Self::Unavailable(body(code, message, field), retry_after),
+            Error::Internal => Self::Internal(body("internal", message, None)),
         }
     }
 }
 
-impl From<AggregateError<UserError>> for ApiError {
-    fn from(e: AggregateError<UserError>) -> Self {
-        match e {
-            AggregateError::UserError(e) => match e {
-                UserError::NotFound | UserError::UnknownIdentity(_) => {
-                    Self::not_found(e.to_string())
-                }
-                UserError::AlreadyRegistered | UserError::AlreadyLinked(_) => {
-                    Self::conflict(e.to_string())
-                }
-            },
-            AggregateError::AggregateConflict => {
-                Self::conflict("the user was changed concurrently; retry")
-            }
-            other => Self::command_failed(other),
-        }
+impl ApiResponse for Error {
+    fn meta() -> MetaResponses {
+        Answer::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        Answer::register(registry)
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        Answer::from(self).into_response()
+    }
+}
+
+impl From<Error> for poem::Error {
+    fn from(error: Error) -> Self {
+        poem::Error::from_response(error.into_response())
+    }
+}
+
+pub type ApiResult<T> = Result<T, Error>;
 
 /// Turn any error that escaped an endpoint into a response with an `ErrorBody`. Responses that
-/// already carry JSON (our `ApiError`) pass through unchanged.
+/// already carry JSON (an `Error`) pass through unchanged.
 pub fn error_response(err: poem::Error) -> Response {
     let message = err.to_string();
     let response = err.into_response();

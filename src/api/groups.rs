@@ -2,21 +2,19 @@
 //! Workspace members read them; organization admins and WSAdmins change them.
 
 use chrono::{DateTime, Utc};
-use hexabase_command::policy::WorkspaceAction;
 use hexabase_command::values::GroupName;
-use hexabase_command::workspace::WorkspaceCommand;
-use hexabase_command::{GroupId, OrganizationId, UserId};
-use hexabase_query::organization as org_query;
-use hexabase_query::workspace::{self as ws_query, GroupRow};
+use hexabase_command::{GroupId, UserId, WorkspaceId};
+use hexabase_query::workspace::{GroupMemberRow, GroupRow};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::context::Ctx;
-use super::error::{ApiError, ApiResult};
-use super::page;
+use super::error::ApiResult;
+use super::page::{self, List};
 use super::security::SignedIn;
-use super::workspace::{consistent, execute, scope};
+use super::written::Written;
+use crate::error::Error;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -78,21 +76,9 @@ impl From<GroupRow> for Group {
 }
 
 #[derive(Debug, Object)]
-pub struct GroupList {
-    pub items: Vec<Group>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Object)]
 pub struct GroupMember {
     pub user_id: String,
     pub since: DateTime<Utc>,
-}
-
-#[derive(Debug, Object)]
-pub struct GroupMemberList {
-    pub items: Vec<GroupMember>,
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -101,12 +87,6 @@ pub struct CreatedGroup {
     pub name: String,
     pub parent_id: Option<String>,
     pub position: i64,
-}
-
-#[derive(Debug, Object)]
-pub struct GroupWritten {
-    /// Position of the last event recorded (absent when nothing changed).
-    pub position: Option<i64>,
 }
 
 #[derive(ApiResponse)]
@@ -118,16 +98,26 @@ pub enum GroupCreated {
 #[derive(ApiResponse)]
 pub enum MemberAdded {
     #[oai(status = 201)]
-    Created(Json<GroupWritten>),
+    Created(Json<Written>),
 }
 
-fn group_id(raw: &str) -> ApiResult<GroupId> {
-    Ok(GroupId::parse(raw)?)
+impl From<GroupMemberRow> for GroupMember {
+    fn from(row: GroupMemberRow) -> Self {
+        Self {
+            user_id: row.user_id,
+            since: row.since,
+        }
+    }
 }
 
 fn parent_id(raw: Option<&str>) -> ApiResult<Option<GroupId>> {
-    raw.map(|p| GroupId::parse(p).map_err(|_| ApiError::invalid("parent_id", "not a group id")))
+    raw.map(|p| GroupId::parse(p).map_err(|_| Error::invalid("parent_id", "not a group id")))
         .transpose()
+}
+
+/// The workspace and the group a `/workspaces/{wsId}/groups/{groupId}` route names.
+fn ids(ws_id: &str, group_id: &str) -> ApiResult<(WorkspaceId, GroupId)> {
+    Ok((WorkspaceId::parse(ws_id)?, GroupId::parse(group_id)?))
 }
 
 pub struct GroupsApi;
@@ -152,18 +142,12 @@ impl GroupsApi {
     ) -> ApiResult<GroupCreated> {
         let name = GroupName::parse("name", &body.name)?;
         let parent = parent_id(body.parent_id.as_deref())?;
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let id = GroupId::generate();
-        let command = WorkspaceCommand::CreateGroup {
-            id: id.clone(),
-            name: name.clone(),
-            parent: parent.clone(),
-        };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal()))
-            .await?
-            .unwrap_or_default();
-        let location = format!("/api/v1/workspaces/{ws}/groups/{id}");
+        let (ws, id) = (WorkspaceId::parse(&ws_id)?, GroupId::generate());
+        let op = ctx.op(&auth);
+        let position = ctx
+            .app
+            .create_group(&op, &ws, &id, name.clone(), parent.clone())
+            .await?;
         Ok(GroupCreated::Created(
             Json(CreatedGroup {
                 id: id.to_string(),
@@ -171,7 +155,7 @@ impl GroupsApi {
                 parent_id: parent.map(|p| p.to_string()),
                 position,
             }),
-            location,
+            format!("/api/v1/workspaces/{ws}/groups/{id}"),
         ))
     }
 
@@ -192,16 +176,14 @@ impl GroupsApi {
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
-    ) -> ApiResult<Json<GroupList>> {
-        consistent(&ctx, position.0).await?;
-        let limit = page::limit(limit.0)?;
-        let after = page::id_cursor(cursor.0.as_deref(), GroupId::parse)?;
-        let (ws, _) = scope(&ctx, &ws_id, &auth.principal().user, WorkspaceAction::Read).await?;
-        let rows = ws_query::groups(&ctx.state.pool, &ws, after.as_ref(), limit).await?;
-        Ok(Json(GroupList {
-            items: rows.items.into_iter().map(Into::into).collect(),
-            next_cursor: rows.next,
-        }))
+    ) -> ApiResult<Json<List<Group>>> {
+        let ws = WorkspaceId::parse(&ws_id)?;
+        let page = page::request(limit.0, cursor.0.as_deref(), GroupId::parse)?;
+        Ok(List::of(
+            ctx.app
+                .list_groups(&ctx.op(&auth), &ws, page, position.0)
+                .await?,
+        ))
     }
 
     /// One group (workspace members).
@@ -219,12 +201,13 @@ impl GroupsApi {
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<Group>> {
-        consistent(&ctx, position.0).await?;
-        let (ws, _) = scope(&ctx, &ws_id, &auth.principal().user, WorkspaceAction::Read).await?;
-        let row = ws_query::group(&ctx.state.pool, &ws, &group_id(&group)?)
-            .await?
-            .ok_or_else(|| ApiError::not_found("group not found"))?;
-        Ok(Json(row.into()))
+        let (ws, id) = ids(&ws_id, &group)?;
+        Ok(Json(
+            ctx.app
+                .group(&ctx.op(&auth), &ws, &id, position.0)
+                .await?
+                .into(),
+        ))
     }
 
     /// Rename a group or move it below another (organization admins, WSAdmins; not the preset
@@ -241,25 +224,18 @@ impl GroupsApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "group_id")] group: Path<String>,
         body: Json<UpdateGroup>,
-    ) -> ApiResult<Json<GroupWritten>> {
-        let id = group_id(&group)?;
+    ) -> ApiResult<Json<Written>> {
+        let (ws, id) = ids(&ws_id, &group)?;
         let name = body
             .name
             .as_deref()
             .map(|n| GroupName::parse("name", n))
             .transpose()?;
         let parent = parent_id(body.parent_id.as_deref())?;
-        if name.is_none() && parent.is_none() {
-            return Err(ApiError::invalid(
-                "name",
-                "give `name`, `parent_id` or both",
-            ));
-        }
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let command = WorkspaceCommand::UpdateGroup { id, name, parent };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(GroupWritten { position }))
+        let op = ctx.op(&auth);
+        Ok(Written::at(
+            ctx.app.update_group(&op, &ws, id, name, parent).await?,
+        ))
     }
 
     /// Delete a group (organization admins, WSAdmins): refused for the preset groups and while
@@ -275,13 +251,11 @@ impl GroupsApi {
         ctx: Ctx,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "group_id")] group: Path<String>,
-    ) -> ApiResult<Json<GroupWritten>> {
-        let id = group_id(&group)?;
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let command = WorkspaceCommand::DeleteGroup { id };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(GroupWritten { position }))
+    ) -> ApiResult<Json<Written>> {
+        let (ws, id) = ids(&ws_id, &group)?;
+        Ok(Written::at(
+            ctx.app.delete_group(&ctx.op(&auth), &ws, id).await?,
+        ))
     }
 
     /// Add a member of the organization to the group (organization admins, WSAdmins).
@@ -301,27 +275,14 @@ impl GroupsApi {
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<MemberAdded> {
-        let id = group_id(&group)?;
-        let member = UserId::parse(&body.user_id)
-            .map_err(|_| ApiError::invalid("user_id", "not a user id"))?;
-        let user = &auth.principal().user;
-        let (ws, row) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let org = OrganizationId::parse(&row.org_id)?;
-        if org_query::role_of(&ctx.state.pool, &org, &member)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::invalid(
-                "user_id",
-                "only members of the workspace's organization can join its groups",
-            ));
-        }
-        let command = WorkspaceCommand::AddGroupMember {
-            group: id,
-            user: member,
-        };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(MemberAdded::Created(Json(GroupWritten { position })))
+        let (ws, id) = ids(&ws_id, &group)?;
+        let member =
+            UserId::parse(&body.user_id).map_err(|_| Error::invalid("user_id", "not a user id"))?;
+        let position = ctx
+            .app
+            .add_group_member(&ctx.op(&auth), &ws, id, member)
+            .await?;
+        Ok(MemberAdded::Created(Written::at(position)))
     }
 
     /// The group's direct members, by user id (workspace members).
@@ -344,27 +305,15 @@ impl GroupsApi {
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
-    ) -> ApiResult<Json<GroupMemberList>> {
-        consistent(&ctx, position.0).await?;
-        let id = group_id(&group)?;
-        let limit = page::limit(limit.0)?;
-        let after = page::id_cursor(cursor.0.as_deref(), UserId::parse)?;
-        let (ws, _) = scope(&ctx, &ws_id, &auth.principal().user, WorkspaceAction::Read).await?;
-        ws_query::group(&ctx.state.pool, &ws, &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("group not found"))?;
-        let rows = ws_query::group_members(&ctx.state.pool, &id, after.as_ref(), limit).await?;
-        Ok(Json(GroupMemberList {
-            items: rows
-                .items
-                .into_iter()
-                .map(|m| GroupMember {
-                    user_id: m.user_id,
-                    since: m.since,
-                })
-                .collect(),
-            next_cursor: rows.next,
-        }))
+    ) -> ApiResult<Json<List<GroupMember>>> {
+        let (ws, id) = ids(&ws_id, &group)?;
+        let page = page::request(limit.0, cursor.0.as_deref(), UserId::parse)?;
+        let op = ctx.op(&auth);
+        Ok(List::of(
+            ctx.app
+                .group_members(&op, &ws, &id, page, position.0)
+                .await?,
+        ))
     }
 
     /// Remove a member from the group (organization admins, WSAdmins; never the last WSAdmin).
@@ -380,16 +329,13 @@ impl GroupsApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "group_id")] group: Path<String>,
         #[oai(name = "user_id")] member: Path<String>,
-    ) -> ApiResult<Json<GroupWritten>> {
-        let id = group_id(&group)?;
+    ) -> ApiResult<Json<Written>> {
+        let (ws, id) = ids(&ws_id, &group)?;
         let member = UserId::parse(&member)?;
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let command = WorkspaceCommand::RemoveGroupMember {
-            group: id,
-            user: member,
-        };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(GroupWritten { position }))
+        Ok(Written::at(
+            ctx.app
+                .remove_group_member(&ctx.op(&auth), &ws, id, member)
+                .await?,
+        ))
     }
 }

@@ -9,8 +9,9 @@ use poem::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use ring::digest::{digest, SHA256};
 
-use super::error::{error_response, ApiError};
-use crate::app::AppState;
+use super::error::error_response;
+use crate::app::App;
+use crate::error::Error;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -70,7 +71,7 @@ async fn call<E: Endpoint>(next: &E, req: Request) -> Response {
 
 /// The user the request's access token names, if it verifies (bearer header or session
 /// cookie, as in the endpoint's own check).
-fn bearer_user(state: &AppState, req: &Request) -> Option<String> {
+fn bearer_user(state: &App, req: &Request) -> Option<String> {
     super::security::presented_principal(state, req).map(|p| p.user.to_string())
 }
 
@@ -93,14 +94,14 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
             key
         }
         _ => {
-            return Ok(ApiError::bad_request(
+            return Ok(Error::bad_request(
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
                 Some("Idempotency-Key"),
             )
             .into_response());
         }
     };
-    let Some(state) = req.data::<Arc<AppState>>().cloned() else {
+    let Some(state) = req.data::<Arc<App>>().cloned() else {
         return Ok(call(&next, req).await);
     };
     // Keys belong to a user; without a valid token the endpoint answers 401 on its own.
@@ -123,7 +124,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     .bind(STALE_CLAIM_SECS)
     .execute(&state.pool)
     .await
-    .map_err(ApiError::from)?
+    .map_err(Error::from)?
     .rows_affected()
         == 1;
 
@@ -136,19 +137,19 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         .bind(&key)
         .fetch_optional(&state.pool)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(Error::from)?;
         return Ok(match record {
-            Some((stored, _, _, _)) if stored != hash => ApiError::invalid(
+            Some((stored, _, _, _)) if stored != hash => Error::invalid(
                 "Idempotency-Key",
                 "this Idempotency-Key was already used for a different request",
             )
             .into_response(),
             Some((_, Some(status), headers, body)) => replay(status, headers, body),
             // Still running, or finished without a final answer a moment ago.
-            _ => ApiError::conflict(
-                "a request with this Idempotency-Key is in progress; retry shortly",
-            )
-            .into_response(),
+            _ => {
+                Error::conflict("a request with this Idempotency-Key is in progress; retry shortly")
+                    .into_response()
+            }
         });
     }
 
@@ -175,7 +176,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         .bind(&bytes)
         .execute(&state.pool)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(Error::from)?;
         response.set_body(bytes);
     } else {
         sqlx::query("DELETE FROM idempotency WHERE user_id = $1 AND key = $2")
@@ -183,7 +184,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
             .bind(&key)
             .execute(&state.pool)
             .await
-            .map_err(ApiError::from)?;
+            .map_err(Error::from)?;
     }
     Ok(response)
 }

@@ -1,21 +1,26 @@
-//! The HTTP API: routes, OpenAPI document, middleware.
+//! The HTTP API: routes, the OpenAPI document, middleware. Each handler parses its input into
+//! domain values, calls one operation of the application layer (`crate::app`), and shapes the
+//! answer; errors are the one `crate::error::Error`, rendered by `error`.
 
+mod audit;
 mod auth;
 mod context;
 pub mod error;
 mod groups;
 mod idempotency;
 pub mod middleware;
-mod oidc;
+mod oauth;
 mod ops;
-mod organization;
+mod organizations;
 mod page;
+mod pages;
 mod plans;
 mod projects;
 mod ratelimit;
-mod rbac;
+mod roles;
 mod security;
-mod workspace;
+mod workspaces;
+mod written;
 
 use std::sync::Arc;
 
@@ -23,10 +28,10 @@ use poem::middleware::AddData;
 use poem::{get, Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
-use crate::app::AppState;
+use crate::app::App;
 
 pub use auth::AuthApi;
-pub use organization::OrganizationsApi;
+pub use organizations::OrganizationsApi;
 
 pub const TITLE: &str = "Hexabase KaaS control plane";
 
@@ -34,12 +39,13 @@ pub const TITLE: &str = "Hexabase KaaS control plane";
 pub type Apis = (
     AuthApi,
     OrganizationsApi,
+    audit::AuditApi,
     plans::PlansApi,
-    workspace::WorkspacesApi,
+    workspaces::WorkspacesApi,
     groups::GroupsApi,
     projects::ProjectsApi,
-    rbac::RbacApi,
-    oidc::OidcApi,
+    roles::RbacApi,
+    oauth::OidcApi,
 );
 
 pub fn openapi() -> OpenApiService<Apis, ()> {
@@ -47,12 +53,13 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
         (
             AuthApi,
             OrganizationsApi,
+            audit::AuditApi,
             plans::PlansApi,
-            workspace::WorkspacesApi,
+            workspaces::WorkspacesApi,
             groups::GroupsApi,
             projects::ProjectsApi,
-            rbac::RbacApi,
-            oidc::OidcApi,
+            roles::RbacApi,
+            oauth::OidcApi,
         ),
         TITLE,
         env!("CARGO_PKG_VERSION"),
@@ -71,7 +78,7 @@ pub fn spec() -> String {
     openapi().spec()
 }
 
-pub fn routes(state: Arc<AppState>) -> impl Endpoint {
+pub fn routes(app: Arc<App>) -> impl Endpoint {
     crate::telemetry::metrics();
     let api = openapi();
     let docs = api.swagger_ui();
@@ -84,7 +91,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::prometheus))
         .around(ratelimit::limit)
-        .around(oidc::oauth_pages)
-        .with(AddData::new(state))
+        .around(oauth::oauth_pages)
+        .with(AddData::new(app))
         .around(middleware::observe)
 }

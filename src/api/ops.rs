@@ -9,7 +9,7 @@ use poem::web::{Data, Json};
 use poem::{handler, IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::app::App;
 use crate::telemetry;
 
 #[handler]
@@ -18,7 +18,7 @@ pub fn healthz() -> &'static str {
 }
 
 #[handler]
-pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
+pub async fn readyz(state: Data<&Arc<App>>) -> Response {
     let postgres = sqlx::query_scalar::<_, i32>("SELECT 1")
         .fetch_one(&state.pool)
         .await
@@ -44,7 +44,7 @@ pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
 /// Gauges that describe the pipeline are read at scrape time, so they are right whichever
 /// process runs the relay and the projections.
 #[handler]
-pub async fn prometheus(state: Data<&Arc<AppState>>) -> String {
+pub async fn prometheus(state: Data<&Arc<App>>) -> String {
     if let Ok(backlog) = relay::backlog(&state.pool).await {
         ::metrics::gauge!("hexabase_outbox_backlog").set(backlog as f64);
     }

@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
 use super::context::Ctx;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::security::SignedIn;
 use crate::config::{PlanSettings, QuotaSettings};
 
@@ -88,11 +88,8 @@ impl PlansApi {
     )]
     async fn list(&self, _auth: SignedIn, ctx: Ctx) -> ApiResult<Json<PlanList>> {
         let items = ctx
-            .state
-            .settings
-            .plans
-            .iter()
-            .filter(|(_, plan)| plan.available)
+            .app
+            .available_plans()
             .map(|(id, plan)| Plan::new(id, plan))
             .collect();
         Ok(Json(PlanList { items }))
@@ -111,12 +108,6 @@ impl PlansApi {
         ctx: Ctx,
         #[oai(name = "plan_id")] plan_id: Path<String>,
     ) -> ApiResult<Json<Plan>> {
-        let plan = ctx
-            .state
-            .settings
-            .plans
-            .get(plan_id.as_str())
-            .ok_or_else(|| ApiError::not_found("plan not found"))?;
-        Ok(Json(Plan::new(&plan_id, plan)))
+        Ok(Json(Plan::new(&plan_id, ctx.app.plan(&plan_id)?)))
     }
 }

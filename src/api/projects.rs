@@ -1,24 +1,23 @@
 //! `/api/v1/workspaces/{wsId}/projects`: a workspace's projects — each a namespace of its
-//! vCluster — with an optional parent (a hierarchy, never a cycle), names unique per workspace,
+//! cluster — with an optional parent (a hierarchy, never a cycle), names unique per workspace,
 //! and the plan's project limit. Workspace members read them; organization admins and WSAdmins
 //! change them.
 
 use chrono::{DateTime, Utc};
-use hexabase_command::policy::WorkspaceAction;
 use hexabase_command::values::DnsLabel;
-use hexabase_command::workspace::WorkspaceCommand;
 use hexabase_command::{ProjectId, WorkspaceId};
-use hexabase_query::workspace::{self as ws_query, ProjectRow};
+use hexabase_query::workspace::ProjectRow;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::context::Ctx;
-use super::error::{ApiError, ApiResult};
-use super::page;
+use super::error::ApiResult;
+use super::page::{self, List};
 use super::security::SignedIn;
-use super::workspace::{consistent, execute, scope};
+use super::written::Written;
+use crate::error::Error;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -69,23 +68,11 @@ impl From<ProjectRow> for Project {
 }
 
 #[derive(Debug, Object)]
-pub struct ProjectList {
-    pub items: Vec<Project>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Object)]
 pub struct CreatedProject {
     pub id: String,
     pub name: String,
     pub parent_id: Option<String>,
     pub position: i64,
-}
-
-#[derive(Debug, Object)]
-pub struct ProjectWritten {
-    /// Position of the last event recorded (absent when nothing changed).
-    pub position: Option<i64>,
 }
 
 #[derive(ApiResponse)]
@@ -95,29 +82,13 @@ pub enum ProjectCreated {
 }
 
 fn parent_id(raw: Option<&str>) -> ApiResult<Option<ProjectId>> {
-    raw.map(|p| ProjectId::parse(p).map_err(|_| ApiError::invalid("parent_id", "not a project id")))
+    raw.map(|p| ProjectId::parse(p).map_err(|_| Error::invalid("parent_id", "not a project id")))
         .transpose()
 }
 
-/// Record which workspace a new project belongs to (before its first event); undone if the
-/// project is refused.
-async fn register(ctx: &Ctx, project: &ProjectId, ws: &WorkspaceId) -> ApiResult<()> {
-    sqlx::query("INSERT INTO project_directory (project_id, ws_id) VALUES ($1, $2)")
-        .bind(project.as_str())
-        .bind(ws.as_str())
-        .execute(&ctx.state.pool)
-        .await?;
-    Ok(())
-}
-
-async fn unregister(ctx: &Ctx, project: &ProjectId) {
-    let removed = sqlx::query("DELETE FROM project_directory WHERE project_id = $1")
-        .bind(project.as_str())
-        .execute(&ctx.state.pool)
-        .await;
-    if let Err(e) = removed {
-        tracing::error!(project = %project, error = %e, "cannot forget a refused project");
-    }
+/// The workspace and the project a `/workspaces/{wsId}/projects/{projectId}` route names.
+fn ids(ws_id: &str, project_id: &str) -> ApiResult<(WorkspaceId, ProjectId)> {
+    Ok((WorkspaceId::parse(ws_id)?, ProjectId::parse(project_id)?))
 }
 
 pub struct ProjectsApi;
@@ -142,31 +113,12 @@ impl ProjectsApi {
     ) -> ApiResult<ProjectCreated> {
         let name = DnsLabel::parse("name", &body.name)?;
         let parent = parent_id(body.parent_id.as_deref())?;
-        let user = &auth.principal().user;
-        let (ws, row) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let max_projects = ctx
-            .state
-            .settings
-            .plans
-            .get(&row.plan)
-            .map(|plan| plan.max_projects)
-            .unwrap_or(0);
-        let id = ProjectId::generate();
-        register(&ctx, &id, &ws).await?;
-        let command = WorkspaceCommand::CreateProject {
-            id: id.clone(),
-            name: name.clone(),
-            parent: parent.clone(),
-            max_projects,
-        };
-        let position = match execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await {
-            Ok(position) => position.unwrap_or_default(),
-            Err(e) => {
-                unregister(&ctx, &id).await;
-                return Err(e);
-            }
-        };
-        let location = format!("/api/v1/workspaces/{ws}/projects/{id}");
+        let (ws, id) = (WorkspaceId::parse(&ws_id)?, ProjectId::generate());
+        let op = ctx.op(&auth);
+        let position = ctx
+            .app
+            .create_project(&op, &ws, &id, name.clone(), parent.clone())
+            .await?;
         Ok(ProjectCreated::Created(
             Json(CreatedProject {
                 id: id.to_string(),
@@ -174,7 +126,7 @@ impl ProjectsApi {
                 parent_id: parent.map(|p| p.to_string()),
                 position,
             }),
-            location,
+            format!("/api/v1/workspaces/{ws}/projects/{id}"),
         ))
     }
 
@@ -195,16 +147,14 @@ impl ProjectsApi {
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
-    ) -> ApiResult<Json<ProjectList>> {
-        consistent(&ctx, position.0).await?;
-        let limit = page::limit(limit.0)?;
-        let after = page::id_cursor(cursor.0.as_deref(), ProjectId::parse)?;
-        let (ws, _) = scope(&ctx, &ws_id, &auth.principal().user, WorkspaceAction::Read).await?;
-        let rows = ws_query::projects(&ctx.state.pool, &ws, after.as_ref(), limit).await?;
-        Ok(Json(ProjectList {
-            items: rows.items.into_iter().map(Into::into).collect(),
-            next_cursor: rows.next,
-        }))
+    ) -> ApiResult<Json<List<Project>>> {
+        let ws = WorkspaceId::parse(&ws_id)?;
+        let page = page::request(limit.0, cursor.0.as_deref(), ProjectId::parse)?;
+        Ok(List::of(
+            ctx.app
+                .list_projects(&ctx.op(&auth), &ws, page, position.0)
+                .await?,
+        ))
     }
 
     /// One project (workspace members).
@@ -222,13 +172,13 @@ impl ProjectsApi {
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<Project>> {
-        consistent(&ctx, position.0).await?;
-        let id = ProjectId::parse(&project)?;
-        let (ws, _) = scope(&ctx, &ws_id, &auth.principal().user, WorkspaceAction::Read).await?;
-        let row = ws_query::project(&ctx.state.pool, &ws, &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("project not found"))?;
-        Ok(Json(row.into()))
+        let (ws, id) = ids(&ws_id, &project)?;
+        Ok(Json(
+            ctx.app
+                .project(&ctx.op(&auth), &ws, &id, position.0)
+                .await?
+                .into(),
+        ))
     }
 
     /// Move the project below another one or to the top (organization admins, WSAdmins; no
@@ -245,20 +195,20 @@ impl ProjectsApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "project_id")] project: Path<String>,
         body: Json<UpdateProject>,
-    ) -> ApiResult<Json<ProjectWritten>> {
-        let id = ProjectId::parse(&project)?;
+    ) -> ApiResult<Json<Written>> {
+        let (ws, id) = ids(&ws_id, &project)?;
         let parent = match &body.parent_id {
             MaybeUndefined::Undefined => {
-                return Err(ApiError::invalid("parent_id", "give `parent_id` (or null)"))
+                return Err(Error::invalid("parent_id", "give `parent_id` (or null)"))
             }
             MaybeUndefined::Null => None,
             MaybeUndefined::Value(p) => parent_id(Some(p))?,
         };
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let command = WorkspaceCommand::MoveProject { id, parent };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(ProjectWritten { position }))
+        Ok(Written::at(
+            ctx.app
+                .move_project(&ctx.op(&auth), &ws, id, parent)
+                .await?,
+        ))
     }
 
     /// Delete a project (organization admins, WSAdmins); refused while it has child projects.
@@ -273,12 +223,10 @@ impl ProjectsApi {
         ctx: Ctx,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "project_id")] project: Path<String>,
-    ) -> ApiResult<Json<ProjectWritten>> {
-        let id = ProjectId::parse(&project)?;
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let command = WorkspaceCommand::DeleteProject { id };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(ProjectWritten { position }))
+    ) -> ApiResult<Json<Written>> {
+        let (ws, id) = ids(&ws_id, &project)?;
+        Ok(Written::at(
+            ctx.app.delete_project(&ctx.op(&auth), &ws, id).await?,
+        ))
     }
 }

@@ -13,9 +13,9 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 
-use super::error::ApiError;
-use crate::app::AppState;
+use crate::app::App;
 use crate::config::RateLimitSettings;
+use crate::error::Error;
 
 /// Past this many keys, the per-process limiter forgets the ones back at a full quota.
 const FALLBACK_KEYS: usize = 10_000;
@@ -72,7 +72,7 @@ pub async fn limit<E: Endpoint>(next: E, req: Request) -> Result<Response> {
 /// `Some(seconds to wait)` when the request is over one of its limits.
 async fn refused(req: &Request) -> Option<u64> {
     let class = Class::of(req.uri().path())?;
-    let state = req.data::<Arc<AppState>>()?;
+    let state = req.data::<Arc<App>>()?;
     let settings = &state.settings.rate_limit;
     let limit = class.per_window(settings);
     if limit == 0 {
@@ -126,7 +126,7 @@ fn client(req: &Request, trust_forwarded_for: bool) -> String {
 }
 
 fn too_many_requests(retry_after: u64) -> Response {
-    ApiError::too_many_requests(retry_after).into_response()
+    Error::TooManyRequests { retry_after }.into_response()
 }
 
 /// Per-process limiter for one quota, used while Redis is unreachable.

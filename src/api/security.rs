@@ -10,10 +10,10 @@ use poem::Request;
 use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::SecurityScheme;
 
-use super::error::ApiError;
-use crate::app::AppState;
-use crate::auth::Principal;
-use crate::identity::secrets::constant_time_eq;
+use crate::app::App;
+use crate::error::Error;
+use hexabase_identity::secrets::constant_time_eq;
+use hexabase_identity::token::Principal;
 
 /// Cookie carrying the access token.
 pub const SESSION_COOKIE: &str = "hxb_session";
@@ -55,19 +55,19 @@ impl SignedIn {
     }
 }
 
-fn state_of(req: &Request) -> poem::Result<&Arc<AppState>> {
-    req.data::<Arc<AppState>>()
-        .ok_or_else(|| poem::Error::from(ApiError::unauthorized("authentication unavailable")))
+fn state_of(req: &Request) -> poem::Result<&Arc<App>> {
+    req.data::<Arc<App>>()
+        .ok_or_else(|| poem::Error::from(Error::unauthorized("authentication unavailable")))
 }
 
-async fn principal_for(state: &AppState, token: &str) -> poem::Result<Principal> {
+async fn principal_for(state: &App, token: &str) -> poem::Result<Principal> {
     let principal = state
         .tokens
         .verify(token)
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        .map_err(|e| Error::unauthorized(e.to_string()))?;
     if let Some(session) = &principal.session {
-        if crate::session::is_revoked(state, session).await {
-            return Err(ApiError::unauthorized("the session has been signed out").into());
+        if state.sessions.is_revoked(session).await {
+            return Err(Error::unauthorized("the session has been signed out").into());
         }
     }
     Ok(principal)
@@ -94,7 +94,7 @@ pub fn check_csrf(req: &Request) -> poem::Result<()> {
         (Some(cookie), Some(header)) if !cookie.is_empty() && constant_time_eq(&cookie, header) => {
             Ok(())
         }
-        _ => Err(ApiError::forbidden(
+        _ => Err(Error::forbidden(
             "a cookie-authenticated write needs the X-CSRF-Token header matching the hxb_csrf cookie",
         )
         .into()),
@@ -115,7 +115,7 @@ pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
 
 /// The caller as the endpoints will see them: the bearer token if it verifies, else the session
 /// cookie (the order `SignedIn` tries them). For middlewares that key on the caller.
-pub fn presented_principal(state: &AppState, req: &Request) -> Option<Principal> {
+pub fn presented_principal(state: &App, req: &Request) -> Option<Principal> {
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)

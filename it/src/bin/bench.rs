@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hexabase::app::HttpServer;
+use hexabase::server::HttpServer;
 use hexabase_it::figures::{figure, percentile};
 use hexabase_it::{TestApp, TestAppOptions};
 use serde_json::json;
@@ -361,12 +361,12 @@ async fn token_throughput(
         tasks.push(tokio::spawn(async move {
             let mut signed = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let claims = state.oidc.claims(
+                let claims = state.issuer.claims(
                     &user,
                     &ws_id,
                     vec!["WSAdmins".into(), "WorkspaceMembers".into()],
                 );
-                if state.oidc.sign(&claims).is_ok() {
+                if state.issuer.sign(&claims).is_ok() {
                     signed += 1;
                 }
                 tokio::task::yield_now().await;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
-use hexabase::app::HttpServer;
+use hexabase::server::HttpServer;
 use hexabase_command::organization::OrganizationCommand;
 use hexabase_command::values::{DisplayName, DnsLabel};
 use hexabase_command::workspace::WorkspaceCommand;

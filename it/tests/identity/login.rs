@@ -256,7 +256,7 @@ async fn a_browser_without_a_session_signs_in_from_the_authorize_page_and_comes_
     let token = first.body["access_token"].as_str().unwrap().to_owned();
     let (org, _) = w.app.create_org(&token, "Acme").await;
     let ws = w.app.create_workspace(&token, &org, "Dev").await;
-    let challenge = hexabase::identity::secrets::pkce_challenge("a-verifier-of-the-kubectl-client");
+    let challenge = hexabase_identity::secrets::pkce_challenge("a-verifier-of-the-kubectl-client");
     let mut request = reqwest::Url::parse(&format!("{}/oauth/authorize", w.app.base)).unwrap();
     request.query_pairs_mut().extend_pairs([
         ("response_type", "code"),

@@ -6,7 +6,7 @@ mod github;
 mod login;
 mod sessions;
 
-use hexabase::app::HttpServer;
+use hexabase::server::HttpServer;
 use hexabase_it::github::GithubStandIn;
 use hexabase_it::hostile_idp::HostileIdp;
 use hexabase_it::peers::{IdentityProvider, IdpUser};

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use hexabase::app::HttpServer;
-use hexabase::oidc::authentication_configuration;
+use hexabase::server::HttpServer;
 use hexabase_command::WorkspaceId;
+use hexabase_identity::issuer::authentication_configuration;
 use hexabase_it::peers::pki::Ca;
 use hexabase_it::peers::KubeCluster;
 use hexabase_it::{TestApp, TestAppOptions};

@@ -345,7 +345,7 @@ async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
     );
     let credential: Value = serde_json::from_slice(&refreshed.stdout).unwrap();
     let token = credential["status"]["token"].as_str().unwrap();
-    let claims = app.state.oidc.verify(token, &ws_id).unwrap();
+    let claims = app.state.issuer.verify(token, &ws_id).unwrap();
     assert_eq!(claims.sub, dev.as_str());
     assert_eq!(claims.groups, ["WorkspaceMembers"]);
 
@@ -430,7 +430,7 @@ async fn kubectl_signs_in_on_a_machine_without_a_browser_with_a_device_code() {
     let token = credential["status"]["token"].as_str().unwrap();
     let claims = app
         .state
-        .oidc
+        .issuer
         .verify(token, &WorkspaceId::parse(&ws).unwrap())
         .unwrap();
     assert!(claims.groups.contains(&"WSAdmins".to_owned()), "{claims:?}");

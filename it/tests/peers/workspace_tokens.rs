@@ -1,5 +1,5 @@
 //! The control plane as the OIDC issuer a real kube-apiserver trusts: served over TLS with its
-//! own CA, the apiserver configured by `hexabase::oidc::authentication_configuration`, workspace
+//! own CA, the apiserver configured by `hexabase_identity::issuer::authentication_configuration`, workspace
 //! tokens from `POST /api/v1/workspaces/{wsId}/token`, RBAC by the tokens' groups.
 
 use hexabase_command::WorkspaceId;
@@ -98,7 +98,7 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
     }
     // Forged and stale tokens are refused by the API server and by our own verifier alike.
     let genuine = admin_token.body["token"].as_str().unwrap().to_owned();
-    let oidc = &app.state.oidc;
+    let oidc = &app.state.issuer;
     let mut expired = oidc.claims(&alice_of(&app, &admin), &ws_id, vec!["WSAdmins".into()]);
     expired.exp = expired.iat - 3600;
     expired.nbf = expired.iat - 7200;
@@ -123,11 +123,11 @@ async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_grou
         )
     };
     let unknown_key = {
-        let stranger = hexabase::auth::SigningKey::from_pkcs8(
-            &hexabase::auth::SigningKey::generate_pkcs8().unwrap(),
+        let stranger = hexabase_identity::token::SigningKey::from_pkcs8(
+            &hexabase_identity::token::SigningKey::generate_pkcs8().unwrap(),
         )
         .unwrap();
-        let tokens = hexabase::auth::Tokens::new(stranger, &app.settings.auth);
+        let tokens = hexabase_identity::token::Tokens::new(stranger, &app.settings.auth);
         let claims = oidc.claims(&alice_of(&app, &admin), &ws_id, vec!["WSAdmins".into()]);
         let mut claims = serde_json::to_value(&claims).unwrap();
         claims["iss"] = json!(app.base);

@@ -2,9 +2,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hexabase::auth::{Claims, SigningKey, Tokens};
-use hexabase::keyring::KeyringService;
 use hexabase_command::UserId;
+use hexabase_identity::keyring::KeyringService;
+use hexabase_identity::token::{Claims, SigningKey, Tokens};
 use hexabase_it::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! The plan catalogue: built-in plans, plans added by configuration, withdrawn plans.
 
-use hexabase::app::HttpServer;
 use hexabase::config::Settings;
+use hexabase::server::HttpServer;
 use hexabase_it::{TestApp, TestAppOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

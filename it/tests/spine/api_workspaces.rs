@@ -1,4 +1,4 @@
-use hexabase::app::HttpServer;
+use hexabase::server::HttpServer;
 use hexabase_it::{TestApp, TestAppOptions};
 use hexabase_projector::{organization, replay, workspace};
 use reqwest::StatusCode;

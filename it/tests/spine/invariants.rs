@@ -742,7 +742,7 @@ async fn create_organization(
 }
 
 async fn create_organization_in(
-    state: &hexabase::app::AppState,
+    state: &hexabase::app::App,
     actor: &hexabase_command::UserId,
     id: &hexabase_command::OrganizationId,
 ) -> Result<(), cqrs_es::AggregateError<hexabase_command::organization::OrganizationError>> {

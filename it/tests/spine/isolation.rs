@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use hexabase::app::HttpServer;
+use hexabase::server::HttpServer;
 use hexabase_command::user::{ExternalProfile, Identity, UserCommand};
 use hexabase_command::values::Email;
 use hexabase_command::workspace::MEMBERS_GROUP;

@@ -4,11 +4,11 @@
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use hexabase::app::{self, AppState};
-use hexabase::auth::{SigningKey, TokenError};
-use hexabase::keyring::{Kek, KeyChange, KeyringService, RotationPolicy};
+use hexabase::app::{self, App};
 use hexabase_command::store::verify::verify;
 use hexabase_command::UserId;
+use hexabase_identity::keyring::{Kek, KeyChange, KeyringService, RotationPolicy};
+use hexabase_identity::token::{SigningKey, TokenError};
 use hexabase_it::services::TestDatabase;
 use hexabase_it::TestApp;
 use reqwest::StatusCode;
@@ -31,7 +31,7 @@ fn kid_of(token: &str) -> String {
 }
 
 async fn start_error(settings: hexabase::config::Settings) -> String {
-    match AppState::connect(settings).await {
+    match App::connect(settings).await {
         Ok(_) => panic!("the app started"),
         Err(e) => e.to_string(),
     }
@@ -40,7 +40,7 @@ async fn start_error(settings: hexabase::config::Settings) -> String {
 #[tokio::test]
 async fn replicas_share_the_active_key_and_verify_each_others_tokens() {
     let app = TestApp::spawn().await;
-    let replica = AppState::connect(app.settings.clone()).await.unwrap();
+    let replica = App::connect(app.settings.clone()).await.unwrap();
     assert_eq!(replica.tokens.signing_kid(), app.tokens().signing_kid());
     let events: Vec<String> = keyring_events(&app)
         .await
@@ -84,7 +84,7 @@ async fn replicas_starting_together_on_an_empty_store_agree_on_one_key() {
 async fn tokens_issued_before_a_restart_verify_after_it() {
     let app = TestApp::spawn().await;
     let (user, token) = app.user();
-    let restarted = AppState::connect(app.settings.clone()).await.unwrap();
+    let restarted = App::connect(app.settings.clone()).await.unwrap();
     assert_eq!(restarted.tokens.verify(&token).unwrap().user, user);
     assert_eq!(
         keyring_events(&app).await.len(),
@@ -154,7 +154,7 @@ async fn rotation_overlaps_the_old_and_new_keys_then_retires_the_old_one() {
     assert_eq!(tokens.signing_kid(), old_kid);
     let published: Vec<String> = keys.jwks().await.keys.into_iter().map(|k| k.kid).collect();
     assert_eq!(published, [old_kid.clone(), new_kid.to_string()]);
-    let replica = AppState::connect(app.settings.clone()).await.unwrap();
+    let replica = App::connect(app.settings.clone()).await.unwrap();
     assert_eq!(
         replica.tokens.signing_kid(),
         old_kid,
@@ -202,7 +202,7 @@ async fn rotation_overlaps_the_old_and_new_keys_then_retires_the_old_one() {
     let published: Vec<String> = keys.jwks().await.keys.into_iter().map(|k| k.kid).collect();
     assert_eq!(published, [new_kid.to_string()]);
 
-    let restarted = AppState::connect(app.settings.clone()).await.unwrap();
+    let restarted = App::connect(app.settings.clone()).await.unwrap();
     assert_eq!(restarted.tokens.signing_kid(), new_kid.as_str());
     assert_eq!(
         restarted.tokens.verify(&old_token),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use hexabase::identity::secrets::pkce_challenge;
+use hexabase_identity::secrets::pkce_challenge;
 use hexabase_it::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -216,7 +216,7 @@ async fn a_member_signs_kubectl_in_and_refreshes_with_rotating_tokens() {
     let user = app.tokens().verify(&admin).unwrap().user;
     assert_eq!(claimed["sub"], user.as_str());
     let ws_id = hexabase_command::WorkspaceId::parse(&ws).unwrap();
-    app.state.oidc.verify(id_token, &ws_id).unwrap();
+    app.state.issuer.verify(id_token, &ws_id).unwrap();
 
     // The code was used up.
     let (status, error) = flow.redeem(&code).await;

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hexabase::app::HttpServer;
 use hexabase::config::Settings;
+use hexabase::server::HttpServer;
 use hexabase_it::spine::Reply;
 use hexabase_it::{TestApp, TestAppOptions};
 use reqwest::StatusCode;

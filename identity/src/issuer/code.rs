@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use hexabase_command::{UserId, WorkspaceId};
 use reqwest::Url;
 
-use crate::app::AppState;
-use crate::identity::secrets::{self, constant_time_eq, pkce_challenge, RandomError};
+use sqlx::PgPool;
+
+use crate::secrets::{self, constant_time_eq, pkce_challenge, RandomError};
 
 /// How long an authorization code can be redeemed.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -145,132 +146,10 @@ impl Redirect {
         )
     }
 
-    fn as_sent(&self) -> &str {
+    /// The URI as the client sent it (what the token request must repeat).
+    pub fn as_sent(&self) -> &str {
         self.0.as_str()
     }
-}
-
-/// Who asks for tokens, as the approval page describes them.
-pub enum Asking<'a> {
-    /// A program on the user's machine, listening at this loopback address.
-    Loopback(&'a Redirect),
-    /// A device that showed the user this code.
-    Device(&'a str),
-}
-
-/// What the approval page shows, and the secret its answers carry.
-pub struct ApprovalPage<'a> {
-    pub workspace: &'a str,
-    pub workspace_id: &'a str,
-    pub user: &'a str,
-    pub groups: &'a [String],
-    pub asking: Asking<'a>,
-    pub approval: &'a str,
-}
-
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_owned(),
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// A plain page: a title and paragraphs of (already escaped) HTML.
-pub fn plain_page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>\n",
-        title = escape(title)
-    )
-}
-
-/// The page asking the signed-in user whether the program or device asking may have tokens
-/// for the workspace.
-pub fn approval_page(page: &ApprovalPage<'_>) -> String {
-    let decide_path = match page.asking {
-        Asking::Loopback(_) => "/oauth/approve",
-        Asking::Device(_) => "/oauth/device/approve",
-    };
-    let link = |decision: &str| {
-        let mut url = Url::parse("http://placeholder/").ok();
-        if let Some(url) = url.as_mut() {
-            url.query_pairs_mut()
-                .append_pair("approval", page.approval)
-                .append_pair("decision", decision);
-        }
-        url.map(|u| format!("{decide_path}?{}", u.query().unwrap_or_default()))
-            .unwrap_or_default()
-    };
-    let (who, started) = match page.asking {
-        Asking::Loopback(redirect) => (
-            format!(
-                "A program on your computer, listening at <code>{}</code>,",
-                escape(redirect.as_sent())
-            ),
-            "<code>hexabase login</code> or <code>kubectl oidc-login</code>",
-        ),
-        Asking::Device(code) => (
-            format!(
-                "The device that showed you the code <code>{}</code>",
-                escape(code)
-            ),
-            "<code>hexabase login --device</code> and it showed you this code",
-        ),
-    };
-    let title = format!("Allow kubectl access to {}?", page.workspace);
-    plain_page(
-        &title,
-        &format!(
-            "<p>{who} asks for tokens for the API server of workspace \
-             <strong>{workspace}</strong> (<code>{workspace_id}</code>) as <code>{user}</code>, \
-             in the groups <code>{groups}</code>.</p>\
-             <p>Allow it only if you have just started {started} yourself.</p>\
-             <p><a id=\"allow\" href=\"{allow}\">Allow</a> &middot; \
-             <a id=\"deny\" href=\"{deny}\">Deny</a></p>",
-            workspace = escape(page.workspace),
-            workspace_id = escape(page.workspace_id),
-            user = escape(page.user),
-            groups = escape(&page.groups.join(", ")),
-            allow = escape(&link("allow")),
-            deny = escape(&link("deny")),
-        ),
-    )
-}
-
-/// The page a browser without a control-plane session gets at `/oauth/authorize`: sign in with
-/// one of `providers`, then come back to `back` (the same authorization request).
-pub fn sign_in_page(providers: &[&str], back: &str) -> String {
-    let links: String = providers
-        .iter()
-        .filter_map(|provider| {
-            let mut url = Url::parse("http://placeholder/auth/login/").ok()?;
-            url.path_segments_mut()
-                .ok()?
-                .pop_if_empty()
-                .push(provider)
-                .push("browser");
-            url.query_pairs_mut().append_pair("return_to", back);
-            let href = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-            Some(format!(
-                "<li><a class=\"provider\" href=\"{}\">Sign in with {}</a></li>",
-                escape(&href),
-                escape(provider)
-            ))
-        })
-        .collect();
-    plain_page(
-        "Sign in to continue",
-        &format!(
-            "<p>kubectl on your computer or on a device asks for access to a workspace. Sign in \
-             first; you will then be asked whether to allow it.</p><ul>{links}</ul>"
-        ),
-    )
 }
 
 /// The parts of an authorization request checked before a code is issued.
@@ -344,7 +223,7 @@ pub const APPROVAL_TTL: Duration = Duration::from_secs(300);
 /// Record an authorization request of `user` for `client`, to be approved or denied on the
 /// approval page; returns the approval secret the page carries.
 pub async fn request_approval(
-    state: &AppState,
+    pool: &PgPool,
     client: &WorkspaceId,
     user: &UserId,
     redirect: &Redirect,
@@ -366,7 +245,7 @@ pub async fn request_approval(
     .bind(nonce)
     .bind(client_state)
     .bind(expires_at)
-    .execute(&state.pool)
+    .execute(pool)
     .await?;
     Ok(approval)
 }
@@ -375,7 +254,7 @@ pub async fn request_approval(
 /// client with a code (`allow`) or with `access_denied`. `None` when there is no such pending
 /// request of this user (unknown, decided already, expired).
 pub async fn decide(
-    state: &AppState,
+    pool: &PgPool,
     approval: &str,
     user: &UserId,
     allow: bool,
@@ -388,7 +267,7 @@ pub async fn decide(
         )
         .bind(secrets::hash(approval))
         .bind(user.as_str())
-        .fetch_optional(&state.pool)
+        .fetch_optional(pool)
         .await?;
         let error = GrantError::AccessDenied("the user denied the request".into());
         return Ok(denied.and_then(|(uri, client_state)| {
@@ -407,7 +286,7 @@ pub async fn decide(
     .bind(user.as_str())
     .bind(secrets::hash(&code))
     .bind(expires_at)
-    .fetch_optional(&state.pool)
+    .fetch_optional(pool)
     .await?;
     Ok(approved.and_then(|(uri, client_state)| {
         let redirect = Redirect::parse(&uri).ok()?;
@@ -435,7 +314,7 @@ struct CodeRow {
 /// Use up `code`: it is gone after the first attempt, whatever the outcome, so a stolen code
 /// cannot be tried twice.
 pub async fn redeem_code(
-    state: &AppState,
+    pool: &PgPool,
     client: &WorkspaceId,
     code: &str,
     redirect_uri: &str,
@@ -446,7 +325,7 @@ pub async fn redeem_code(
          RETURNING client_id, user_id, redirect_uri, code_challenge, nonce, expires_at",
     )
     .bind(secrets::hash(code))
-    .fetch_optional(&state.pool)
+    .fetch_optional(pool)
     .await?;
     let invalid = |why: &str| Ok(Err(GrantError::InvalidGrant(why.to_owned())));
     let Some(row) = row else {
@@ -546,23 +425,6 @@ mod tests {
             request(Some("code"), Some("openid"), None).challenge(),
             Err(GrantError::InvalidRequest(_))
         ));
-    }
-
-    #[test]
-    fn the_approval_page_escapes_what_it_shows_and_links_both_answers() {
-        let redirect = Redirect::parse("http://127.0.0.1:8000/cb").unwrap();
-        let page = approval_page(&ApprovalPage {
-            workspace: "<script>alert(1)</script>",
-            workspace_id: "ws-1",
-            user: "hxb-usr-1",
-            groups: &["WSAdmins".to_owned()],
-            asking: Asking::Loopback(&redirect),
-            approval: "a+b/c",
-        });
-        assert!(!page.contains("<script>"));
-        assert!(page.contains("&lt;script&gt;"));
-        assert!(page.contains("href=\"/oauth/approve?approval=a%2Bb%2Fc&amp;decision=allow\""));
-        assert!(page.contains("decision=deny"));
     }
 
     #[test]

@@ -41,8 +41,8 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{KeyError, KeySet, SigningKey, Tokens, VerifyingKey, LEEWAY};
 use crate::config::AuthSettings;
+use crate::token::{KeyError, KeySet, SigningKey, Tokens, VerifyingKey, LEEWAY};
 
 /// How often a replica reads its keyrings again (and rotates what is due).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -54,7 +54,7 @@ const MAX_SECS: u64 = 100 * 366 * 24 * 3600;
 const TAG_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
-pub enum KeyringError {
+pub enum KeyringServiceError {
     #[error(
         "no key-encryption key: set auth.key_encryption_key (HEXABASE_AUTH__KEY_ENCRYPTION_KEY) \
          or write {path} with `hexabase keygen`"
@@ -126,16 +126,16 @@ impl fmt::Debug for Kek {
 
 impl Kek {
     /// `auth.key_encryption_key` if set, else the file `auth.key_encryption_key_file`.
-    pub fn from_settings(auth: &AuthSettings) -> Result<Self, KeyringError> {
+    pub fn from_settings(auth: &AuthSettings) -> Result<Self, KeyringServiceError> {
         if let Some(key) = &auth.key_encryption_key {
             return Self::from_base64(key.expose_secret(), "auth.key_encryption_key");
         }
         let path = &auth.key_encryption_key_file;
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => KeyringError::KekMissing {
+            std::io::ErrorKind::NotFound => KeyringServiceError::KekMissing {
                 path: path.display().to_string(),
             },
-            _ => KeyringError::KekFile {
+            _ => KeyringServiceError::KekFile {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             },
@@ -144,8 +144,8 @@ impl Kek {
     }
 
     /// A KEK from base64 of 32 bytes; `origin` names where it came from in errors.
-    pub fn from_base64(text: &str, origin: &str) -> Result<Self, KeyringError> {
-        let invalid = |reason: String| KeyringError::KekInvalid {
+    pub fn from_base64(text: &str, origin: &str) -> Result<Self, KeyringServiceError> {
+        let invalid = |reason: String| KeyringServiceError::KekInvalid {
             origin: origin.to_owned(),
             reason,
         };
@@ -167,19 +167,19 @@ impl Kek {
     }
 
     /// Base64 of 32 fresh random bytes: a new KEK.
-    pub fn generate_base64() -> Result<String, KeyringError> {
+    pub fn generate_base64() -> Result<String, KeyringServiceError> {
         let mut bytes = [0u8; KEK_LEN];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| KeyringError::Generate(KeyError::Invalid("no randomness".into())))?;
+        SystemRandom::new().fill(&mut bytes).map_err(|_| {
+            KeyringServiceError::Generate(KeyError::Invalid("no randomness".into()))
+        })?;
         Ok(STANDARD.encode(bytes))
     }
 
     /// Write a new KEK to `path` (mode 0600) unless a file is there already, which is never
     /// overwritten: the keys sealed with it could not be opened any more. Returns whether it
     /// wrote one.
-    pub fn create_file(path: &Path) -> Result<bool, KeyringError> {
-        let failed = |e: std::io::Error| KeyringError::KekFile {
+    pub fn create_file(path: &Path) -> Result<bool, KeyringServiceError> {
+        let failed = |e: std::io::Error| KeyringServiceError::KekFile {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
@@ -377,7 +377,7 @@ impl KeyringService {
         purpose: KeyPurpose,
         kek: Kek,
         policy: RotationPolicy,
-    ) -> Result<Self, KeyringError> {
+    ) -> Result<Self, KeyringServiceError> {
         let service = Self {
             purpose,
             kek,
@@ -397,7 +397,10 @@ impl KeyringService {
     }
 
     /// The `sessions` keyring, with the KEK and rotation schedule of `auth`.
-    pub async fn for_sessions(pool: &PgPool, auth: &AuthSettings) -> Result<Self, KeyringError> {
+    pub async fn for_sessions(
+        pool: &PgPool,
+        auth: &AuthSettings,
+    ) -> Result<Self, KeyringServiceError> {
         Self::open(
             pool.clone(),
             KeyPurpose::Sessions,
@@ -408,10 +411,10 @@ impl KeyringService {
     }
 
     /// Read the keyring from the event store again.
-    pub async fn reload(&self) -> Result<(), KeyringError> {
+    pub async fn reload(&self) -> Result<(), KeyringServiceError> {
         let keyring = load_state::<Keyring>(&self.pool, self.purpose.as_str())
             .await
-            .map_err(|source| KeyringError::Load {
+            .map_err(|source| KeyringServiceError::Load {
                 purpose: self.purpose,
                 source,
             })?;
@@ -425,7 +428,10 @@ impl KeyringService {
 
     /// Take every rotation step due at `now` (see the module documentation); returns what
     /// changed. A step another replica took first is not repeated.
-    pub async fn maintain(&self, now: DateTime<Utc>) -> Result<Vec<KeyChange>, KeyringError> {
+    pub async fn maintain(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyChange>, KeyringServiceError> {
         let mut changes = Vec::new();
         let mut refused = String::new();
         for _ in 0..ROUNDS {
@@ -486,7 +492,7 @@ impl KeyringService {
             }
             self.reload().await?;
         }
-        Err(KeyringError::Store {
+        Err(KeyringServiceError::Store {
             purpose: self.purpose,
             reason: format!(
                 "no rotation step settled in {ROUNDS} rounds (last refusal: {refused})"
@@ -494,23 +500,23 @@ impl KeyringService {
         })
     }
 
-    fn store_error(&self, e: AggregateError<aggregate::KeyringError>) -> KeyringError {
-        KeyringError::Store {
+    fn store_error(&self, e: AggregateError<aggregate::KeyringError>) -> KeyringServiceError {
+        KeyringServiceError::Store {
             purpose: self.purpose,
             reason: e.to_string(),
         }
     }
 
     /// Refuse to write to a keyring whose active key this replica cannot open.
-    fn check_kek(&self, keyring: &Keyring) -> Result<(), KeyringError> {
+    fn check_kek(&self, keyring: &Keyring) -> Result<(), KeyringServiceError> {
         match keyring.active() {
             Some(active) if active.kek_id != self.kek.id() => Err(self.wrong_kek(active)),
             _ => Ok(()),
         }
     }
 
-    fn wrong_kek(&self, key: &StoredSigningKey) -> KeyringError {
-        KeyringError::WrongKek {
+    fn wrong_kek(&self, key: &StoredSigningKey) -> KeyringServiceError {
+        KeyringServiceError::WrongKek {
             purpose: self.purpose,
             kid: key.kid.clone(),
             sealed_with: key.kek_id.clone(),
@@ -518,10 +524,10 @@ impl KeyringService {
         }
     }
 
-    fn new_key(&self) -> Result<NewSigningKey, KeyringError> {
+    fn new_key(&self) -> Result<NewSigningKey, KeyringServiceError> {
         let pkcs8 = SigningKey::generate_pkcs8()?;
         let key = SigningKey::from_pkcs8(&pkcs8)?;
-        let invalid = |reason: String| KeyringError::InvalidKey {
+        let invalid = |reason: String| KeyringServiceError::InvalidKey {
             purpose: self.purpose,
             kid: key.kid().to_owned(),
             reason,
@@ -540,19 +546,19 @@ impl KeyringService {
         })
     }
 
-    fn unseal(&self, key: &StoredSigningKey) -> Result<SigningKey, KeyringError> {
+    fn unseal(&self, key: &StoredSigningKey) -> Result<SigningKey, KeyringServiceError> {
         if key.kek_id != self.kek.id() {
             return Err(self.wrong_kek(key));
         }
         let pkcs8 = self
             .kek
             .open(key.kid.as_str(), &key.sealed_private_key)
-            .map_err(|reason| KeyringError::Unsealable {
+            .map_err(|reason| KeyringServiceError::Unsealable {
                 purpose: self.purpose,
                 kid: key.kid.clone(),
                 reason,
             })?;
-        let invalid = |reason: String| KeyringError::InvalidKey {
+        let invalid = |reason: String| KeyringServiceError::InvalidKey {
             purpose: self.purpose,
             kid: key.kid.to_string(),
             reason,
@@ -568,13 +574,13 @@ impl KeyringService {
     }
 
     /// The active key (opened with the KEK) and every key that still verifies.
-    pub async fn key_set(&self) -> Result<KeySet, KeyringError> {
+    pub async fn key_set(&self) -> Result<KeySet, KeyringServiceError> {
         let mut loaded = self.loaded.lock().await;
         let active = loaded
             .keyring
             .active()
             .cloned()
-            .ok_or(KeyringError::NoActiveKey(self.purpose))?;
+            .ok_or(KeyringServiceError::NoActiveKey(self.purpose))?;
         let signing = match loaded.unsealed.get(&active.kid) {
             Some(key) => key.clone(),
             None => {
@@ -585,14 +591,15 @@ impl KeyringService {
         };
         let mut verifying = Vec::new();
         for key in loaded.keyring.keys().iter().filter(|k| k.verifies()) {
-            let public =
-                VerifyingKey::from_jwk(&key.public_jwk).map_err(|e| KeyringError::InvalidKey {
+            let public = VerifyingKey::from_jwk(&key.public_jwk).map_err(|e| {
+                KeyringServiceError::InvalidKey {
                     purpose: self.purpose,
                     kid: key.kid.to_string(),
                     reason: e.to_string(),
-                })?;
+                }
+            })?;
             if public.kid() != key.kid.as_str() {
-                return Err(KeyringError::InvalidKey {
+                return Err(KeyringServiceError::InvalidKey {
                     purpose: self.purpose,
                     kid: key.kid.to_string(),
                     reason: format!("its public key's thumbprint is {}", public.kid()),
@@ -630,7 +637,7 @@ impl KeyringService {
         &self,
         tokens: &Tokens,
         now: DateTime<Utc>,
-    ) -> Result<Vec<KeyChange>, KeyringError> {
+    ) -> Result<Vec<KeyChange>, KeyringServiceError> {
         let _syncing = self.syncing.lock().await;
         self.reload().await?;
         let changes = self.maintain(now).await?;
@@ -639,7 +646,7 @@ impl KeyringService {
     }
 
     /// Read the keyring and hand its keys to `tokens`, without rotating.
-    pub async fn refresh(&self, tokens: &Tokens) -> Result<(), KeyringError> {
+    pub async fn refresh(&self, tokens: &Tokens) -> Result<(), KeyringServiceError> {
         let _syncing = self.syncing.lock().await;
         self.reload().await?;
         tokens.set_keys(self.key_set().await?);
@@ -751,11 +758,11 @@ mod tests {
     fn kek_files_are_created_once_and_read_back() {
         let dir = std::env::temp_dir().join(format!("hxb-kek-{}", uuid::Uuid::new_v4()));
         let path = dir.join("kek");
-        let mut settings = crate::config::Settings::load(None).unwrap().auth;
+        let mut settings = crate::config::example();
         settings.key_encryption_key_file = path.clone();
         let missing = Kek::from_settings(&settings).unwrap_err();
         assert!(
-            matches!(missing, KeyringError::KekMissing { .. }),
+            matches!(missing, KeyringServiceError::KekMissing { .. }),
             "{missing}"
         );
         assert!(Kek::create_file(&path).unwrap());

@@ -5,9 +5,8 @@
 //! bound into the ID token; all three are kept server-side (see `login`).
 
 mod github;
+mod id_token;
 pub mod login;
-pub mod oidc;
-pub mod secrets;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,8 +19,10 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tokio::sync::RwLock;
 
-use crate::config::{ProviderKind, ProviderSettings, Settings};
-use oidc::{Discovery, IdTokenError};
+use crate::config::{ProviderKind, ProviderSettings};
+use crate::secrets;
+use id_token::Discovery;
+pub use id_token::IdTokenError;
 
 /// How long discovery documents and key sets are reused before being fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
@@ -52,8 +53,6 @@ pub enum LoginError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Random(#[from] secrets::RandomError),
-    #[error(transparent)]
-    Session(#[from] crate::session::SessionError),
     #[error(transparent)]
     Load(#[from] hexabase_command::store::LoadError),
     #[error("{0}")]
@@ -323,13 +322,13 @@ impl Provider {
         &self,
         token: &str,
         nonce: &str,
-    ) -> Result<oidc::IdClaims, LoginError> {
+    ) -> Result<id_token::IdClaims, LoginError> {
         let (_, jwks) = self.oidc_metadata(false).await?;
         let client_id = &self.settings.client_id;
-        match oidc::verify_id_token(token, &jwks, self.issuer(), client_id, nonce) {
+        match id_token::verify_id_token(token, &jwks, self.issuer(), client_id, nonce) {
             Err(e) if e.worth_refetching_keys() => {
                 let (_, jwks) = self.oidc_metadata(true).await?;
-                Ok(oidc::verify_id_token(
+                Ok(id_token::verify_id_token(
                     token,
                     &jwks,
                     self.issuer(),
@@ -348,9 +347,14 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn from_settings(settings: &Settings) -> Result<Self, LoginError> {
+    /// The providers configured under `auth.providers`; their redirect URIs are below
+    /// `public_url`.
+    pub fn from_settings(
+        providers: &BTreeMap<String, ProviderSettings>,
+        public_url: &str,
+    ) -> Result<Self, LoginError> {
         let mut by_name = BTreeMap::new();
-        for (name, provider) in &settings.auth.providers {
+        for (name, provider) in providers {
             let valid_name = !name.is_empty()
                 && name
                     .bytes()
@@ -361,10 +365,7 @@ impl Providers {
                     "provider names are lower-case letters, digits and dashes".into(),
                 ));
             }
-            by_name.insert(
-                name.clone(),
-                Provider::new(name, provider, &settings.http.public_url)?,
-            );
+            by_name.insert(name.clone(), Provider::new(name, provider, public_url)?);
         }
         Ok(Self { by_name })
     }

@@ -23,13 +23,13 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::identity::secrets::{constant_time_eq, pkce_challenge, random_token};
+use crate::pkce::{self, constant_time_eq, random_token};
 
 /// A cached token is used until this long before it expires.
 const RENEW_BEFORE: chrono::Duration = chrono::Duration::seconds(60);
 
 #[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
+pub enum ClientError {
     #[error(
         "not signed in to workspace {workspace}: run `hexabase login --server {server} \
          --workspace {workspace}` (or set HEXABASE_TOKEN to a control-plane access token)"
@@ -143,8 +143,8 @@ fn read_cache(path: &Path) -> Option<Cached> {
 }
 
 /// Write `value` readable by the user only, replacing the file in one step.
-fn write_private(path: &Path, value: &impl Serialize) -> Result<(), CredentialError> {
-    let failed = |e: &dyn std::fmt::Display| CredentialError::File {
+fn write_private(path: &Path, value: &impl Serialize) -> Result<(), ClientError> {
+    let failed = |e: &dyn std::fmt::Display| ClientError::File {
         path: path.display().to_string(),
         reason: e.to_string(),
     };
@@ -163,25 +163,31 @@ fn write_private(path: &Path, value: &impl Serialize) -> Result<(), CredentialEr
     std::fs::rename(&temporary, path).map_err(|e| failed(&e))
 }
 
-/// The workspace id, checked (it names files and goes into URLs).
-fn workspace_id(workspace: &str) -> Result<&str, CredentialError> {
-    match hexabase_command::WorkspaceId::parse(workspace) {
-        Ok(_) => Ok(workspace),
-        Err(_) => Err(CredentialError::Workspace(
-            workspace.chars().take(80).collect(),
-        )),
+/// The workspace id, checked (it names files and goes into URLs): `ws-` and 32 lower-case hex
+/// digits, as the control plane makes them.
+fn workspace_id(workspace: &str) -> Result<&str, ClientError> {
+    let well_formed = workspace.strip_prefix("ws-").is_some_and(|suffix| {
+        suffix.len() == 32
+            && suffix
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if well_formed {
+        Ok(workspace)
+    } else {
+        Err(ClientError::Workspace(workspace.chars().take(80).collect()))
     }
 }
 
 fn client(
     server: &str,
     certificate_authority: Option<&Path>,
-) -> Result<reqwest::Client, CredentialError> {
+) -> Result<reqwest::Client, ClientError> {
     let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .redirect(reqwest::redirect::Policy::none());
     if let Some(path) = certificate_authority {
-        let ca = |reason: String| CredentialError::Ca {
+        let ca = |reason: String| ClientError::Ca {
             path: path.display().to_string(),
             reason,
         };
@@ -191,7 +197,7 @@ fn client(
     }
     builder
         .build()
-        .map_err(|e| CredentialError::unreachable(server, e.to_string()))
+        .map_err(|e| ClientError::unreachable(server, e.to_string()))
 }
 
 /// The `ExecCredential` for `workspace`, from the cache or fresh from `server`.
@@ -199,7 +205,7 @@ pub async fn exec_credential(
     server: &str,
     workspace: &str,
     certificate_authority: Option<&Path>,
-) -> Result<Value, CredentialError> {
+) -> Result<Value, ClientError> {
     let workspace = workspace_id(workspace)?;
     let cache = dot_dir("cache", workspace, "json");
     let token = match read_cache(&cache) {
@@ -210,7 +216,7 @@ pub async fn exec_credential(
             if grant_file.exists() {
                 refresh(&http, server, workspace, &grant_file, &cache).await?
             } else {
-                let token = access_token().ok_or_else(|| CredentialError::NotSignedIn {
+                let token = access_token().ok_or_else(|| ClientError::NotSignedIn {
                     server: server.to_owned(),
                     workspace: workspace.to_owned(),
                 })?;
@@ -238,17 +244,17 @@ async fn refresh(
     workspace: &str,
     grant_file: &Path,
     cache: &Path,
-) -> Result<Cached, CredentialError> {
+) -> Result<Cached, ClientError> {
     let lock = lock_grant(grant_file).await?;
     if let Some(cached) = read_cache(cache) {
         return Ok(cached);
     }
-    let grant: Grant = read_json(grant_file).ok_or_else(|| CredentialError::NotSignedIn {
+    let grant: Grant = read_json(grant_file).ok_or_else(|| ClientError::NotSignedIn {
         server: server.to_owned(),
         workspace: workspace.to_owned(),
     })?;
     if grant.server.trim_end_matches('/') != server.trim_end_matches('/') {
-        return Err(CredentialError::NotSignedIn {
+        return Err(ClientError::NotSignedIn {
             server: server.to_owned(),
             workspace: workspace.to_owned(),
         });
@@ -265,7 +271,7 @@ async fn refresh(
             error, description, ..
         }) if error == "invalid_grant" => {
             let _ = std::fs::remove_file(grant_file);
-            return Err(CredentialError::GrantEnded {
+            return Err(ClientError::GrantEnded {
                 server: server.to_owned(),
                 workspace: workspace.to_owned(),
                 reason: description,
@@ -290,9 +296,9 @@ async fn refresh(
 }
 
 /// Hold the grant's lock file (released when the returned file is dropped).
-async fn lock_grant(grant_file: &Path) -> Result<File, CredentialError> {
+async fn lock_grant(grant_file: &Path) -> Result<File, ClientError> {
     let lock_path = grant_file.with_extension("lock");
-    let failed = |reason: String| CredentialError::File {
+    let failed = |reason: String| ClientError::File {
         path: lock_path.display().to_string(),
         reason,
     };
@@ -319,12 +325,12 @@ enum TokenFailure {
     OAuth {
         error: String,
         description: String,
-        refused: CredentialError,
+        refused: ClientError,
     },
-    Other(CredentialError),
+    Other(ClientError),
 }
 
-impl CredentialError {
+impl ClientError {
     fn unreachable(server: &str, reason: impl Into<String>) -> Self {
         Self::Unreachable {
             server: server.to_owned(),
@@ -352,18 +358,18 @@ async fn token_request(
         .form(form)
         .send()
         .await
-        .map_err(|e| TokenFailure::Other(CredentialError::unreachable(server, chain(&e))))?;
+        .map_err(|e| TokenFailure::Other(ClientError::unreachable(server, chain(&e))))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if status.is_success() {
         return serde_json::from_str(&body).map_err(|e| {
-            TokenFailure::Other(CredentialError::unreachable(
+            TokenFailure::Other(ClientError::unreachable(
                 server,
                 format!("unreadable token response: {e}"),
             ))
         });
     }
-    let refused = CredentialError::refused(server, status, &body);
+    let refused = ClientError::refused(server, status, &body);
     Err(match serde_json::from_str::<OAuthError>(&body) {
         Ok(error) => TokenFailure::OAuth {
             error: error.error,
@@ -380,7 +386,7 @@ async fn issue(
     server: &str,
     workspace: &str,
     access_token: &str,
-) -> Result<Cached, CredentialError> {
+) -> Result<Cached, ClientError> {
     let url = format!(
         "{}/api/v1/workspaces/{workspace}/token",
         server.trim_end_matches('/')
@@ -391,16 +397,16 @@ async fn issue(
         .json(&json!({}))
         .send()
         .await
-        .map_err(|e| CredentialError::unreachable(server, chain(&e)))?;
+        .map_err(|e| ClientError::unreachable(server, chain(&e)))?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
-        return Err(CredentialError::refused(server, status, &body));
+        return Err(ClientError::refused(server, status, &body));
     }
     let issued: Issued = response
         .json()
         .await
-        .map_err(|e| CredentialError::unreachable(server, e.to_string()))?;
+        .map_err(|e| ClientError::unreachable(server, e.to_string()))?;
     Ok(Cached {
         token: issued.token,
         expires_at: issued.expires_at,
@@ -423,7 +429,7 @@ pub struct LoginOptions<'a> {
 }
 
 /// Sign `workspace`'s kubectl in; returns the groups of the first token.
-pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialError> {
+pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, ClientError> {
     let LoginOptions {
         server,
         workspace,
@@ -435,7 +441,7 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
     } = options;
     let workspace = workspace_id(workspace)?;
     let http = client(server, certificate_authority)?;
-    let unreachable = |reason: String| CredentialError::unreachable(server, reason);
+    let unreachable = |reason: String| ClientError::unreachable(server, reason);
     let discovery: Value = http
         .get(format!(
             "{}/.well-known/openid-configuration",
@@ -483,7 +489,7 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
     // The ID token comes straight from the token endpoint over TLS; it must be for this
     // workspace (aud) and, in the code flow, answer this request (nonce).
     let claims = payload(&set.id_token)
-        .ok_or_else(|| CredentialError::Login("the ID token is unreadable".into()))?;
+        .ok_or_else(|| ClientError::Login("the ID token is unreadable".into()))?;
     let answers = match &nonce {
         Some(nonce) => claims["nonce"]
             .as_str()
@@ -491,7 +497,7 @@ pub async fn login(options: LoginOptions<'_>) -> Result<Vec<String>, CredentialE
         None => true,
     };
     if claims["aud"] != workspace || !answers {
-        return Err(CredentialError::Login(
+        return Err(ClientError::Login(
             "the ID token is not the answer to this sign-in (audience or nonce differ)".into(),
         ));
     }
@@ -527,7 +533,7 @@ async fn device_grant(
     device_endpoint: &str,
     token_endpoint: &str,
     timeout: Duration,
-) -> Result<TokenSet, CredentialError> {
+) -> Result<TokenSet, ClientError> {
     #[derive(Deserialize)]
     struct Started {
         device_code: String,
@@ -537,7 +543,7 @@ async fn device_grant(
         expires_in: u64,
         interval: Option<u64>,
     }
-    let unreachable = |reason: String| CredentialError::unreachable(server, reason);
+    let unreachable = |reason: String| ClientError::unreachable(server, reason);
     let response = http
         .post(device_endpoint)
         .form(&[("client_id", workspace), ("scope", "openid")])
@@ -547,7 +553,7 @@ async fn device_grant(
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(CredentialError::refused(server, status, &body));
+        return Err(ClientError::refused(server, status, &body));
     }
     let started: Started = serde_json::from_str(&body)
         .map_err(|e| unreachable(format!("unreadable device authorization: {e}")))?;
@@ -573,7 +579,7 @@ async fn device_grant(
     ];
     loop {
         if tokio::time::Instant::now() + interval > deadline {
-            return Err(CredentialError::Login(format!(
+            return Err(ClientError::Login(format!(
                 "the code was not allowed within {}s",
                 timeout
                     .min(Duration::from_secs(started.expires_in))
@@ -586,11 +592,9 @@ async fn device_grant(
             Err(TokenFailure::OAuth { error, refused, .. }) => match error.as_str() {
                 "authorization_pending" => {}
                 "slow_down" => interval += Duration::from_secs(5),
-                "access_denied" => {
-                    return Err(CredentialError::Login("the request was denied".into()))
-                }
+                "access_denied" => return Err(ClientError::Login("the request was denied".into())),
                 "expired_token" => {
-                    return Err(CredentialError::Login(
+                    return Err(ClientError::Login(
                         "the code expired before it was allowed".into(),
                     ))
                 }
@@ -598,7 +602,7 @@ async fn device_grant(
             },
             // Rate-limited (other clients behind the same address): wait longer, as for
             // slow_down.
-            Err(TokenFailure::Other(CredentialError::Refused { status: 429, .. })) => {
+            Err(TokenFailure::Other(ClientError::Refused { status: 429, .. })) => {
                 interval += Duration::from_secs(5)
             }
             Err(TokenFailure::Other(e)) => return Err(e),
@@ -618,22 +622,22 @@ async fn code_grant(
     listen: &str,
     open_browser: bool,
     timeout: Duration,
-) -> Result<(TokenSet, String), CredentialError> {
-    let unreachable = |reason: String| CredentialError::unreachable(server, reason);
+) -> Result<(TokenSet, String), ClientError> {
+    let unreachable = |reason: String| ClientError::unreachable(server, reason);
 
     let listener = TcpListener::bind(listen)
         .await
-        .map_err(|e| CredentialError::Login(format!("cannot listen on {listen}: {e}")))?;
+        .map_err(|e| ClientError::Login(format!("cannot listen on {listen}: {e}")))?;
     let bound = listener
         .local_addr()
-        .map_err(|e| CredentialError::Login(e.to_string()))?;
+        .map_err(|e| ClientError::Login(e.to_string()))?;
     if !bound.ip().is_loopback() {
-        return Err(CredentialError::Login(format!(
+        return Err(ClientError::Login(format!(
             "--listen must be a loopback address (127.0.0.1, ::1), not {bound}"
         )));
     }
     let redirect_uri = format!("http://{bound}/callback");
-    let secret = || random_token().map_err(|e| CredentialError::Login(e.to_string()));
+    let secret = || random_token().map_err(|e| ClientError::Login(e.to_string()));
     let (verifier, state, nonce) = (secret()?, secret()?, secret()?);
     let mut url = reqwest::Url::parse(authorize)
         .map_err(|e| unreachable(format!("authorization_endpoint: {e}")))?;
@@ -644,7 +648,7 @@ async fn code_grant(
         .append_pair("scope", "openid")
         .append_pair("state", &state)
         .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &pkce_challenge(&verifier))
+        .append_pair("code_challenge", &pkce::challenge(&verifier))
         .append_pair("code_challenge_method", "S256");
     eprintln!("Open this URL in a browser signed in to the control plane:\n{url}");
     if open_browser {
@@ -663,7 +667,7 @@ async fn code_grant(
     let code = tokio::time::timeout(timeout, callback(&listener, &state))
         .await
         .map_err(|_| {
-            CredentialError::Login(format!(
+            ClientError::Login(format!(
                 "no answer from the browser within {}s",
                 timeout.as_secs()
             ))
@@ -680,7 +684,7 @@ async fn code_grant(
         .map_err(|failure| match failure {
             TokenFailure::OAuth {
                 error, description, ..
-            } if error == "invalid_grant" => CredentialError::Login(description),
+            } if error == "invalid_grant" => ClientError::Login(description),
             TokenFailure::OAuth { refused, .. } | TokenFailure::Other(refused) => refused,
         })?;
     Ok((set, nonce))
@@ -694,12 +698,12 @@ fn payload(jwt: &str) -> Option<Value> {
 
 /// Wait for the browser to come back with `code` and our `state`; other requests (a favicon,
 /// an answer with another `state`) are turned away and the wait goes on.
-async fn callback(listener: &TcpListener, state: &str) -> Result<String, CredentialError> {
+async fn callback(listener: &TcpListener, state: &str) -> Result<String, ClientError> {
     loop {
         let (mut stream, _) = listener
             .accept()
             .await
-            .map_err(|e| CredentialError::Login(e.to_string()))?;
+            .map_err(|e| ClientError::Login(e.to_string()))?;
         let mut buffer = vec![0u8; 8192];
         let mut read = 0;
         // A connection that says nothing (a browser's preconnect) must not hold up the answer.
@@ -768,6 +772,6 @@ async fn callback(listener: &TcpListener, state: &str) -> Result<String, Credent
             page.len()
         );
         let _ = stream.write_all(response.as_bytes()).await;
-        return outcome.map_err(CredentialError::Login);
+        return outcome.map_err(ClientError::Login);
     }
 }

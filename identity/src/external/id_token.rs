@@ -139,7 +139,7 @@ pub fn verify_id_token(
         }
     }
     match &claims.nonce {
-        Some(found) if super::secrets::constant_time_eq(found, nonce) => Ok(claims),
+        Some(found) if crate::secrets::constant_time_eq(found, nonce) => Ok(claims),
         _ => Err(IdTokenError::Nonce),
     }
 }

@@ -4,23 +4,23 @@
 //! groups.
 
 use chrono::{DateTime, Utc};
-use hexabase_command::policy::{self, Decision, ProjectAction, WorkspaceAccess, WorkspaceAction};
 use hexabase_command::rbac::{PolicyRule, PresetRole, RoleRef};
 use hexabase_command::values::DnsLabel;
-use hexabase_command::workspace::WorkspaceCommand;
 use hexabase_command::{
-    ClusterRoleAssignmentId, GroupId, ProjectId, RoleAssignmentId, RoleId, UserId, WorkspaceId,
+    ClusterRoleAssignmentId, GroupId, ProjectId, RoleAssignmentId, RoleId, WorkspaceId,
 };
-use hexabase_query::workspace::{self as ws_query, AssignmentRow, RoleRow};
+use hexabase_query::workspace::{AssignmentRow, RoleRow};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::context::Ctx;
-use super::error::{ApiError, ApiResult};
-use super::page;
+use super::error::ApiResult;
+use super::page::{self, List};
 use super::security::SignedIn;
-use super::workspace::{consistent, execute, scope};
+use super::written::Written;
+use crate::app::roles::ProjectRole as Role;
+use crate::error::Error;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -114,15 +114,6 @@ fn preset(role: PresetRole) -> ProjectRole {
 }
 
 #[derive(Debug, Object)]
-pub struct ProjectRoleList {
-    /// The preset roles every project has.
-    pub presets: Vec<ProjectRole>,
-    /// Custom roles, by id.
-    pub items: Vec<ProjectRole>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CreateAssignment {
     #[oai(validator(max_length = 100))]
@@ -165,21 +156,9 @@ impl From<AssignmentRow> for RoleAssignmentView {
 }
 
 #[derive(Debug, Object)]
-pub struct RoleAssignmentList {
-    pub items: Vec<RoleAssignmentView>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Object)]
 pub struct RbacCreatedItem {
     pub id: String,
     pub position: i64,
-}
-
-#[derive(Debug, Object)]
-pub struct RbacWritten {
-    /// Position of the last event recorded (absent when nothing changed).
-    pub position: Option<i64>,
 }
 
 #[derive(ApiResponse)]
@@ -188,39 +167,22 @@ pub enum RbacCreated {
     Created(Json<RbacCreatedItem>, #[oai(header = "Location")] String),
 }
 
-/// The project of a `/projects/{projectId}/…` route, if the caller may do `action` in it.
-async fn project_scope(
-    ctx: &Ctx,
-    project_id: &str,
-    user: &UserId,
-    action: ProjectAction,
-) -> ApiResult<(WorkspaceId, ProjectId, WorkspaceAccess)> {
-    let not_found = || ApiError::not_found("project not found");
-    let project = ProjectId::parse(project_id)?;
-    let pool = &ctx.state.pool;
-    let ws_id = ws_query::project_workspace(pool, &project)
-        .await?
-        .ok_or_else(not_found)?;
-    let ws = WorkspaceId::parse(&ws_id).map_err(|_| not_found())?;
-    let (_, access) = ws_query::get_with_access(pool, &ws, user)
-        .await?
-        .ok_or_else(not_found)?;
-    let project_admin = action == ProjectAction::Manage
-        && !policy::administers_workspace(access)
-        && ws_query::project_admin(pool, &ws, &project, user).await?;
-    match policy::decide_project(access, project_admin, action) {
-        Decision::Allowed => {}
-        Decision::Forbidden => {
-            return Err(ApiError::forbidden(
-                "only organization admins, WSAdmins and the project's admins may do this",
-            ))
+#[derive(Debug, Object)]
+pub struct ProjectRoleList {
+    /// The preset roles every project has.
+    pub presets: Vec<ProjectRole>,
+    /// Custom roles, by id.
+    pub items: Vec<ProjectRole>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<Role> for ProjectRole {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Preset(role) => preset(role),
+            Role::Custom(row) => row.into(),
         }
-        Decision::NotFound => return Err(not_found()),
     }
-    ws_query::project(pool, &ws, &project)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok((ws, project, access))
 }
 
 fn rules(body: Vec<PolicyRuleSpec>) -> Vec<PolicyRule> {
@@ -228,7 +190,17 @@ fn rules(body: Vec<PolicyRuleSpec>) -> Vec<PolicyRule> {
 }
 
 fn group_field(raw: &str) -> ApiResult<GroupId> {
-    GroupId::parse(raw).map_err(|_| ApiError::invalid("group_id", "not a group id"))
+    GroupId::parse(raw).map_err(|_| Error::invalid("group_id", "not a group id"))
+}
+
+fn created(id: &str, position: i64, location: String) -> RbacCreated {
+    RbacCreated::Created(
+        Json(RbacCreatedItem {
+            id: id.to_owned(),
+            position,
+        }),
+        location,
+    )
 }
 
 pub struct RbacApi;
@@ -255,27 +227,14 @@ impl RbacApi {
     ) -> ApiResult<RbacCreated> {
         let body = body.0;
         let name = DnsLabel::parse("name", &body.name)?;
-        let user = &auth.principal().user;
-        let (ws, project, access) =
-            project_scope(&ctx, &project_id, user, ProjectAction::Manage).await?;
-        let id = RoleId::generate();
-        let command = WorkspaceCommand::CreateRole {
-            project: project.clone(),
-            id: id.clone(),
-            name,
-            rules: rules(body.rules),
-            allow_wildcards: policy::administers_workspace(access),
-        };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal()))
-            .await?
-            .unwrap_or_default();
-        Ok(RbacCreated::Created(
-            Json(RbacCreatedItem {
-                id: id.to_string(),
-                position,
-            }),
-            format!("/api/v1/projects/{project}/roles/{id}"),
-        ))
+        let (project, id) = (ProjectId::parse(&project_id)?, RoleId::generate());
+        let op = ctx.op(&auth);
+        let position = ctx
+            .app
+            .create_role(&op, &project, &id, name, rules(body.rules))
+            .await?;
+        let location = format!("/api/v1/projects/{project}/roles/{id}");
+        Ok(created(id.as_str(), position, location))
     }
 
     /// The project's roles: the presets and the custom roles (workspace members).
@@ -297,18 +256,12 @@ impl RbacApi {
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<ProjectRoleList>> {
-        consistent(&ctx, position.0).await?;
-        let limit = page::limit(limit.0)?;
-        let after = page::id_cursor(cursor.0.as_deref(), RoleId::parse)?;
-        let user = &auth.principal().user;
-        let (_, project, _) = project_scope(&ctx, &project_id, user, ProjectAction::Read).await?;
-        let rows = ws_query::roles(
-            &ctx.state.pool,
-            &project,
-            after.as_ref().map(RoleId::as_str),
-            limit,
-        )
-        .await?;
+        let project = ProjectId::parse(&project_id)?;
+        let page = page::request(limit.0, cursor.0.as_deref(), RoleId::parse)?;
+        let rows = ctx
+            .app
+            .list_roles(&ctx.op(&auth), &project, page, position.0)
+            .await?;
         Ok(Json(ProjectRoleList {
             presets: PresetRole::ALL.into_iter().map(preset).collect(),
             items: rows.items.into_iter().map(Into::into).collect(),
@@ -332,17 +285,12 @@ impl RbacApi {
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<ProjectRole>> {
-        consistent(&ctx, position.0).await?;
-        let user = &auth.principal().user;
-        let (_, project, _) = project_scope(&ctx, &project_id, user, ProjectAction::Read).await?;
-        if let Some(role) = PresetRole::parse(&role_id) {
-            return Ok(Json(preset(role)));
-        }
-        let id = RoleId::parse(&role_id)?;
-        let row = ws_query::role(&ctx.state.pool, &project, id.as_str())
-            .await?
-            .ok_or_else(|| ApiError::not_found("role not found"))?;
-        Ok(Json(row.into()))
+        let project = ProjectId::parse(&project_id)?;
+        let role = ctx
+            .app
+            .role(&ctx.op(&auth), &project, &role_id, position.0)
+            .await?;
+        Ok(Json(role.into()))
     }
 
     /// Replace a custom role's rules (workspace administrators, project admins).
@@ -359,19 +307,14 @@ impl RbacApi {
         #[oai(name = "project_id")] project_id: Path<String>,
         #[oai(name = "role_id")] role_id: Path<String>,
         body: Json<UpdateRole>,
-    ) -> ApiResult<Json<RbacWritten>> {
-        let id = RoleId::parse(&role_id)?;
-        let user = &auth.principal().user;
-        let (ws, project, access) =
-            project_scope(&ctx, &project_id, user, ProjectAction::Manage).await?;
-        let command = WorkspaceCommand::UpdateRole {
-            project,
-            id,
-            rules: rules(body.0.rules),
-            allow_wildcards: policy::administers_workspace(access),
-        };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(RbacWritten { position }))
+    ) -> ApiResult<Json<Written>> {
+        let (project, id) = (ProjectId::parse(&project_id)?, RoleId::parse(&role_id)?);
+        let op = ctx.op(&auth);
+        Ok(Written::at(
+            ctx.app
+                .update_role(&op, &project, id, rules(body.0.rules))
+                .await?,
+        ))
     }
 
     /// Delete a custom role; refused (409, naming them) while role assignments use it.
@@ -387,14 +330,11 @@ impl RbacApi {
         ctx: Ctx,
         #[oai(name = "project_id")] project_id: Path<String>,
         #[oai(name = "role_id")] role_id: Path<String>,
-    ) -> ApiResult<Json<RbacWritten>> {
-        let id = RoleId::parse(&role_id)?;
-        let user = &auth.principal().user;
-        let (ws, project, _) =
-            project_scope(&ctx, &project_id, user, ProjectAction::Manage).await?;
-        let command = WorkspaceCommand::DeleteRole { project, id };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(RbacWritten { position }))
+    ) -> ApiResult<Json<Written>> {
+        let (project, id) = (ProjectId::parse(&project_id)?, RoleId::parse(&role_id)?);
+        Ok(Written::at(
+            ctx.app.delete_role(&ctx.op(&auth), &project, id).await?,
+        ))
     }
 
     /// Give a group a role in the project (workspace administrators, project admins).
@@ -416,26 +356,13 @@ impl RbacApi {
     ) -> ApiResult<RbacCreated> {
         let group = group_field(&body.group_id)?;
         let role = RoleRef::parse("role", &body.role)?;
-        let user = &auth.principal().user;
-        let (ws, project, _) =
-            project_scope(&ctx, &project_id, user, ProjectAction::Manage).await?;
-        let id = RoleAssignmentId::generate();
-        let command = WorkspaceCommand::AssignRole {
-            project: project.clone(),
-            id: id.clone(),
-            group,
-            role,
-        };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal()))
-            .await?
-            .unwrap_or_default();
-        Ok(RbacCreated::Created(
-            Json(RbacCreatedItem {
-                id: id.to_string(),
-                position,
-            }),
-            format!("/api/v1/projects/{project}/roleassignments/{id}"),
-        ))
+        let (project, id) = (ProjectId::parse(&project_id)?, RoleAssignmentId::generate());
+        let position = ctx
+            .app
+            .assign_role(&ctx.op(&auth), &project, &id, group, role)
+            .await?;
+        let location = format!("/api/v1/projects/{project}/roleassignments/{id}");
+        Ok(created(id.as_str(), position, location))
     }
 
     /// The project's role assignments, by id (workspace members).
@@ -456,23 +383,15 @@ impl RbacApi {
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
-    ) -> ApiResult<Json<RoleAssignmentList>> {
-        consistent(&ctx, position.0).await?;
-        let limit = page::limit(limit.0)?;
-        let after = page::id_cursor(cursor.0.as_deref(), RoleAssignmentId::parse)?;
-        let user = &auth.principal().user;
-        let (_, project, _) = project_scope(&ctx, &project_id, user, ProjectAction::Read).await?;
-        let rows = ws_query::role_assignments(
-            &ctx.state.pool,
-            &project,
-            after.as_ref().map(RoleAssignmentId::as_str),
-            limit,
-        )
-        .await?;
-        Ok(Json(RoleAssignmentList {
-            items: rows.items.into_iter().map(Into::into).collect(),
-            next_cursor: rows.next,
-        }))
+    ) -> ApiResult<Json<List<RoleAssignmentView>>> {
+        let project = ProjectId::parse(&project_id)?;
+        let page = page::request(limit.0, cursor.0.as_deref(), RoleAssignmentId::parse)?;
+        let op = ctx.op(&auth);
+        Ok(List::of(
+            ctx.app
+                .list_role_assignments(&op, &project, page, position.0)
+                .await?,
+        ))
     }
 
     /// One role assignment (workspace members).
@@ -491,13 +410,12 @@ impl RbacApi {
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<RoleAssignmentView>> {
-        consistent(&ctx, position.0).await?;
+        let project = ProjectId::parse(&project_id)?;
         let id = RoleAssignmentId::parse(&assignment_id)?;
-        let user = &auth.principal().user;
-        let (_, project, _) = project_scope(&ctx, &project_id, user, ProjectAction::Read).await?;
-        let row = ws_query::role_assignment(&ctx.state.pool, &project, id.as_str())
-            .await?
-            .ok_or_else(|| ApiError::not_found("role assignment not found"))?;
+        let row = ctx
+            .app
+            .role_assignment(&ctx.op(&auth), &project, &id, position.0)
+            .await?;
         Ok(Json(row.into()))
     }
 
@@ -514,14 +432,12 @@ impl RbacApi {
         ctx: Ctx,
         #[oai(name = "project_id")] project_id: Path<String>,
         #[oai(name = "assignment_id")] assignment_id: Path<String>,
-    ) -> ApiResult<Json<RbacWritten>> {
+    ) -> ApiResult<Json<Written>> {
+        let project = ProjectId::parse(&project_id)?;
         let id = RoleAssignmentId::parse(&assignment_id)?;
-        let user = &auth.principal().user;
-        let (ws, project, _) =
-            project_scope(&ctx, &project_id, user, ProjectAction::Manage).await?;
-        let command = WorkspaceCommand::UnassignRole { project, id };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(RbacWritten { position }))
+        Ok(Written::at(
+            ctx.app.unassign_role(&ctx.op(&auth), &project, id).await?,
+        ))
     }
 
     /// Give a group a preset ClusterRole across the workspace (organization admins, WSAdmins).
@@ -542,27 +458,19 @@ impl RbacApi {
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<RbacCreated> {
         let group = group_field(&body.group_id)?;
-        let role = PresetRole::parse(&body.cluster_role).ok_or_else(|| {
-            ApiError::invalid("cluster_role", "must be `admin`, `edit` or `view`")
-        })?;
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let id = ClusterRoleAssignmentId::generate();
-        let command = WorkspaceCommand::AssignClusterRole {
-            id: id.clone(),
-            group,
-            role,
-        };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal()))
-            .await?
-            .unwrap_or_default();
-        Ok(RbacCreated::Created(
-            Json(RbacCreatedItem {
-                id: id.to_string(),
-                position,
-            }),
-            format!("/api/v1/workspaces/{ws}/clusterroleassignments/{id}"),
-        ))
+        let role = PresetRole::parse(&body.cluster_role)
+            .ok_or_else(|| Error::invalid("cluster_role", "must be `admin`, `edit` or `view`"))?;
+        let (ws, id) = (
+            WorkspaceId::parse(&ws_id)?,
+            ClusterRoleAssignmentId::generate(),
+        );
+        let op = ctx.op(&auth);
+        let position = ctx
+            .app
+            .assign_cluster_role(&op, &ws, &id, group, role)
+            .await?;
+        let location = format!("/api/v1/workspaces/{ws}/clusterroleassignments/{id}");
+        Ok(created(id.as_str(), position, location))
     }
 
     /// The workspace's cluster role assignments, by id (workspace members).
@@ -583,23 +491,15 @@ impl RbacApi {
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
-    ) -> ApiResult<Json<RoleAssignmentList>> {
-        consistent(&ctx, position.0).await?;
-        let limit = page::limit(limit.0)?;
-        let after = page::id_cursor(cursor.0.as_deref(), ClusterRoleAssignmentId::parse)?;
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Read).await?;
-        let rows = ws_query::cluster_role_assignments(
-            &ctx.state.pool,
-            &ws,
-            after.as_ref().map(ClusterRoleAssignmentId::as_str),
-            limit,
-        )
-        .await?;
-        Ok(Json(RoleAssignmentList {
-            items: rows.items.into_iter().map(Into::into).collect(),
-            next_cursor: rows.next,
-        }))
+    ) -> ApiResult<Json<List<RoleAssignmentView>>> {
+        let ws = WorkspaceId::parse(&ws_id)?;
+        let page = page::request(limit.0, cursor.0.as_deref(), ClusterRoleAssignmentId::parse)?;
+        let op = ctx.op(&auth);
+        Ok(List::of(
+            ctx.app
+                .list_cluster_role_assignments(&op, &ws, page, position.0)
+                .await?,
+        ))
     }
 
     /// One cluster role assignment (workspace members).
@@ -618,13 +518,12 @@ impl RbacApi {
         /// Wait until the event at this position is reflected.
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<RoleAssignmentView>> {
-        consistent(&ctx, position.0).await?;
+        let ws = WorkspaceId::parse(&ws_id)?;
         let id = ClusterRoleAssignmentId::parse(&assignment_id)?;
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Read).await?;
-        let row = ws_query::cluster_role_assignment(&ctx.state.pool, &ws, id.as_str())
-            .await?
-            .ok_or_else(|| ApiError::not_found("cluster role assignment not found"))?;
+        let row = ctx
+            .app
+            .cluster_role_assignment(&ctx.op(&auth), &ws, &id, position.0)
+            .await?;
         Ok(Json(row.into()))
     }
 
@@ -641,12 +540,13 @@ impl RbacApi {
         ctx: Ctx,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "assignment_id")] assignment_id: Path<String>,
-    ) -> ApiResult<Json<RbacWritten>> {
+    ) -> ApiResult<Json<Written>> {
+        let ws = WorkspaceId::parse(&ws_id)?;
         let id = ClusterRoleAssignmentId::parse(&assignment_id)?;
-        let user = &auth.principal().user;
-        let (ws, _) = scope(&ctx, &ws_id, user, WorkspaceAction::Update).await?;
-        let command = WorkspaceCommand::UnassignClusterRole { id };
-        let position = execute(&ctx, &ws, command, ctx.metadata(auth.principal())).await?;
-        Ok(Json(RbacWritten { position }))
+        Ok(Written::at(
+            ctx.app
+                .unassign_cluster_role(&ctx.op(&auth), &ws, id)
+                .await?,
+        ))
     }
 }

@@ -11,9 +11,10 @@ use chrono::Utc;
 use hexabase_command::{UserId, WorkspaceId};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::app::AppState;
-use crate::grant::{GrantError, StoreError};
-use crate::identity::secrets::{self, RandomError};
+use sqlx::PgPool;
+
+use crate::issuer::code::{GrantError, StoreError};
+use crate::secrets::{self, RandomError};
 
 /// How long a device code stays good.
 pub const DEVICE_TTL: Duration = Duration::from_secs(600);
@@ -65,7 +66,7 @@ pub fn normalize(typed: &str) -> Option<String> {
 }
 
 /// Start a device authorization for `client`.
-pub async fn start(state: &AppState, client: &WorkspaceId) -> Result<Started, StoreError> {
+pub async fn start(pool: &PgPool, client: &WorkspaceId) -> Result<Started, StoreError> {
     let device_code = secrets::random_token()?;
     let expires_at = Utc::now() + chrono::Duration::from_std(DEVICE_TTL).unwrap_or_default();
     // A user code already taken (by a live request) is drawn again.
@@ -81,7 +82,7 @@ pub async fn start(state: &AppState, client: &WorkspaceId) -> Result<Started, St
         .bind(client.as_str())
         .bind(POLL_INTERVAL as i32)
         .bind(expires_at)
-        .execute(&state.pool)
+        .execute(pool)
         .await?
         .rows_affected();
         if inserted == 1 {
@@ -100,7 +101,7 @@ pub async fn start(state: &AppState, client: &WorkspaceId) -> Result<Started, St
 
 /// The client whose request waits for an answer under `user_code`, if any.
 pub async fn waiting_client(
-    state: &AppState,
+    pool: &PgPool,
     user_code: &str,
 ) -> Result<Option<WorkspaceId>, StoreError> {
     let client: Option<String> = sqlx::query_scalar(
@@ -108,7 +109,7 @@ pub async fn waiting_client(
          WHERE user_code = $1 AND user_id IS NULL AND NOT denied AND expires_at > now()",
     )
     .bind(user_code)
-    .fetch_optional(&state.pool)
+    .fetch_optional(pool)
     .await?;
     Ok(client.and_then(|c| WorkspaceId::parse(&c).ok()))
 }
@@ -117,7 +118,7 @@ pub async fn waiting_client(
 /// a new secret for their approval page (which replaces any earlier page's), if the request
 /// still waits for an answer.
 pub async fn open_approval(
-    state: &AppState,
+    pool: &PgPool,
     user_code: &str,
     user: &UserId,
 ) -> Result<Option<String>, StoreError> {
@@ -129,7 +130,7 @@ pub async fn open_approval(
     .bind(user_code)
     .bind(secrets::hash(&approval))
     .bind(user.as_str())
-    .execute(&state.pool)
+    .execute(pool)
     .await?
     .rows_affected();
     Ok((opened == 1).then_some(approval))
@@ -138,7 +139,7 @@ pub async fn open_approval(
 /// `user`'s answer on the approval page behind `approval`: whether there was such a page of
 /// theirs waiting (it is used up either way).
 pub async fn decide(
-    state: &AppState,
+    pool: &PgPool,
     approval: &str,
     user: &UserId,
     allow: bool,
@@ -155,7 +156,7 @@ pub async fn decide(
     let decided = sqlx::query(sql)
         .bind(secrets::hash(approval))
         .bind(user.as_str())
-        .execute(&state.pool)
+        .execute(pool)
         .await?
         .rows_affected();
     Ok(decided == 1)
@@ -173,7 +174,7 @@ struct Polled {
 /// The machine polls with its device code: the user who allowed it (the device code is then
 /// used up), or why not yet or not at all.
 pub async fn poll(
-    state: &AppState,
+    pool: &PgPool,
     client: &WorkspaceId,
     device_code: &str,
 ) -> Result<Result<UserId, GrantError>, sqlx::Error> {
@@ -192,7 +193,7 @@ pub async fn poll(
     )
     .bind(&hash)
     .bind(client.as_str())
-    .fetch_optional(&state.pool)
+    .fetch_optional(pool)
     .await?;
     // Unknown, used, or another client's: the same answer.
     let Some(polled) = polled else {
@@ -203,7 +204,7 @@ pub async fn poll(
     let ended = |error: GrantError| async {
         sqlx::query("DELETE FROM oidc_device_grants WHERE device_hash = $1")
             .bind(&hash)
-            .execute(&state.pool)
+            .execute(pool)
             .await
             .map(|_| Err(error))
     };
@@ -220,7 +221,7 @@ pub async fn poll(
         // Used up now: only one poll gets the tokens.
         let taken = sqlx::query("DELETE FROM oidc_device_grants WHERE device_hash = $1")
             .bind(&hash)
-            .execute(&state.pool)
+            .execute(pool)
             .await?
             .rows_affected();
         return Ok(match (taken, UserId::parse(&user)) {

@@ -1,9 +1,13 @@
-//! The control plane as an OpenID provider for the vClusters: its discovery document, its JWKS
-//! (the `oidc` keyring), the workspace tokens `kubectl` presents, and the authentication
-//! configuration a vCluster's API server needs to trust them.
+//! The control plane as the OpenID provider the workspaces' API servers trust: its discovery
+//! document, its JWKS (the `oidc` keyring), the workspace tokens `kubectl` presents, the
+//! authentication configuration an API server needs to trust them, and the grants that hand
+//! them out (`code`: the authorization code flow; `device`: the device flow).
 //!
 //! A workspace token says who (`sub` = `hxb-usr-…`), for which workspace (`aud` = `ws-…`) and
 //! in which groups of it (`groups`, ancestors included), for a short time.
+
+pub mod code;
+pub mod device;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,9 +19,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{TokenError, Tokens};
 use crate::config::AuthSettings;
-use crate::keyring::{Kek, KeyringError, KeyringService, RotationPolicy};
+use crate::keyring::{Kek, KeyringService, KeyringServiceError, RotationPolicy};
+use crate::token::{TokenError, Tokens};
 
 /// Prefix the API servers put before our user ids and group names (`hxb:WSAdmins`), so they
 /// cannot collide with Kubernetes' own (`system:…`).
@@ -40,10 +44,10 @@ pub struct WorkspaceClaims {
 }
 
 /// Issues workspace tokens with the `oidc` keyring.
-pub struct OidcProvider {
+pub struct Issuer {
     pub keys: Arc<KeyringService>,
     /// Holds the keyring's current keys; signs and verifies.
-    pub tokens: Tokens,
+    pub tokens: Arc<Tokens>,
     issuer: String,
     ttl: Duration,
 }
@@ -55,13 +59,13 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-impl OidcProvider {
+impl Issuer {
     /// Open the `oidc` keyring (creating its first key if need be); the issuer is `issuer`.
     pub async fn open(
         pool: &PgPool,
         auth: &AuthSettings,
         issuer: &str,
-    ) -> Result<Self, KeyringError> {
+    ) -> Result<Self, KeyringServiceError> {
         let keys = KeyringService::open(
             pool.clone(),
             KeyPurpose::Oidc,
@@ -71,7 +75,7 @@ impl OidcProvider {
         .await?;
         let mut settings = auth.clone();
         settings.issuer = issuer.to_owned();
-        let tokens = Tokens::new(keys.key_set().await?, &settings);
+        let tokens = Arc::new(Tokens::new(keys.key_set().await?, &settings));
         Ok(Self {
             keys: Arc::new(keys),
             tokens,

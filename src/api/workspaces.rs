@@ -1,0 +1,287 @@
+//! `/api/v1/organizations/{orgId}/workspaces`: an organization's workspaces. Creating one is
+//! asynchronous: it is recorded as `Requested` and provisioned later, so `POST` answers 202
+//! with a link to follow.
+
+use chrono::{DateTime, Utc};
+use hexabase_command::values::DisplayName;
+use hexabase_command::{OrganizationId, WorkspaceId};
+use hexabase_query::workspace::WorkspaceRow;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::context::Ctx;
+use super::error::ApiResult;
+use super::page::{self, List};
+use super::security::SignedIn;
+use super::written::Written;
+use crate::app;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Workspaces: an organization's vClusters.
+    Workspaces,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateWorkspace {
+    /// Display name, 1–100 characters.
+    #[oai(validator(max_length = 200))]
+    pub name: String,
+    /// A plan id from `GET /api/v1/plans`.
+    #[oai(validator(max_length = 64))]
+    pub plan: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateWorkspace {
+    #[oai(validator(max_length = 200))]
+    pub name: Option<String>,
+    #[oai(validator(max_length = 64))]
+    pub plan: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct WorkspaceLinks {
+    /// Where to follow the workspace's progress.
+    #[oai(rename = "self")]
+    pub self_: String,
+}
+
+#[derive(Debug, Object)]
+pub struct WorkspaceView {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub plan: String,
+    /// `Requested`, `Provisioning`, `Ready`, `Suspended`, `Deleting`, `Deleted` or `Failed`.
+    pub status: String,
+    /// Why it failed, when `status` is `Failed`.
+    pub status_reason: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub links: WorkspaceLinks,
+}
+
+impl From<WorkspaceRow> for WorkspaceView {
+    fn from(row: WorkspaceRow) -> Self {
+        Self {
+            links: WorkspaceLinks {
+                self_: link(&row.org_id, &row.id),
+            },
+            id: row.id,
+            org_id: row.org_id,
+            name: row.name,
+            plan: row.plan,
+            status: row.status,
+            status_reason: row.status_reason,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct AcceptedWorkspace {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub plan: String,
+    /// `Requested` (or `Deleting`): the change is recorded; provisioning follows.
+    pub status: String,
+    /// Position of the recorded event (pass as `position` to read it back).
+    pub position: i64,
+    pub links: WorkspaceLinks,
+}
+
+#[derive(ApiResponse)]
+pub enum WorkspaceAccepted {
+    /// Recorded; the workspace is provisioned (or torn down) asynchronously.
+    #[oai(status = 202)]
+    Accepted(Json<AcceptedWorkspace>, #[oai(header = "Location")] String),
+}
+
+fn link(org: &str, ws: &str) -> String {
+    format!("/api/v1/organizations/{org}/workspaces/{ws}")
+}
+
+impl From<app::AcceptedWorkspace> for WorkspaceAccepted {
+    fn from(accepted: app::AcceptedWorkspace) -> Self {
+        let location = link(accepted.org_id.as_str(), accepted.id.as_str());
+        Self::Accepted(
+            Json(AcceptedWorkspace {
+                id: accepted.id.to_string(),
+                org_id: accepted.org_id.to_string(),
+                name: accepted.name,
+                plan: accepted.plan,
+                status: accepted.status.as_str().to_owned(),
+                position: accepted.position,
+                links: WorkspaceLinks {
+                    self_: location.clone(),
+                },
+            }),
+            location,
+        )
+    }
+}
+
+fn ids(org_id: &str, ws_id: &str) -> ApiResult<(OrganizationId, WorkspaceId)> {
+    Ok((OrganizationId::parse(org_id)?, WorkspaceId::parse(ws_id)?))
+}
+
+pub struct WorkspacesApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Workspaces")]
+impl WorkspacesApi {
+    /// Request a workspace (organization admins). Answers 202 at once with the workspace in
+    /// state `Requested` and a link to follow; provisioning happens asynchronously.
+    #[oai(
+        path = "/organizations/:org_id/workspaces",
+        method = "post",
+        operation_id = "createWorkspace"
+    )]
+    async fn create(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        body: Json<CreateWorkspace>,
+        /// Replays the first response for a repeated request with the same key.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<WorkspaceAccepted> {
+        let org = OrganizationId::parse(&org_id)?;
+        let name = DisplayName::parse("name", &body.name)?;
+        let op = ctx.op(&auth);
+        Ok(ctx
+            .app
+            .request_workspace(&op, &org, name, &body.plan)
+            .await?
+            .into())
+    }
+
+    /// The workspaces of the organization the caller may see (all of them for organization
+    /// admins, the ones they belong to otherwise), by id.
+    #[oai(
+        path = "/organizations/:org_id/workspaces",
+        method = "get",
+        operation_id = "listWorkspaces"
+    )]
+    async fn list(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        /// Page size, 1–100 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Wait until the event at this position is reflected.
+        position: Query<Option<i64>>,
+    ) -> ApiResult<Json<List<WorkspaceView>>> {
+        let org = OrganizationId::parse(&org_id)?;
+        let page = page::request(limit.0, cursor.0.as_deref(), WorkspaceId::parse)?;
+        let rows = ctx
+            .app
+            .list_workspaces(&ctx.op(&auth), &org, page, position.0)
+            .await?;
+        Ok(List::of(rows))
+    }
+
+    /// One workspace, with its lifecycle status.
+    #[oai(
+        path = "/organizations/:org_id/workspaces/:ws_id",
+        method = "get",
+        operation_id = "getWorkspace"
+    )]
+    async fn get(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        #[oai(name = "ws_id")] ws_id: Path<String>,
+        /// Wait until the event at this position is reflected.
+        position: Query<Option<i64>>,
+    ) -> ApiResult<Json<WorkspaceView>> {
+        let (org, ws) = ids(&org_id, &ws_id)?;
+        let row = ctx
+            .app
+            .workspace(&ctx.op(&auth), &org, &ws, position.0)
+            .await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Rename the workspace or change its plan (organization admins, WSAdmins).
+    #[oai(
+        path = "/organizations/:org_id/workspaces/:ws_id",
+        method = "patch",
+        operation_id = "updateWorkspace"
+    )]
+    async fn update(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        #[oai(name = "ws_id")] ws_id: Path<String>,
+        body: Json<UpdateWorkspace>,
+    ) -> ApiResult<Json<Written>> {
+        let (org, ws) = ids(&org_id, &ws_id)?;
+        let name = body
+            .name
+            .as_deref()
+            .map(|n| DisplayName::parse("name", n))
+            .transpose()?;
+        let op = ctx.op(&auth);
+        let position = ctx
+            .app
+            .update_workspace(&op, &org, &ws, name, body.plan.as_deref())
+            .await?;
+        Ok(Written::at(position))
+    }
+
+    /// Delete the workspace (organization admins, WSAdmins): recorded as requested and torn
+    /// down asynchronously; answers 202 with the workspace in state `Deleting`.
+    #[oai(
+        path = "/organizations/:org_id/workspaces/:ws_id",
+        method = "delete",
+        operation_id = "deleteWorkspace"
+    )]
+    async fn delete(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        #[oai(name = "ws_id")] ws_id: Path<String>,
+    ) -> ApiResult<WorkspaceAccepted> {
+        let (org, ws) = ids(&org_id, &ws_id)?;
+        Ok(ctx
+            .app
+            .delete_workspace(&ctx.op(&auth), &org, &ws)
+            .await?
+            .into())
+    }
+
+    /// A kubeconfig for the workspace's vCluster (members of the workspace): the cluster is the
+    /// vCluster's API server and CA; the user is the `hexabase kubectl-credential` exec plugin,
+    /// which fetches short-lived workspace tokens — never a certificate or a static token. 409
+    /// while the workspace has no API server yet.
+    #[oai(
+        path = "/organizations/:org_id/workspaces/:ws_id/kubeconfig",
+        method = "get",
+        operation_id = "getWorkspaceKubeconfig"
+    )]
+    async fn kubeconfig(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        #[oai(name = "ws_id")] ws_id: Path<String>,
+    ) -> ApiResult<Json<serde_json::Value>> {
+        let (org, ws) = ids(&org_id, &ws_id)?;
+        Ok(Json(ctx.app.kubeconfig(&ctx.op(&auth), &org, &ws).await?))
+    }
+}
