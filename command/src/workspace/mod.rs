@@ -9,6 +9,11 @@
 mod aggregate;
 mod commands;
 mod events;
+mod groups;
+mod projects;
+mod rbac;
+#[cfg(test)]
+mod tests;
 
 pub use aggregate::{Workspace, WorkspaceError, WorkspaceStatus};
 pub use commands::WorkspaceCommand;
