@@ -444,7 +444,7 @@ impl TestApp {
                 .expect("read the pipeline's progress");
                 // Types applied by position: every event has its row in the projection's table
                 // (a constant of the projection).
-                for by_position in projections.iter().filter_map(|p| p.by_position()) {
+                for by_position in projections.iter().filter_map(|p| p.model().by_position) {
                     let unapplied: i64 = sqlx::query_scalar(&format!(
                         "SELECT count(*) FROM events e WHERE e.aggregate_type = ANY($1) \
                          AND e.position > $2 AND NOT EXISTS (SELECT 1 FROM {} a WHERE a.position = e.position)",

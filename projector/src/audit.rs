@@ -1,5 +1,6 @@
 //! The auditors' view: every event that concerns an organization, with who did it and when.
 
+use hexabase_query::read_model::{self, ReadModel};
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -13,9 +14,9 @@ use hexabase_command::workspace::{Workspace, WorkspaceEvent};
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
-use crate::projection::{ByPosition, Projection, ProjectionError};
+use crate::projection::{Projection, ProjectionError};
 
-pub const NAME: &str = "audit";
+pub const NAME: &str = read_model::AUDIT.name;
 
 pub struct AuditProjection;
 
@@ -124,26 +125,8 @@ impl<'e> Rows<'e> {
 
 #[async_trait]
 impl Projection for AuditProjection {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_audit_events", "rm_audit_scopes"]
-    }
-
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &[Organization::TYPE, Workspace::TYPE, Credential::TYPE]
-    }
-
-    /// An organization's and a token's events name their organization themselves, so each is
-    /// written on its own, keyed by position; a workspace's later events need the organization
-    /// its first event named, so they are applied in order.
-    fn by_position(&self) -> Option<ByPosition> {
-        Some(ByPosition {
-            aggregate_types: &[Organization::TYPE, Credential::TYPE],
-            table: "rm_audit_events",
-        })
+    fn model(&self) -> &'static ReadModel {
+        &read_model::AUDIT
     }
 
     async fn apply_event(

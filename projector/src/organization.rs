@@ -7,11 +7,12 @@ use hexabase_command::metadata::TIME;
 use hexabase_command::organization::{Organization, OrganizationEvent};
 use hexabase_command::policy::OrgRole;
 use hexabase_command::store::StoredEvent;
+use hexabase_query::read_model::{self, ReadModel};
 use sqlx::PgConnection;
 
 use crate::projection::{Projection, ProjectionError};
 
-pub const NAME: &str = "organizations";
+pub const NAME: &str = read_model::ORGANIZATIONS.name;
 
 pub struct OrganizationsProjection;
 
@@ -26,20 +27,8 @@ pub fn occurred_at(event: &StoredEvent) -> DateTime<Utc> {
 
 #[async_trait]
 impl Projection for OrganizationsProjection {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &[
-            "rm_organizations",
-            "rm_organization_members",
-            "rm_organization_invitations",
-        ]
-    }
-
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &[Organization::TYPE]
+    fn model(&self) -> &'static ReadModel {
+        &read_model::ORGANIZATIONS
     }
 
     async fn apply_event(

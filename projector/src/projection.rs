@@ -2,6 +2,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use hexabase_command::store::{aggregate_events, StoredEvent};
+pub use hexabase_query::read_model::ByPosition;
+use hexabase_query::read_model::ReadModel;
 use sqlx::PgConnection;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,24 +40,26 @@ impl ProjectionError {
 /// the projection's checkpoints, so a row is written exactly when its event is marked applied.
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
+    /// What it builds: its name, tables, aggregate types and how progress is recorded.
+    fn model(&self) -> &'static ReadModel;
+    fn name(&self) -> &'static str {
+        self.model().name
+    }
     /// Tables owned by this projection; `replay` empties them before rebuilding.
-    fn tables(&self) -> &'static [&'static str];
+    fn tables(&self) -> &'static [&'static str] {
+        self.model().tables
+    }
     /// The aggregate types whose events this projection reads; the others never reach
     /// `apply_event` and leave no checkpoint.
-    fn aggregate_types(&self) -> &'static [&'static str];
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        self.model().aggregate_types
+    }
     fn handles(&self, aggregate_type: &str) -> bool {
-        self.aggregate_types().contains(&aggregate_type)
+        self.model().handles(aggregate_type)
     }
-    /// Aggregate types applied by position instead of in order (see `ByPosition`); `None`:
-    /// every type in order, behind a checkpoint per aggregate.
-    fn by_position(&self) -> Option<ByPosition> {
-        None
-    }
-    /// Whether events of `aggregate_type` are applied by position.
+    /// Whether events of `aggregate_type` are applied by position (see `ByPosition`).
     fn applies_by_position(&self, aggregate_type: &str) -> bool {
-        self.by_position()
-            .is_some_and(|b| b.aggregate_types.contains(&aggregate_type))
+        self.model().applies_by_position(aggregate_type)
     }
     async fn apply_event(
         &self,
@@ -74,18 +78,6 @@ pub trait Projection: Send + Sync + 'static {
         }
         Ok(())
     }
-}
-
-/// Aggregate types whose events a projection applies without a checkpoint per aggregate: applying
-/// one depends on no earlier event of its aggregate, and it writes one row keyed by the event's
-/// position, so applying it again writes nothing. They are applied in whatever order they
-/// arrive, and whether one was applied is read from that row. An aggregate with a single event
-/// each (an issued token) would otherwise leave a checkpoint row per aggregate for good.
-#[derive(Debug, Clone, Copy)]
-pub struct ByPosition {
-    pub aggregate_types: &'static [&'static str],
-    /// The table holding one row per applied event, with the event's position in `position`.
-    pub table: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

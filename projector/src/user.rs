@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use cqrs_es::Aggregate;
 use hexabase_command::store::StoredEvent;
 use hexabase_command::user::{Identity, User, UserEvent};
+use hexabase_query::read_model::{self, ReadModel};
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
 use crate::projection::{Projection, ProjectionError};
 
-pub const NAME: &str = "users";
+pub const NAME: &str = read_model::USERS.name;
 
 pub struct UsersProjection;
 
@@ -34,16 +35,8 @@ async fn link(
 
 #[async_trait]
 impl Projection for UsersProjection {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_users", "rm_user_identities"]
-    }
-
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &[User::TYPE]
+    fn model(&self) -> &'static ReadModel {
+        &read_model::USERS
     }
 
     async fn apply_event(

@@ -6,35 +6,20 @@ use hexabase_command::store::StoredEvent;
 use hexabase_command::workspace::{
     Workspace, WorkspaceEvent, WorkspaceStatus, ADMINS_GROUP, MEMBERS_GROUP,
 };
+use hexabase_query::read_model::{self, ReadModel};
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;
 use crate::projection::{Projection, ProjectionError};
 
-pub const NAME: &str = "workspaces";
+pub const NAME: &str = read_model::WORKSPACES.name;
 
 pub struct WorkspacesProjection;
 
 #[async_trait]
 impl Projection for WorkspacesProjection {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &[
-            "rm_workspaces",
-            "rm_workspace_groups",
-            "rm_workspace_group_members",
-            "rm_projects",
-            "rm_roles",
-            "rm_role_assignments",
-            "rm_cluster_role_assignments",
-        ]
-    }
-
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &[Workspace::TYPE]
+    fn model(&self) -> &'static ReadModel {
+        &read_model::WORKSPACES
     }
 
     async fn apply_event(

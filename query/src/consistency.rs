@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use hexabase_command::store::{event_at, StoredEvent};
-use hexabase_projector::Projection;
+
+use crate::read_model::{self, ReadModel};
 use sqlx::PgPool;
 use tokio::time::Instant;
 
@@ -29,18 +30,15 @@ pub async fn wait_for(
     let event = event_at(pool, position)
         .await?
         .ok_or(WaitError::UnknownPosition(position))?;
-    let found = hexabase_projector::by_name(projection);
-    if !found
-        .as_ref()
-        .is_none_or(|p| p.handles(&event.aggregate_type))
-    {
+    let found = read_model::by_name(projection);
+    if !found.is_none_or(|p| p.handles(&event.aggregate_type)) {
         // Nothing of that aggregate is in this read model: it reflects the event already.
         return Ok(event);
     }
     reach(
         pool,
         projection,
-        found.as_deref(),
+        found,
         (&event.aggregate_type, &event.aggregate_id),
         event.sequence,
         position,
@@ -71,8 +69,7 @@ pub async fn wait_for_aggregate(
     .await?;
     match sequence {
         Some(sequence) => {
-            let found = hexabase_projector::by_name(projection);
-            let found = found.as_deref();
+            let found = read_model::by_name(projection);
             reach(
                 pool, projection, found, aggregate, sequence, position, deadline,
             )
@@ -86,7 +83,7 @@ pub async fn wait_for_aggregate(
 async fn reach(
     pool: &PgPool,
     projection: &str,
-    found: Option<&dyn Projection>,
+    found: Option<&ReadModel>,
     (aggregate_type, aggregate_id): (&str, &str),
     sequence: i64,
     position: i64,
@@ -94,7 +91,7 @@ async fn reach(
 ) -> Result<(), WaitError> {
     let by_position = found
         .filter(|p| p.applies_by_position(aggregate_type))
-        .and_then(|p| p.by_position());
+        .and_then(|p| p.by_position);
     let mut pause = Duration::from_millis(2);
     loop {
         let reached = match by_position {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod consistency;
 pub mod organization;
 pub mod page;
+pub mod read_model;
 pub mod user;
 pub mod workspace;
 
