@@ -278,14 +278,52 @@ impl Projection for WorkspacesProjection {
                 .await?;
             }
             WorkspaceEvent::WorkspaceDeletionRequested { .. } => {
-                sqlx::query("UPDATE rm_workspaces SET status = $2, updated_at = $3 WHERE id = $1")
-                    .bind(ws_id)
-                    .bind(WorkspaceStatus::Deleting.as_str())
-                    .bind(at)
-                    .execute(&mut *db)
-                    .await?;
+                set_status(db, ws_id, &[], WorkspaceStatus::Deleting, None, at).await?;
             }
+            WorkspaceEvent::WorkspaceProvisioningStarted { .. } => {
+                let from = [WorkspaceStatus::Requested];
+                set_status(db, ws_id, &from, WorkspaceStatus::Provisioning, None, at).await?;
+            }
+            WorkspaceEvent::WorkspaceProvisioned => {
+                let from = [WorkspaceStatus::Provisioning];
+                set_status(db, ws_id, &from, WorkspaceStatus::Ready, None, at).await?;
+            }
+            WorkspaceEvent::WorkspaceProvisioningFailed { reason } => {
+                let from = [WorkspaceStatus::Requested, WorkspaceStatus::Provisioning];
+                let reason = Some(reason.as_str());
+                set_status(db, ws_id, &from, WorkspaceStatus::Failed, reason, at).await?;
+            }
+            WorkspaceEvent::WorkspaceDeleted => {
+                set_status(db, ws_id, &[], WorkspaceStatus::Deleted, None, at).await?;
+            }
+            // In the history only: the workspace's status does not change until its saga ends.
+            WorkspaceEvent::ProvisioningStepFailed { .. } => {}
         }
         Ok(())
     }
+}
+
+/// Move the workspace to `status` (with `reason`), if it is in one of `from` (any, when empty):
+/// the aggregate's own rules, so a deletion requested during provisioning stays `Deleting`.
+async fn set_status(
+    db: &mut PgConnection,
+    ws_id: &str,
+    from: &[WorkspaceStatus],
+    status: WorkspaceStatus,
+    reason: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ProjectionError> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    sqlx::query(
+        "UPDATE rm_workspaces SET status = $2, status_reason = $3, updated_at = $4 \
+         WHERE id = $1 AND (cardinality($5::text[]) = 0 OR status = ANY($5))",
+    )
+    .bind(ws_id)
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(at)
+    .bind(&from)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
 }

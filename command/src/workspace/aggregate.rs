@@ -137,6 +137,12 @@ pub struct Workspace {
     pub(super) projects: BTreeMap<ProjectId, Project>,
     pub(super) roles: BTreeMap<RoleId, Role>,
     pub(super) endpoint: Option<(String, String)>,
+    /// Provisioning completed once (a cluster exists, or existed before deletion).
+    #[serde(default)]
+    pub(super) provisioned: bool,
+    /// Why it failed, when it did.
+    #[serde(default)]
+    pub(super) status_reason: Option<String>,
     pub(super) assignments: BTreeMap<RoleAssignmentId, Assignment>,
     pub(super) cluster_assignments: BTreeMap<ClusterRoleAssignmentId, ClusterAssignment>,
 }
@@ -274,7 +280,10 @@ impl Aggregate for Workspace {
                 vec![WorkspaceEvent::WorkspacePlanChanged { plan }]
             }
             WorkspaceCommand::AssignEndpoint { server, ca_pem } => {
-                self.existing()?;
+                // Provisioning records its endpoint even when a deletion came meanwhile.
+                if self.id.is_none() || self.status == WorkspaceStatus::Deleted {
+                    return Err(WorkspaceError::NotFound);
+                }
                 let valid = server.starts_with("https://")
                     && server.len() <= 2048
                     && ca_pem.contains("-----BEGIN CERTIFICATE-----");
@@ -286,6 +295,11 @@ impl Aggregate for Workspace {
                 }
                 vec![WorkspaceEvent::EndpointAssigned { server, ca_pem }]
             }
+            lifecycle @ (WorkspaceCommand::StartProvisioning { .. }
+            | WorkspaceCommand::CompleteProvisioning
+            | WorkspaceCommand::RecordStepFailure { .. }
+            | WorkspaceCommand::FailProvisioning { .. }
+            | WorkspaceCommand::CompleteDeletion) => self.handle_lifecycle(lifecycle)?,
             WorkspaceCommand::RequestDeletion { actor } => {
                 self.existing()?;
                 vec![WorkspaceEvent::WorkspaceDeletionRequested {
@@ -463,6 +477,11 @@ impl Aggregate for Workspace {
             WorkspaceEvent::EndpointAssigned { server, ca_pem } => {
                 self.endpoint = Some((server, ca_pem));
             }
+            lifecycle @ (WorkspaceEvent::WorkspaceProvisioningStarted { .. }
+            | WorkspaceEvent::WorkspaceProvisioned
+            | WorkspaceEvent::ProvisioningStepFailed { .. }
+            | WorkspaceEvent::WorkspaceProvisioningFailed { .. }
+            | WorkspaceEvent::WorkspaceDeleted) => self.apply_lifecycle(lifecycle),
         }
     }
 }

@@ -111,4 +111,18 @@ pub enum WorkspaceCommand {
         server: String,
         ca_pem: String,
     },
+    /// The provisioning saga `task` begins (the system's command, like those below).
+    StartProvisioning {
+        task: String,
+    },
+    CompleteProvisioning,
+    RecordStepFailure {
+        task: String,
+        step: String,
+        reason: String,
+    },
+    FailProvisioning {
+        reason: String,
+    },
+    CompleteDeletion,
 }

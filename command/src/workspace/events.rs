@@ -103,6 +103,26 @@ pub enum WorkspaceEvent {
         server: String,
         ca_pem: String,
     },
+    /// A saga (`task`) started creating the workspace's cluster.
+    WorkspaceProvisioningStarted {
+        task: String,
+    },
+    /// The cluster is up, trusts the control plane, and holds the workspace's namespaces,
+    /// quotas and RBAC.
+    WorkspaceProvisioned,
+    /// A provisioning step failed for good (permanently, or after its last retry); its saga
+    /// undoes what it had done.
+    ProvisioningStepFailed {
+        task: String,
+        step: String,
+        reason: String,
+    },
+    /// Provisioning gave up; what it had created is gone again.
+    WorkspaceProvisioningFailed {
+        reason: String,
+    },
+    /// The cluster and its data are gone.
+    WorkspaceDeleted,
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -129,6 +149,11 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::ClusterRoleAssigned { .. } => "ClusterRoleAssigned",
             WorkspaceEvent::ClusterRoleUnassigned { .. } => "ClusterRoleUnassigned",
             WorkspaceEvent::EndpointAssigned { .. } => "EndpointAssigned",
+            WorkspaceEvent::WorkspaceProvisioningStarted { .. } => "WorkspaceProvisioningStarted",
+            WorkspaceEvent::WorkspaceProvisioned => "WorkspaceProvisioned",
+            WorkspaceEvent::ProvisioningStepFailed { .. } => "ProvisioningStepFailed",
+            WorkspaceEvent::WorkspaceProvisioningFailed { .. } => "WorkspaceProvisioningFailed",
+            WorkspaceEvent::WorkspaceDeleted => "WorkspaceDeleted",
         }
         .to_owned()
     }

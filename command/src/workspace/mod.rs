@@ -10,14 +10,19 @@ mod aggregate;
 mod commands;
 mod events;
 mod groups;
+mod lifecycle;
 mod projects;
 mod rbac;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
 pub use aggregate::{Workspace, WorkspaceError, WorkspaceStatus};
 pub use commands::WorkspaceCommand;
 pub use events::WorkspaceEvent;
+pub use snapshot::{
+    AssignmentState, ClusterAssignmentState, ClusterState, ProjectState, RoleState,
+};
 
 /// Name of the preset group every member of the workspace belongs to.
 pub const MEMBERS_GROUP: &str = "WorkspaceMembers";

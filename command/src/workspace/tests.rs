@@ -471,3 +471,126 @@ fn a_deleted_projects_roles_and_assignments_go_with_it() {
             id: GroupId::parse(OPS).unwrap(),
         }]);
 }
+
+#[test]
+fn provisioning_walks_requested_provisioning_ready_and_repeats_record_nothing() {
+    let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+    let task = "task-1".to_owned();
+    let started = WorkspaceEvent::WorkspaceProvisioningStarted { task: task.clone() };
+    Given::with(())
+        .given(vec![requested(&id, &alice)])
+        .when(WorkspaceCommand::StartProvisioning { task: task.clone() })
+        .then_expect_events(vec![started.clone()]);
+    Given::with(())
+        .given(vec![requested(&id, &alice), started.clone()])
+        .when(WorkspaceCommand::StartProvisioning { task: task.clone() })
+        .then_expect_events(vec![]);
+    Given::with(())
+        .given(vec![requested(&id, &alice), started.clone()])
+        .when(WorkspaceCommand::CompleteProvisioning)
+        .then_expect_events(vec![WorkspaceEvent::WorkspaceProvisioned]);
+    Given::with(())
+        .given(vec![
+            requested(&id, &alice),
+            started.clone(),
+            WorkspaceEvent::WorkspaceProvisioned,
+        ])
+        .when(WorkspaceCommand::CompleteProvisioning)
+        .then_expect_events(vec![]);
+    let mut ws = Workspace::default();
+    for event in [
+        requested(&id, &alice),
+        started,
+        WorkspaceEvent::WorkspaceProvisioned,
+    ] {
+        ws.apply(event);
+    }
+    assert_eq!(ws.status(), WorkspaceStatus::Ready);
+}
+
+#[test]
+fn a_failure_is_recorded_once_and_a_deletion_meanwhile_keeps_the_workspace_deleting() {
+    let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+    let started = WorkspaceEvent::WorkspaceProvisioningStarted {
+        task: "task-1".into(),
+    };
+    let failed = WorkspaceEvent::WorkspaceProvisioningFailed {
+        reason: "no API server".into(),
+    };
+    Given::with(())
+        .given(vec![requested(&id, &alice), started.clone()])
+        .when(WorkspaceCommand::FailProvisioning {
+            reason: "no API server".into(),
+        })
+        .then_expect_events(vec![failed.clone()]);
+    Given::with(())
+        .given(vec![requested(&id, &alice), started.clone(), failed])
+        .when(WorkspaceCommand::FailProvisioning {
+            reason: "again".into(),
+        })
+        .then_expect_events(vec![]);
+    let deleting = WorkspaceEvent::WorkspaceDeletionRequested {
+        requested_by: alice.clone(),
+    };
+    let mut ws = Workspace::default();
+    for event in [
+        requested(&id, &alice),
+        started,
+        deleting.clone(),
+        WorkspaceEvent::WorkspaceProvisioned,
+    ] {
+        ws.apply(event);
+    }
+    assert_eq!(ws.status(), WorkspaceStatus::Deleting);
+    Given::with(())
+        .given(vec![requested(&id, &alice), deleting.clone()])
+        .when(WorkspaceCommand::StartProvisioning {
+            task: "task-2".into(),
+        })
+        .then_expect_error(WorkspaceError::BeingDeleted);
+    Given::with(())
+        .given(vec![requested(&id, &alice), deleting.clone()])
+        .when(WorkspaceCommand::CompleteDeletion)
+        .then_expect_events(vec![WorkspaceEvent::WorkspaceDeleted]);
+    Given::with(())
+        .given(vec![
+            requested(&id, &alice),
+            deleting,
+            WorkspaceEvent::WorkspaceDeleted,
+        ])
+        .when(WorkspaceCommand::CompleteDeletion)
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn the_cluster_state_names_projects_below_a_project_at_any_depth() {
+    let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+    let (a, b, c) = (
+        ProjectId::generate(),
+        ProjectId::generate(),
+        ProjectId::generate(),
+    );
+    let mut ws = Workspace::default();
+    ws.apply(requested(&id, &alice));
+    for (project, name, parent) in [(&a, "a", None), (&b, "b", Some(&a)), (&c, "c", Some(&b))] {
+        ws.apply(WorkspaceEvent::ProjectCreated {
+            id: project.clone(),
+            name: name.into(),
+            parent: parent.cloned(),
+        });
+    }
+    let state = ws.cluster_state().unwrap();
+    let below_a: Vec<&str> = state
+        .descendants_of(&a)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(below_a, ["a", "b", "c"]);
+    let below_c: Vec<&str> = state
+        .descendants_of(&c)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(below_c, ["c"]);
+    assert_eq!(state.groups.len(), 2, "the presets");
+}

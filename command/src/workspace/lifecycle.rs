@@ -1,0 +1,107 @@
+//! The workspace's life as its sagas record it: provisioning started, step failed, provisioned
+//! or failed; deleted. The sagas retry their steps, so every command here is idempotent: what
+//! is already recorded records nothing. A deletion requested meanwhile wins: the workspace stays
+//! `Deleting` whatever provisioning records, until its cluster is gone.
+
+use super::aggregate::{Workspace, WorkspaceError, WorkspaceStatus};
+use super::{WorkspaceCommand, WorkspaceEvent};
+
+/// Reasons are shown to users and kept in the history: bounded.
+const MAX_REASON: usize = 2_000;
+
+fn bounded(reason: String) -> String {
+    if reason.len() <= MAX_REASON {
+        return reason;
+    }
+    let mut end = MAX_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end])
+}
+
+impl Workspace {
+    pub(super) fn handle_lifecycle(
+        &self,
+        command: WorkspaceCommand,
+    ) -> Result<Vec<WorkspaceEvent>, WorkspaceError> {
+        if self.id.is_none() {
+            return Err(WorkspaceError::NotFound);
+        }
+        let status = self.status;
+        let events = match command {
+            WorkspaceCommand::StartProvisioning { task } => match status {
+                WorkspaceStatus::Requested => {
+                    vec![WorkspaceEvent::WorkspaceProvisioningStarted { task }]
+                }
+                WorkspaceStatus::Deleting | WorkspaceStatus::Deleted => {
+                    return Err(WorkspaceError::BeingDeleted)
+                }
+                _ => vec![],
+            },
+            WorkspaceCommand::CompleteProvisioning => match status {
+                WorkspaceStatus::Provisioning => vec![WorkspaceEvent::WorkspaceProvisioned],
+                WorkspaceStatus::Deleting if !self.provisioned => {
+                    vec![WorkspaceEvent::WorkspaceProvisioned]
+                }
+                _ => vec![],
+            },
+            WorkspaceCommand::RecordStepFailure { task, step, reason } => {
+                vec![WorkspaceEvent::ProvisioningStepFailed {
+                    task,
+                    step,
+                    reason: bounded(reason),
+                }]
+            }
+            WorkspaceCommand::FailProvisioning { reason } => match status {
+                WorkspaceStatus::Requested | WorkspaceStatus::Provisioning => {
+                    vec![WorkspaceEvent::WorkspaceProvisioningFailed {
+                        reason: bounded(reason),
+                    }]
+                }
+                _ => vec![],
+            },
+            WorkspaceCommand::CompleteDeletion => match status {
+                WorkspaceStatus::Deleting => vec![WorkspaceEvent::WorkspaceDeleted],
+                _ => vec![],
+            },
+            _ => vec![],
+        };
+        Ok(events)
+    }
+
+    pub(super) fn apply_lifecycle(&mut self, event: WorkspaceEvent) {
+        match event {
+            WorkspaceEvent::WorkspaceProvisioningStarted { .. } => {
+                if self.status == WorkspaceStatus::Requested {
+                    self.status = WorkspaceStatus::Provisioning;
+                }
+            }
+            WorkspaceEvent::WorkspaceProvisioned => {
+                self.provisioned = true;
+                if self.status == WorkspaceStatus::Provisioning {
+                    self.status = WorkspaceStatus::Ready;
+                }
+            }
+            WorkspaceEvent::WorkspaceProvisioningFailed { reason } => {
+                if matches!(
+                    self.status,
+                    WorkspaceStatus::Requested | WorkspaceStatus::Provisioning
+                ) {
+                    self.status = WorkspaceStatus::Failed;
+                    self.status_reason = Some(reason);
+                }
+            }
+            WorkspaceEvent::WorkspaceDeleted => {
+                self.status = WorkspaceStatus::Deleted;
+                self.endpoint = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Where the workspace is in its life.
+    pub fn status(&self) -> WorkspaceStatus {
+        self.status
+    }
+}
