@@ -72,10 +72,10 @@ impl Workspace {
 
     pub(super) fn apply_lifecycle(&mut self, event: WorkspaceEvent) {
         match event {
-            WorkspaceEvent::WorkspaceProvisioningStarted { .. } => {
-                if self.status == WorkspaceStatus::Requested {
-                    self.status = WorkspaceStatus::Provisioning;
-                }
+            WorkspaceEvent::WorkspaceProvisioningStarted { .. }
+                if self.status == WorkspaceStatus::Requested =>
+            {
+                self.status = WorkspaceStatus::Provisioning;
             }
             WorkspaceEvent::WorkspaceProvisioned => {
                 self.provisioned = true;
@@ -83,14 +83,14 @@ impl Workspace {
                     self.status = WorkspaceStatus::Ready;
                 }
             }
-            WorkspaceEvent::WorkspaceProvisioningFailed { reason } => {
+            WorkspaceEvent::WorkspaceProvisioningFailed { reason }
                 if matches!(
                     self.status,
                     WorkspaceStatus::Requested | WorkspaceStatus::Provisioning
-                ) {
-                    self.status = WorkspaceStatus::Failed;
-                    self.status_reason = Some(reason);
-                }
+                ) =>
+            {
+                self.status = WorkspaceStatus::Failed;
+                self.status_reason = Some(reason);
             }
             WorkspaceEvent::WorkspaceDeleted => {
                 self.status = WorkspaceStatus::Deleted;
