@@ -188,15 +188,6 @@ impl Workspace {
             .ok_or_else(|| WorkspaceError::ProjectNotFound(id.to_string()))
     }
 
-    /// Whether `ancestor` is `id` or above it.
-    pub(super) fn group_within(&self, id: &GroupId, ancestor: &GroupId) -> bool {
-        lineage(&self.groups, id, |g| g.parent.as_ref()).any(|(g, _)| g == ancestor)
-    }
-
-    pub(super) fn project_within(&self, id: &ProjectId, ancestor: &ProjectId) -> bool {
-        lineage(&self.projects, id, |p| p.parent.as_ref()).any(|(p, _)| p == ancestor)
-    }
-
     /// The organization the workspace was requested in (it never changes).
     pub fn organization(&self) -> Option<&OrganizationId> {
         self.org_id.as_ref()
@@ -379,101 +370,22 @@ impl Aggregate for Workspace {
             WorkspaceEvent::WorkspaceDeletionRequested { .. } => {
                 self.status = WorkspaceStatus::Deleting;
             }
-            WorkspaceEvent::GroupCreated { id, name, parent } => {
-                self.groups.insert(
-                    id,
-                    Group {
-                        name,
-                        parent,
-                        preset: false,
-                        members: BTreeSet::new(),
-                    },
-                );
-            }
-            WorkspaceEvent::GroupRenamed { id, name } => {
-                if let Some(group) = self.groups.get_mut(&id) {
-                    group.name = name;
-                }
-            }
-            WorkspaceEvent::GroupMoved { id, parent } => {
-                if let Some(group) = self.groups.get_mut(&id) {
-                    group.parent = Some(parent);
-                }
-            }
-            WorkspaceEvent::GroupDeleted { id } => {
-                self.groups.remove(&id);
-            }
-            WorkspaceEvent::GroupMemberAdded { group, user } => {
-                if let Some(group) = self.groups.get_mut(&group) {
-                    group.members.insert(user);
-                }
-            }
-            WorkspaceEvent::GroupMemberRemoved { group, user } => {
-                if let Some(group) = self.groups.get_mut(&group) {
-                    group.members.remove(&user);
-                }
-            }
-            WorkspaceEvent::ProjectCreated { id, name, parent } => {
-                self.projects.insert(id, Project { name, parent });
-            }
-            WorkspaceEvent::ProjectMoved { id, parent } => {
-                if let Some(project) = self.projects.get_mut(&id) {
-                    project.parent = parent;
-                }
-            }
-            WorkspaceEvent::ProjectDeleted { id } => {
-                self.projects.remove(&id);
-                self.roles.retain(|_, r| r.project != id);
-                self.assignments.retain(|_, a| a.project != id);
-            }
-            WorkspaceEvent::RoleCreated {
-                project,
-                id,
-                name,
-                rules,
-            } => {
-                self.roles.insert(
-                    id,
-                    Role {
-                        project,
-                        name,
-                        rules,
-                    },
-                );
-            }
-            WorkspaceEvent::RoleRulesChanged { id, rules, .. } => {
-                if let Some(role) = self.roles.get_mut(&id) {
-                    role.rules = rules;
-                }
-            }
-            WorkspaceEvent::RoleDeleted { id, .. } => {
-                self.roles.remove(&id);
-            }
-            WorkspaceEvent::RoleAssigned {
-                project,
-                id,
-                group,
-                role,
-            } => {
-                self.assignments.insert(
-                    id,
-                    Assignment {
-                        project,
-                        group,
-                        role,
-                    },
-                );
-            }
-            WorkspaceEvent::RoleUnassigned { id, .. } => {
-                self.assignments.remove(&id);
-            }
-            WorkspaceEvent::ClusterRoleAssigned { id, group, role } => {
-                self.cluster_assignments
-                    .insert(id, ClusterAssignment { group, role });
-            }
-            WorkspaceEvent::ClusterRoleUnassigned { id } => {
-                self.cluster_assignments.remove(&id);
-            }
+            group @ (WorkspaceEvent::GroupCreated { .. }
+            | WorkspaceEvent::GroupRenamed { .. }
+            | WorkspaceEvent::GroupMoved { .. }
+            | WorkspaceEvent::GroupDeleted { .. }
+            | WorkspaceEvent::GroupMemberAdded { .. }
+            | WorkspaceEvent::GroupMemberRemoved { .. }) => self.apply_group(group),
+            project @ (WorkspaceEvent::ProjectCreated { .. }
+            | WorkspaceEvent::ProjectMoved { .. }
+            | WorkspaceEvent::ProjectDeleted { .. }) => self.apply_project(project),
+            rbac @ (WorkspaceEvent::RoleCreated { .. }
+            | WorkspaceEvent::RoleRulesChanged { .. }
+            | WorkspaceEvent::RoleDeleted { .. }
+            | WorkspaceEvent::RoleAssigned { .. }
+            | WorkspaceEvent::RoleUnassigned { .. }
+            | WorkspaceEvent::ClusterRoleAssigned { .. }
+            | WorkspaceEvent::ClusterRoleUnassigned { .. }) => self.apply_rbac(rbac),
             WorkspaceEvent::EndpointAssigned { server, ca_pem } => {
                 self.endpoint = Some((server, ca_pem));
             }
@@ -483,5 +395,131 @@ impl Aggregate for Workspace {
             | WorkspaceEvent::WorkspaceProvisioningFailed { .. }
             | WorkspaceEvent::WorkspaceDeleted) => self.apply_lifecycle(lifecycle),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::Aggregate;
+
+    use crate::id::{GroupId, OrganizationId, UserId, WorkspaceId};
+    use crate::values::DisplayName;
+    use crate::workspace::test_support::{requested, Given, ADMINS, MEMBERS, ORG};
+    use crate::workspace::{Workspace, WorkspaceCommand, WorkspaceError, WorkspaceEvent};
+
+    fn name(raw: &str) -> DisplayName {
+        DisplayName::parse("name", raw).unwrap()
+    }
+
+    #[test]
+    fn tokens_go_to_group_members_with_ancestor_groups_while_the_workspace_lives() {
+        let (id, alice, bob) = (
+            WorkspaceId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let mut ws = Workspace::default();
+        ws.apply(requested(&id, &alice));
+        let org = OrganizationId::parse(ORG).unwrap();
+        assert_eq!(
+            ws.token_grant(&alice),
+            Some((
+                org,
+                vec!["WSAdmins".to_owned(), "WorkspaceMembers".to_owned()]
+            ))
+        );
+        assert_eq!(ws.token_grant(&bob), None, "in no group");
+        ws.apply(WorkspaceEvent::WorkspaceDeletionRequested {
+            requested_by: alice.clone(),
+        });
+        assert_eq!(ws.token_grant(&alice), None, "being deleted");
+        assert_eq!(
+            Workspace::default().token_grant(&alice),
+            None,
+            "no workspace"
+        );
+    }
+
+    #[test]
+    fn a_request_records_the_workspace_with_its_preset_groups_once() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        let request = WorkspaceCommand::RequestWorkspace {
+            id: id.clone(),
+            org_id: OrganizationId::parse(ORG).unwrap(),
+            name: name("Staging"),
+            plan: "starter".into(),
+            members_group: GroupId::parse(MEMBERS).unwrap(),
+            admins_group: GroupId::parse(ADMINS).unwrap(),
+            actor: alice.clone(),
+        };
+        Given::with(())
+            .given_no_previous_events()
+            .when(request.clone())
+            .then_expect_events(vec![requested(&id, &alice)]);
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(request)
+            .then_expect_error(WorkspaceError::AlreadyExists);
+    }
+
+    #[test]
+    fn rename_and_plan_change_record_only_changes() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::RenameWorkspace {
+                name: name("Production"),
+            })
+            .then_expect_events(vec![WorkspaceEvent::WorkspaceRenamed {
+                name: "Production".into(),
+            }]);
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::RenameWorkspace {
+                name: name("Staging"),
+            })
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::ChangePlan {
+                plan: "team".into(),
+            })
+            .then_expect_events(vec![WorkspaceEvent::WorkspacePlanChanged {
+                plan: "team".into(),
+            }]);
+    }
+
+    #[test]
+    fn deletion_is_requested_once_and_freezes_the_workspace() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        let deleting = WorkspaceEvent::WorkspaceDeletionRequested {
+            requested_by: alice.clone(),
+        };
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::RequestDeletion {
+                actor: alice.clone(),
+            })
+            .then_expect_events(vec![deleting.clone()]);
+        Given::with(())
+            .given(vec![requested(&id, &alice), deleting.clone()])
+            .when(WorkspaceCommand::RequestDeletion {
+                actor: alice.clone(),
+            })
+            .then_expect_error(WorkspaceError::BeingDeleted);
+        Given::with(())
+            .given(vec![requested(&id, &alice), deleting])
+            .when(WorkspaceCommand::RenameWorkspace { name: name("X") })
+            .then_expect_error(WorkspaceError::BeingDeleted);
+    }
+
+    #[test]
+    fn commands_on_a_missing_workspace_are_not_found() {
+        Given::with(())
+            .given_no_previous_events()
+            .when(WorkspaceCommand::ChangePlan {
+                plan: "team".into(),
+            })
+            .then_expect_error(WorkspaceError::NotFound);
     }
 }

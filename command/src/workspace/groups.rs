@@ -5,12 +5,17 @@ use std::collections::BTreeSet;
 
 use cqrs_es::Aggregate;
 
-use super::aggregate::{names, Workspace, WorkspaceError};
+use super::aggregate::{lineage, names, Group, Workspace, WorkspaceError};
 use super::{WorkspaceCommand, WorkspaceEvent};
 use crate::id::{GroupId, UserId};
 use crate::values::GroupName;
 
 impl Workspace {
+    /// Whether `ancestor` is `id` or above it.
+    fn group_within(&self, id: &GroupId, ancestor: &GroupId) -> bool {
+        lineage(&self.groups, id, |g| g.parent.as_ref()).any(|(g, _)| g == ancestor)
+    }
+
     /// Users in `WSAdmins` or any group below it.
     fn ws_admins(&self) -> BTreeSet<&UserId> {
         let Some(admins) = &self.admins_group else {
@@ -131,5 +136,188 @@ impl Workspace {
             _ => {}
         }
         Ok(events)
+    }
+
+    pub(super) fn apply_group(&mut self, event: WorkspaceEvent) {
+        match event {
+            WorkspaceEvent::GroupCreated { id, name, parent } => {
+                self.groups.insert(
+                    id,
+                    Group {
+                        name,
+                        parent,
+                        preset: false,
+                        members: BTreeSet::new(),
+                    },
+                );
+            }
+            WorkspaceEvent::GroupRenamed { id, name } => {
+                if let Some(group) = self.groups.get_mut(&id) {
+                    group.name = name;
+                }
+            }
+            WorkspaceEvent::GroupMoved { id, parent } => {
+                if let Some(group) = self.groups.get_mut(&id) {
+                    group.parent = Some(parent);
+                }
+            }
+            WorkspaceEvent::GroupDeleted { id } => {
+                self.groups.remove(&id);
+            }
+            WorkspaceEvent::GroupMemberAdded { group, user } => {
+                if let Some(group) = self.groups.get_mut(&group) {
+                    group.members.insert(user);
+                }
+            }
+            WorkspaceEvent::GroupMemberRemoved { group, user } => {
+                if let Some(group) = self.groups.get_mut(&group) {
+                    group.members.remove(&user);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::id::{GroupId, UserId, WorkspaceId};
+    use crate::values::GroupName;
+    use crate::workspace::test_support::{group, requested, Given, ADMINS, MEMBERS, OPS};
+    use crate::workspace::{WorkspaceCommand, WorkspaceError, WorkspaceEvent};
+
+    const ONCALL: &str = "grp-0192f0c1a8b47c3e9d2a51b0c4e6f7b2";
+
+    fn gname(raw: &str) -> GroupName {
+        GroupName::parse("name", raw).unwrap()
+    }
+
+    #[test]
+    fn groups_go_below_workspace_members_by_default_with_unique_names() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::CreateGroup {
+                id: GroupId::parse(OPS).unwrap(),
+                name: gname("ops"),
+                parent: None,
+            })
+            .then_expect_events(vec![group(OPS, "ops", MEMBERS)]);
+        Given::with(())
+            .given(vec![requested(&id, &alice), group(OPS, "ops", MEMBERS)])
+            .when(WorkspaceCommand::CreateGroup {
+                id: GroupId::parse(ONCALL).unwrap(),
+                name: gname("ops"),
+                parent: None,
+            })
+            .then_expect_error(WorkspaceError::GroupNameTaken("ops".into()));
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::CreateGroup {
+                id: GroupId::parse(ONCALL).unwrap(),
+                name: gname("oncall"),
+                parent: Some(GroupId::parse(OPS).unwrap()),
+            })
+            .then_expect_error(WorkspaceError::GroupNotFound(OPS.into()));
+    }
+
+    #[test]
+    fn presets_stay_groups_with_children_stay_and_cycles_are_refused() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        let history = vec![
+            requested(&id, &alice),
+            group(OPS, "ops", MEMBERS),
+            group(ONCALL, "oncall", OPS),
+        ];
+        Given::with(())
+            .given(history.clone())
+            .when(WorkspaceCommand::DeleteGroup {
+                id: GroupId::parse(ADMINS).unwrap(),
+            })
+            .then_expect_error(WorkspaceError::PresetGroup("WSAdmins".into()));
+        Given::with(())
+            .given(history.clone())
+            .when(WorkspaceCommand::DeleteGroup {
+                id: GroupId::parse(OPS).unwrap(),
+            })
+            .then_expect_error(WorkspaceError::GroupHasChildren("oncall".into()));
+        Given::with(())
+            .given(history.clone())
+            .when(WorkspaceCommand::UpdateGroup {
+                id: GroupId::parse(OPS).unwrap(),
+                name: None,
+                parent: Some(GroupId::parse(ONCALL).unwrap()),
+            })
+            .then_expect_error(WorkspaceError::GroupCycle);
+        Given::with(())
+            .given(history)
+            .when(WorkspaceCommand::UpdateGroup {
+                id: GroupId::parse(ONCALL).unwrap(),
+                name: Some(gname("pager")),
+                parent: Some(GroupId::parse(ADMINS).unwrap()),
+            })
+            .then_expect_events(vec![
+                WorkspaceEvent::GroupRenamed {
+                    id: GroupId::parse(ONCALL).unwrap(),
+                    name: "pager".into(),
+                },
+                WorkspaceEvent::GroupMoved {
+                    id: GroupId::parse(ONCALL).unwrap(),
+                    parent: GroupId::parse(ADMINS).unwrap(),
+                },
+            ]);
+    }
+
+    #[test]
+    fn members_join_once_and_the_last_wsadmin_stays() {
+        let (id, alice, bob) = (
+            WorkspaceId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let ops = GroupId::parse(OPS).unwrap();
+        let admins = GroupId::parse(ADMINS).unwrap();
+        Given::with(())
+            .given(vec![requested(&id, &alice), group(OPS, "ops", MEMBERS)])
+            .when(WorkspaceCommand::AddGroupMember {
+                group: ops.clone(),
+                user: bob.clone(),
+            })
+            .then_expect_events(vec![WorkspaceEvent::GroupMemberAdded {
+                group: ops.clone(),
+                user: bob.clone(),
+            }]);
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::AddGroupMember {
+                group: admins.clone(),
+                user: alice.clone(),
+            })
+            .then_expect_error(WorkspaceError::AlreadyInGroup(alice.to_string()));
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::RemoveGroupMember {
+                group: admins.clone(),
+                user: alice.clone(),
+            })
+            .then_expect_error(WorkspaceError::LastWsAdmin);
+        // A member of a group below WSAdmins is a WSAdmin too.
+        Given::with(())
+            .given(vec![
+                requested(&id, &alice),
+                group(OPS, "ops", ADMINS),
+                WorkspaceEvent::GroupMemberAdded {
+                    group: ops,
+                    user: bob,
+                },
+            ])
+            .when(WorkspaceCommand::RemoveGroupMember {
+                group: admins.clone(),
+                user: alice.clone(),
+            })
+            .then_expect_events(vec![WorkspaceEvent::GroupMemberRemoved {
+                group: admins,
+                user: alice,
+            }]);
     }
 }

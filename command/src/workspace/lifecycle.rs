@@ -105,3 +105,104 @@ impl Workspace {
         self.status
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::Aggregate;
+
+    use crate::id::{UserId, WorkspaceId};
+    use crate::workspace::test_support::{requested, Given};
+    use crate::workspace::{
+        Workspace, WorkspaceCommand, WorkspaceError, WorkspaceEvent, WorkspaceStatus,
+    };
+
+    #[test]
+    fn provisioning_walks_requested_provisioning_ready_and_repeats_record_nothing() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        let task = "task-1".to_owned();
+        let started = WorkspaceEvent::WorkspaceProvisioningStarted { task: task.clone() };
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::StartProvisioning { task: task.clone() })
+            .then_expect_events(vec![started.clone()]);
+        Given::with(())
+            .given(vec![requested(&id, &alice), started.clone()])
+            .when(WorkspaceCommand::StartProvisioning { task: task.clone() })
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![requested(&id, &alice), started.clone()])
+            .when(WorkspaceCommand::CompleteProvisioning)
+            .then_expect_events(vec![WorkspaceEvent::WorkspaceProvisioned]);
+        Given::with(())
+            .given(vec![
+                requested(&id, &alice),
+                started.clone(),
+                WorkspaceEvent::WorkspaceProvisioned,
+            ])
+            .when(WorkspaceCommand::CompleteProvisioning)
+            .then_expect_events(vec![]);
+        let mut ws = Workspace::default();
+        for event in [
+            requested(&id, &alice),
+            started,
+            WorkspaceEvent::WorkspaceProvisioned,
+        ] {
+            ws.apply(event);
+        }
+        assert_eq!(ws.status(), WorkspaceStatus::Ready);
+    }
+
+    #[test]
+    fn a_failure_is_recorded_once_and_a_deletion_meanwhile_keeps_the_workspace_deleting() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        let started = WorkspaceEvent::WorkspaceProvisioningStarted {
+            task: "task-1".into(),
+        };
+        let failed = WorkspaceEvent::WorkspaceProvisioningFailed {
+            reason: "no API server".into(),
+        };
+        Given::with(())
+            .given(vec![requested(&id, &alice), started.clone()])
+            .when(WorkspaceCommand::FailProvisioning {
+                reason: "no API server".into(),
+            })
+            .then_expect_events(vec![failed.clone()]);
+        Given::with(())
+            .given(vec![requested(&id, &alice), started.clone(), failed])
+            .when(WorkspaceCommand::FailProvisioning {
+                reason: "again".into(),
+            })
+            .then_expect_events(vec![]);
+        let deleting = WorkspaceEvent::WorkspaceDeletionRequested {
+            requested_by: alice.clone(),
+        };
+        let mut ws = Workspace::default();
+        for event in [
+            requested(&id, &alice),
+            started,
+            deleting.clone(),
+            WorkspaceEvent::WorkspaceProvisioned,
+        ] {
+            ws.apply(event);
+        }
+        assert_eq!(ws.status(), WorkspaceStatus::Deleting);
+        Given::with(())
+            .given(vec![requested(&id, &alice), deleting.clone()])
+            .when(WorkspaceCommand::StartProvisioning {
+                task: "task-2".into(),
+            })
+            .then_expect_error(WorkspaceError::BeingDeleted);
+        Given::with(())
+            .given(vec![requested(&id, &alice), deleting.clone()])
+            .when(WorkspaceCommand::CompleteDeletion)
+            .then_expect_events(vec![WorkspaceEvent::WorkspaceDeleted]);
+        Given::with(())
+            .given(vec![
+                requested(&id, &alice),
+                deleting,
+                WorkspaceEvent::WorkspaceDeleted,
+            ])
+            .when(WorkspaceCommand::CompleteDeletion)
+            .then_expect_events(vec![]);
+    }
+}

@@ -15,7 +15,7 @@ mod projects;
 mod rbac;
 mod snapshot;
 #[cfg(test)]
-mod tests;
+mod test_support;
 
 pub use aggregate::{Workspace, WorkspaceError, WorkspaceStatus};
 pub use commands::WorkspaceCommand;

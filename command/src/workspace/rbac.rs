@@ -2,7 +2,7 @@
 //! (a group gets a role in a project) and cluster role assignments (a group gets a preset
 //! ClusterRole across the workspace). Groups and roles in use stay until their assignments go.
 
-use super::aggregate::{Role, Workspace, WorkspaceError};
+use super::aggregate::{Assignment, ClusterAssignment, Role, Workspace, WorkspaceError};
 use super::{WorkspaceCommand, WorkspaceEvent};
 use crate::id::{ProjectId, RoleId};
 use crate::rbac::{validate_rules, PresetRole, RoleRef};
@@ -134,5 +134,148 @@ impl Workspace {
             _ => return Ok(Vec::new()),
         };
         Ok(vec![event])
+    }
+
+    pub(super) fn apply_rbac(&mut self, event: WorkspaceEvent) {
+        match event {
+            WorkspaceEvent::RoleCreated {
+                project,
+                id,
+                name,
+                rules,
+            } => {
+                self.roles.insert(
+                    id,
+                    Role {
+                        project,
+                        name,
+                        rules,
+                    },
+                );
+            }
+            WorkspaceEvent::RoleRulesChanged { id, rules, .. } => {
+                if let Some(role) = self.roles.get_mut(&id) {
+                    role.rules = rules;
+                }
+            }
+            WorkspaceEvent::RoleDeleted { id, .. } => {
+                self.roles.remove(&id);
+            }
+            WorkspaceEvent::RoleAssigned {
+                project,
+                id,
+                group,
+                role,
+            } => {
+                self.assignments.insert(
+                    id,
+                    Assignment {
+                        project,
+                        group,
+                        role,
+                    },
+                );
+            }
+            WorkspaceEvent::RoleUnassigned { id, .. } => {
+                self.assignments.remove(&id);
+            }
+            WorkspaceEvent::ClusterRoleAssigned { id, group, role } => {
+                self.cluster_assignments
+                    .insert(id, ClusterAssignment { group, role });
+            }
+            WorkspaceEvent::ClusterRoleUnassigned { id } => {
+                self.cluster_assignments.remove(&id);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::id::{
+        ClusterRoleAssignmentId, GroupId, ProjectId, RoleAssignmentId, RoleId, UserId, WorkspaceId,
+    };
+    use crate::rbac::{PolicyRule, PresetRole, RoleRef};
+    use crate::workspace::test_support::{
+        pods_reader, project, requested, with_rbac, Given, OPS, RA, ROLE, WEB,
+    };
+    use crate::workspace::{WorkspaceCommand, WorkspaceError, WorkspaceEvent};
+
+    const CRA: &str = "cra-0192f0c1a8b47c3e9d2a51b0c4e6f7f1";
+
+    #[test]
+    fn custom_roles_are_validated_and_wildcards_need_a_workspace_administrator() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        let create =
+            |name: &str, rules: Vec<PolicyRule>, allow_wildcards| WorkspaceCommand::CreateRole {
+                project: ProjectId::parse(WEB).unwrap(),
+                id: RoleId::generate(),
+                name: crate::values::DnsLabel::parse("name", name).unwrap(),
+                rules,
+                allow_wildcards,
+            };
+        let mut wild = pods_reader();
+        wild[0].verbs = vec!["*".into()];
+        let base = vec![requested(&id, &alice), project(WEB, "web", None)];
+        assert!(matches!(
+            Given::with(())
+                .given(base.clone())
+                .when(create("everything", wild.clone(), false))
+                .inspect_result(),
+            Err(WorkspaceError::InvalidRules(_))
+        ));
+        assert!(Given::with(())
+            .given(base.clone())
+            .when(create("everything", wild, true))
+            .inspect_result()
+            .is_ok());
+        Given::with(())
+            .given(base)
+            .when(create("admin", pods_reader(), true))
+            .then_expect_error(WorkspaceError::RoleNameTaken("admin".into()));
+    }
+
+    #[test]
+    fn groups_and_roles_in_use_stay_until_their_assignments_go() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        Given::with(())
+            .given(with_rbac(&id, &alice))
+            .when(WorkspaceCommand::DeleteGroup {
+                id: GroupId::parse(OPS).unwrap(),
+            })
+            .then_expect_error(WorkspaceError::InUse(RA.into()));
+        Given::with(())
+            .given(with_rbac(&id, &alice))
+            .when(WorkspaceCommand::DeleteRole {
+                project: ProjectId::parse(WEB).unwrap(),
+                id: RoleId::parse(ROLE).unwrap(),
+            })
+            .then_expect_error(WorkspaceError::InUse(RA.into()));
+        Given::with(())
+            .given(with_rbac(&id, &alice))
+            .when(WorkspaceCommand::AssignRole {
+                project: ProjectId::parse(WEB).unwrap(),
+                id: RoleAssignmentId::generate(),
+                group: GroupId::parse(OPS).unwrap(),
+                role: RoleRef::Custom(RoleId::parse(ROLE).unwrap()),
+            })
+            .then_expect_error(WorkspaceError::AlreadyAssigned(RA.into()));
+        let mut history = with_rbac(&id, &alice);
+        history.push(WorkspaceEvent::ClusterRoleAssigned {
+            id: ClusterRoleAssignmentId::parse(CRA).unwrap(),
+            group: GroupId::parse(OPS).unwrap(),
+            role: PresetRole::View,
+        });
+        history.push(WorkspaceEvent::RoleUnassigned {
+            project: ProjectId::parse(WEB).unwrap(),
+            id: RoleAssignmentId::parse(RA).unwrap(),
+        });
+        Given::with(())
+            .given(history)
+            .when(WorkspaceCommand::DeleteGroup {
+                id: GroupId::parse(OPS).unwrap(),
+            })
+            .then_expect_error(WorkspaceError::InUse(CRA.into()));
     }
 }

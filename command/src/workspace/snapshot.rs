@@ -135,3 +135,45 @@ impl Workspace {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::Aggregate;
+
+    use crate::id::{ProjectId, UserId, WorkspaceId};
+    use crate::workspace::test_support::requested;
+    use crate::workspace::{Workspace, WorkspaceEvent};
+
+    #[test]
+    fn the_cluster_state_names_projects_below_a_project_at_any_depth() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        let (a, b, c) = (
+            ProjectId::generate(),
+            ProjectId::generate(),
+            ProjectId::generate(),
+        );
+        let mut ws = Workspace::default();
+        ws.apply(requested(&id, &alice));
+        for (project, name, parent) in [(&a, "a", None), (&b, "b", Some(&a)), (&c, "c", Some(&b))] {
+            ws.apply(WorkspaceEvent::ProjectCreated {
+                id: project.clone(),
+                name: name.into(),
+                parent: parent.cloned(),
+            });
+        }
+        let state = ws.cluster_state().unwrap();
+        let below_a: Vec<&str> = state
+            .descendants_of(&a)
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(below_a, ["a", "b", "c"]);
+        let below_c: Vec<&str> = state
+            .descendants_of(&c)
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(below_c, ["c"]);
+        assert_eq!(state.groups.len(), 2, "the presets");
+    }
+}
