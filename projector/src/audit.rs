@@ -1,6 +1,5 @@
 //! The auditors' view: every event that concerns an organization, with who did it and when.
 
-use hexabase_query::read_model::{self, ReadModel};
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -11,6 +10,7 @@ use hexabase_command::metadata::{ACTOR, CAUSATION_ID, CORRELATION_ID, REQUEST_ID
 use hexabase_command::organization::Organization;
 use hexabase_command::store::StoredEvent;
 use hexabase_command::workspace::{Workspace, WorkspaceEvent};
+use hexabase_query::read_model::{self, ReadModel};
 use sqlx::PgConnection;
 
 use crate::organization::occurred_at;

@@ -35,3 +35,21 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
 pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
     all().into_iter().find(|p| p.name() == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use hexabase_query::read_model;
+
+    // Reads wait on the read models `query` describes while the worker runs the projections
+    // listed here: a read model without its projection would keep reads waiting for good.
+    #[test]
+    fn every_read_model_is_built_by_its_projection() {
+        let projections: Vec<&str> = super::all().iter().map(|p| p.name()).collect();
+        let models: Vec<&str> = read_model::all().iter().map(|m| m.name).collect();
+        assert_eq!(projections, models);
+        for model in read_model::all() {
+            let projection = super::by_name(model.name).expect("a projection by that name");
+            assert_eq!(projection.model(), *model);
+        }
+    }
+}

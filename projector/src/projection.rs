@@ -57,6 +57,11 @@ pub trait Projection: Send + Sync + 'static {
     fn handles(&self, aggregate_type: &str) -> bool {
         self.model().handles(aggregate_type)
     }
+    /// Aggregate types applied by position instead of in order (see `ByPosition`); `None`:
+    /// every type in order, behind a checkpoint per aggregate.
+    fn by_position(&self) -> Option<ByPosition> {
+        self.model().by_position
+    }
     /// Whether events of `aggregate_type` are applied by position (see `ByPosition`).
     fn applies_by_position(&self, aggregate_type: &str) -> bool {
         self.model().applies_by_position(aggregate_type)

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use hexabase_command::store::{event_at, StoredEvent};
-
-use crate::read_model::{self, ReadModel};
 use sqlx::PgPool;
 use tokio::time::Instant;
+
+use crate::read_model::{self, ReadModel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
@@ -79,7 +79,7 @@ pub async fn wait_for_aggregate(
     }
 }
 
-/// `found`: the projection named `projection`, when the worker runs one by that name.
+/// `found`: the read model named `projection`, when there is one by that name.
 async fn reach(
     pool: &PgPool,
     projection: &str,

@@ -2,6 +2,12 @@
 //! and how its progress is recorded — what the projector needs to build it and what a read
 //! needs to know whether it has caught up with a write.
 
+use cqrs_es::Aggregate;
+use hexabase_command::credential::Credential;
+use hexabase_command::organization::Organization;
+use hexabase_command::user::User;
+use hexabase_command::workspace::Workspace;
+
 /// Aggregate types whose events a read model applies without a checkpoint per aggregate:
 /// applying one depends on no earlier event of its aggregate, and it writes one row keyed by the
 /// event's position, so applying it again writes nothing. Whether one was applied is read from
@@ -37,11 +43,11 @@ impl ReadModel {
     }
 }
 
-// The aggregate types, as the event store names them (`Aggregate::TYPE`).
-const ORGANIZATION: &str = "Organization";
-const WORKSPACE: &str = "Workspace";
-const USER: &str = "User";
-const CREDENTIAL: &str = "Credential";
+// The aggregate types, as the event store names them.
+const ORGANIZATION: &str = Organization::TYPE;
+const WORKSPACE: &str = Workspace::TYPE;
+const USER: &str = User::TYPE;
+const CREDENTIAL: &str = Credential::TYPE;
 
 pub const ORGANIZATIONS: ReadModel = ReadModel {
     name: "organizations",
@@ -89,9 +95,11 @@ pub const WORKSPACES: ReadModel = ReadModel {
     by_position: None,
 };
 
-/// Every read model, by name.
-pub const ALL: [&ReadModel; 4] = [&ORGANIZATIONS, &AUDIT, &USERS, &WORKSPACES];
+/// Every read model.
+pub fn all() -> &'static [&'static ReadModel] {
+    &[&ORGANIZATIONS, &AUDIT, &USERS, &WORKSPACES]
+}
 
 pub fn by_name(name: &str) -> Option<&'static ReadModel> {
-    ALL.into_iter().find(|model| model.name == name)
+    all().iter().copied().find(|model| model.name == name)
 }
