@@ -4,5 +4,6 @@ mod common;
 mod identity;
 mod kube;
 mod kubectl_login;
+mod local_driver;
 mod stripe;
 mod workspace_tokens;
