@@ -81,6 +81,7 @@ typed_id!(ProjectId, "prj-", "project");
 typed_id!(RoleId, "role-", "role");
 typed_id!(RoleAssignmentId, "ra-", "role assignment");
 typed_id!(ClusterRoleAssignmentId, "cra-", "cluster role assignment");
+typed_id!(TaskId, "task-", "task");
 
 #[cfg(test)]
 mod tests {

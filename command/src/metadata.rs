@@ -56,6 +56,20 @@ impl CommandMetadata {
         )
     }
 
+    /// Metadata of a command a saga issues: the actor is [`SYSTEM_ACTOR`], the correlation id
+    /// that of the request whose event started the saga (so its whole story reads together),
+    /// the causation the saga (`task-…`).
+    pub fn for_saga(saga: &str, correlation_id: Option<&str>) -> HashMap<String, String> {
+        let request_id = Self::new_request_id();
+        metadata_map(
+            SYSTEM_ACTOR.to_owned(),
+            request_id.clone(),
+            correlation_id.map_or(request_id, str::to_owned),
+            saga.to_owned(),
+            Utc::now(),
+        )
+    }
+
     /// Metadata of a command the control plane issues on its own: the actor is
     /// [`SYSTEM_ACTOR`], `cause` names what triggered it (e.g. `keyring:sessions`), and the
     /// command gets a request id of its own.

@@ -1,5 +1,11 @@
-//! Saga processes: workspace provisioning (on `WorkspaceRequested`) and billing (on
-//! `PaymentSucceeded` and friends) react to domain events by calling Kubernetes and Stripe,
-//! with their state in Postgres so that a killed worker resumes where it stopped.
+//! Sagas: what the control plane does outside its own database — creating each workspace's
+//! cluster, keeping it in step with the workspace's projects, roles and groups, and tearing it
+//! down — as durable sequences of idempotent steps whose progress is logged in Postgres, so a
+//! killed worker's saga is resumed by another worker or by itself on restart.
 //!
-//! No saga exists yet: the aggregates they react to arrive with the tenancy and billing work.
+//! * `driver`: the seam between a saga and whatever runs a workspace's cluster (`local`: a
+//!   kube-apiserver per workspace on this machine; `vcluster`: the vCluster chart on a host).
+
+pub mod driver;
+pub mod engine;
+pub mod workspace;
