@@ -10,11 +10,13 @@
 //! drops the duplicates.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream;
 use async_nats::HeaderMap;
+use bytes::Bytes;
 use futures::FutureExt;
 use hexabase_command::store::{StoredEvent, OUTBOX_CHANNEL};
 use sqlx::postgres::PgListener;
@@ -35,11 +37,15 @@ pub enum RelayError {
     Encode(i64, serde_json::Error),
 }
 
+/// The task subject an event also travels on, if it starts work elsewhere (sagas).
+pub type TaskRoute = Arc<dyn Fn(&StoredEvent) -> Option<String> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Relay {
     pool: PgPool,
     js: jetstream::Context,
     events: EventStream,
+    tasks: Option<TaskRoute>,
     batch: i64,
     poll_interval: Duration,
 }
@@ -50,9 +56,18 @@ impl Relay {
             pool,
             js,
             events,
+            tasks: None,
             batch: 500,
             poll_interval: Duration::from_millis(500),
         }
+    }
+
+    /// Also publish each event `route` names a task subject for on that subject (with the
+    /// message id `task-<position>`), so the workers' task consumer hears of it. Its stream must
+    /// exist before the relay runs.
+    pub fn with_tasks(mut self, route: TaskRoute) -> Self {
+        self.tasks = Some(route);
+        self
     }
 
     /// At most `batch` events a pass (500 by default).
@@ -196,14 +211,25 @@ impl Relay {
         for event in events {
             let mut headers = HeaderMap::new();
             headers.insert(NATS_MESSAGE_ID, event.position.to_string().as_str());
-            let body =
-                serde_json::to_vec(event).map_err(|e| RelayError::Encode(event.position, e))?;
+            let body: Bytes = serde_json::to_vec(event)
+                .map_err(|e| RelayError::Encode(event.position, e))?
+                .into();
             let ack = self
                 .js
-                .publish_with_headers(self.events.subject_for(event), headers, body.into())
+                .publish_with_headers(self.events.subject_for(event), headers, body.clone())
                 .await
                 .map_err(|e| RelayError::JetStream(e.to_string()))?;
             acks.push(ack);
+            if let Some(subject) = self.tasks.as_ref().and_then(|route| route(event)) {
+                let mut headers = HeaderMap::new();
+                headers.insert(NATS_MESSAGE_ID, format!("task-{}", event.position).as_str());
+                let ack = self
+                    .js
+                    .publish_with_headers(subject, headers, body)
+                    .await
+                    .map_err(|e| RelayError::JetStream(e.to_string()))?;
+                acks.push(ack);
+            }
         }
         for ack in acks {
             ack.await

@@ -297,14 +297,15 @@ impl Projection for WorkspacesProjection {
                 set_status(db, ws_id, &[], WorkspaceStatus::Deleted, None, at).await?;
             }
             // In the history only: the workspace's status does not change until its saga ends.
-            WorkspaceEvent::ProvisioningStepFailed { .. } => {}
+            WorkspaceEvent::WorkspaceStepFailed { .. } => {}
         }
         Ok(())
     }
 }
 
 /// Move the workspace to `status` (with `reason`), if it is in one of `from` (any, when empty):
-/// the aggregate's own rules, so a deletion requested during provisioning stays `Deleting`.
+/// the aggregate's own rules, so a deletion requested during provisioning stays `Deleting`. A
+/// workspace that failed or is deleted has no API server any more.
 async fn set_status(
     db: &mut PgConnection,
     ws_id: &str,
@@ -315,7 +316,9 @@ async fn set_status(
 ) -> Result<(), ProjectionError> {
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     sqlx::query(
-        "UPDATE rm_workspaces SET status = $2, status_reason = $3, updated_at = $4 \
+        "UPDATE rm_workspaces SET status = $2, status_reason = $3, updated_at = $4, \
+             api_server = CASE WHEN $2 IN ('Failed', 'Deleted') THEN NULL ELSE api_server END, \
+             api_server_ca = CASE WHEN $2 IN ('Failed', 'Deleted') THEN NULL ELSE api_server_ca END \
          WHERE id = $1 AND (cardinality($5::text[]) = 0 OR status = ANY($5))",
     )
     .bind(ws_id)

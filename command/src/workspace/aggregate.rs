@@ -391,7 +391,7 @@ impl Aggregate for Workspace {
             }
             lifecycle @ (WorkspaceEvent::WorkspaceProvisioningStarted { .. }
             | WorkspaceEvent::WorkspaceProvisioned
-            | WorkspaceEvent::ProvisioningStepFailed { .. }
+            | WorkspaceEvent::WorkspaceStepFailed { .. }
             | WorkspaceEvent::WorkspaceProvisioningFailed { .. }
             | WorkspaceEvent::WorkspaceDeleted) => self.apply_lifecycle(lifecycle),
         }

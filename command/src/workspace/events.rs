@@ -110,9 +110,9 @@ pub enum WorkspaceEvent {
     /// The cluster is up, trusts the control plane, and holds the workspace's namespaces,
     /// quotas and RBAC.
     WorkspaceProvisioned,
-    /// A provisioning step failed for good (permanently, or after its last retry); its saga
-    /// undoes what it had done.
-    ProvisioningStepFailed {
+    /// A step of one of the workspace's sagas (provisioning, deletion) failed for good
+    /// (permanently, or after its last retry); the saga undoes what it had done.
+    WorkspaceStepFailed {
         task: String,
         step: String,
         reason: String,
@@ -151,7 +151,7 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::EndpointAssigned { .. } => "EndpointAssigned",
             WorkspaceEvent::WorkspaceProvisioningStarted { .. } => "WorkspaceProvisioningStarted",
             WorkspaceEvent::WorkspaceProvisioned => "WorkspaceProvisioned",
-            WorkspaceEvent::ProvisioningStepFailed { .. } => "ProvisioningStepFailed",
+            WorkspaceEvent::WorkspaceStepFailed { .. } => "WorkspaceStepFailed",
             WorkspaceEvent::WorkspaceProvisioningFailed { .. } => "WorkspaceProvisioningFailed",
             WorkspaceEvent::WorkspaceDeleted => "WorkspaceDeleted",
         }

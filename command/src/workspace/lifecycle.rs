@@ -47,7 +47,7 @@ impl Workspace {
                 _ => vec![],
             },
             WorkspaceCommand::RecordStepFailure { task, step, reason } => {
-                vec![WorkspaceEvent::ProvisioningStepFailed {
+                vec![WorkspaceEvent::WorkspaceStepFailed {
                     task,
                     step,
                     reason: bounded(reason),
@@ -91,6 +91,7 @@ impl Workspace {
             {
                 self.status = WorkspaceStatus::Failed;
                 self.status_reason = Some(reason);
+                self.endpoint = None;
             }
             WorkspaceEvent::WorkspaceDeleted => {
                 self.status = WorkspaceStatus::Deleted;

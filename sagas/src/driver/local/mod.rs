@@ -133,9 +133,6 @@ impl LocalDriver {
     /// One supervision pass: etcd, then every created workspace and every owned one (so the
     /// API server of a workspace deleted by another worker is stopped).
     fn tick(&self) {
-        if let Err(e) = self.children.ensure_etcd() {
-            tracing::warn!(error = %e, "local driver: etcd");
-        }
         let mut workspaces: Vec<WorkspaceId> = std::fs::read_dir(&self.state_dir)
             .into_iter()
             .flatten()
@@ -145,6 +142,13 @@ impl LocalDriver {
         workspaces.extend(self.children.owned());
         workspaces.sort();
         workspaces.dedup();
+        // etcd runs once there is a cluster to hold (or while this process runs it): a
+        // worker of a control plane without workspaces starts nothing.
+        if !workspaces.is_empty() || self.children.etcd_pid().is_some() {
+            if let Err(e) = self.children.ensure_etcd() {
+                tracing::warn!(error = %e, "local driver: etcd");
+            }
+        }
         for workspace in workspaces {
             if let Err(e) = self.children.ensure_apiserver(&workspace) {
                 tracing::warn!(%workspace, error = %e, "local driver: API server");

@@ -1,0 +1,80 @@
+//! Cluster drivers: what creates, runs and removes a workspace's Kubernetes API server.
+//!
+//! Every method is idempotent — creating what exists, or deleting what is gone, succeeds — so
+//! a saga step that calls one can simply be run again after a crash or a retry.
+
+pub mod local;
+pub mod unavailable;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hexabase_command::{OrganizationId, WorkspaceId};
+use tokio_util::sync::CancellationToken;
+
+/// What a workspace's cluster is created with.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub workspace: WorkspaceId,
+    pub organization: OrganizationId,
+    /// The `AuthenticationConfiguration` (`apiserver.config.k8s.io/v1`) the API server starts
+    /// with: it trusts the control plane as OIDC issuer for this workspace's tokens.
+    pub authentication: serde_json::Value,
+}
+
+/// Where clients reach a workspace's API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https://host:port`.
+    pub server: String,
+    /// PEM of the CA that signed the API server's serving certificate.
+    pub ca_pem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// Worth retrying: the cluster is still starting, a process or a peer is briefly away.
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help: bad configuration, an invalid authentication configuration…
+    #[error("{0}")]
+    Permanent(String),
+    /// The driver has no such cluster.
+    #[error("workspace {0} has no cluster")]
+    NotFound(String),
+}
+
+#[async_trait]
+pub trait ClusterDriver: Send + Sync + 'static {
+    /// `local`, `vcluster`.
+    fn name(&self) -> &'static str;
+
+    /// Whether the cluster runs Kubernetes' controllers (namespace finalization, quota usage,
+    /// workloads). Without them the control plane finalizes the namespaces it deletes itself.
+    fn runs_controllers(&self) -> bool;
+
+    /// Create the cluster, or find the one already created for `spec.workspace`.
+    async fn create(&self, spec: &ClusterSpec) -> Result<(), DriverError>;
+
+    /// Wait (at most `timeout`) until the API server answers `/readyz`; `Transient` when it
+    /// does not in time.
+    async fn wait_ready(
+        &self,
+        workspace: &WorkspaceId,
+        timeout: Duration,
+    ) -> Result<(), DriverError>;
+
+    /// The API server's URL and CA.
+    async fn endpoint(&self, workspace: &WorkspaceId) -> Result<Endpoint, DriverError>;
+
+    /// A client of the workspace's API server with cluster-admin rights, for the control
+    /// plane's own changes (namespaces, quotas, RBAC).
+    async fn admin_client(&self, workspace: &WorkspaceId) -> Result<kube::Client, DriverError>;
+
+    /// Remove the cluster and all its data; a cluster already gone is success.
+    async fn delete(&self, workspace: &WorkspaceId) -> Result<(), DriverError>;
+
+    /// Keep the created clusters running until `shutdown` (restart what crashed, bring back
+    /// what a previous run had started). Drivers whose clusters run elsewhere return at once.
+    async fn supervise(&self, shutdown: CancellationToken);
+}

@@ -1,0 +1,488 @@
+//! What a workspace's cluster should hold, computed from the workspace's state and its plan:
+//!
+//! * a Namespace per project, labelled with its project and parent;
+//! * in each project's namespace *and those of its descendant projects* ("native" hierarchy:
+//!   the control plane propagates, as HNC would), a Role per custom role of the project and a
+//!   RoleBinding per role assignment, to the group `hxb:<group name>`;
+//! * the plan's ResourceQuota and LimitRange in every project namespace;
+//! * ClusterRoleBindings: `hxb:WSAdmins` → `cluster-admin`, `hxb:WorkspaceMembers` → `view`, and
+//!   one per cluster role assignment.
+//!
+//! Every object carries the managed-by and workspace labels, so a pass can find what the
+//! control plane owns, restore what drifted and remove what no longer has a resource. Objects
+//! are named after the ids of what they stand for (`role-…`, `ra-…`), which never collide.
+
+use hexabase_command::rbac::{PresetRole, RoleRef};
+use hexabase_command::workspace::{ClusterState, ADMINS_GROUP, MEMBERS_GROUP};
+use hexabase_identity::issuer::CLAIM_PREFIX;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The label every object the control plane manages carries.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGER: &str = "hexabase";
+pub const WORKSPACE_LABEL: &str = "hexabase.ai/workspace";
+pub const PROJECT_LABEL: &str = "hexabase.ai/project";
+pub const PARENT_LABEL: &str = "hexabase.ai/parent";
+
+/// A workspace's resource quota on its plan, in Kubernetes quantities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub cpu: String,
+    pub memory: String,
+    pub storage: String,
+    pub pods: u32,
+    pub services: u32,
+    pub persistent_volume_claims: u32,
+}
+
+impl Quota {
+    /// Whether Kubernetes takes these quantities (`4`, `500m`, `8Gi`, `1e3`).
+    pub fn check(&self) -> Result<(), String> {
+        for (field, value) in [
+            ("cpu", &self.cpu),
+            ("memory", &self.memory),
+            ("storage", &self.storage),
+        ] {
+            if !is_quantity(value) {
+                return Err(format!(
+                    "the plan's quota {field} `{value}` is not a Kubernetes quantity"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A Kubernetes quantity: a decimal number and an optional binary (`Ki`…`Ei`), decimal
+/// (`n`, `u`, `m`, `k`, `M`…`E`) or exponent (`e3`) suffix.
+fn is_quantity(value: &str) -> bool {
+    let number_end = value
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_digit() || *c == '.' || (*i == 0 && (*c == '+' || *c == '-'))))
+        .map_or(value.len(), |(i, _)| i);
+    let (number, suffix) = value.split_at(number_end);
+    let digits = number.trim_start_matches(['+', '-']);
+    let number_ok = !digits.is_empty()
+        && digits.chars().any(|c| c.is_ascii_digit())
+        && digits.matches('.').count() <= 1;
+    let suffix_ok = matches!(
+        suffix,
+        "" | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
+            | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+    ) || suffix
+        .strip_prefix(['e', 'E'])
+        .map(|e| e.trim_start_matches(['+', '-']))
+        .is_some_and(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()));
+    number_ok && suffix_ok
+}
+
+/// The kinds of object the control plane manages, in the order they are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Namespace,
+    Role,
+    RoleBinding,
+    ResourceQuota,
+    LimitRange,
+    ClusterRoleBinding,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Namespace,
+        Kind::Role,
+        Kind::RoleBinding,
+        Kind::ResourceQuota,
+        Kind::LimitRange,
+        Kind::ClusterRoleBinding,
+    ];
+
+    /// (group, version, kind)
+    pub fn gvk(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Namespace => ("", "v1", "Namespace"),
+            Kind::Role => ("rbac.authorization.k8s.io", "v1", "Role"),
+            Kind::RoleBinding => ("rbac.authorization.k8s.io", "v1", "RoleBinding"),
+            Kind::ResourceQuota => ("", "v1", "ResourceQuota"),
+            Kind::LimitRange => ("", "v1", "LimitRange"),
+            Kind::ClusterRoleBinding => ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+        }
+    }
+
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Kind::Namespace | Kind::ClusterRoleBinding)
+    }
+
+    fn api_version(self) -> String {
+        match self.gvk() {
+            ("", version, _) => version.to_owned(),
+            (group, version, _) => format!("{group}/{version}"),
+        }
+    }
+}
+
+/// One object the cluster should hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub kind: Kind,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub manifest: Value,
+}
+
+/// The quota's and the limit range's names in each project namespace.
+pub const QUOTA_NAME: &str = "hexabase-plan";
+pub const LIMITS_NAME: &str = "hexabase-defaults";
+/// The preset groups' cluster role bindings.
+pub const ADMINS_BINDING: &str = "hexabase-wsadmins";
+pub const MEMBERS_BINDING: &str = "hexabase-workspace-members";
+
+fn labels(state: &ClusterState, extra: &[(&str, &str)]) -> Value {
+    let mut labels = json!({
+        MANAGED_BY: MANAGER,
+        WORKSPACE_LABEL: state.workspace.as_str(),
+    });
+    for (key, value) in extra {
+        labels[*key] = json!(value);
+    }
+    labels
+}
+
+fn object(
+    state: &ClusterState,
+    kind: Kind,
+    namespace: Option<&str>,
+    name: &str,
+    extra_labels: &[(&str, &str)],
+    body: Value,
+) -> Desired {
+    let mut manifest = json!({
+        "apiVersion": kind.api_version(),
+        "kind": kind.gvk().2,
+        "metadata": { "name": name, "labels": labels(state, extra_labels) },
+    });
+    if let Some(namespace) = namespace {
+        manifest["metadata"]["namespace"] = json!(namespace);
+    }
+    if let (Some(target), Some(fields)) = (manifest.as_object_mut(), body.as_object()) {
+        for (key, value) in fields {
+            target.insert(key.clone(), value.clone());
+        }
+    }
+    Desired {
+        kind,
+        namespace: namespace.map(str::to_owned),
+        name: name.to_owned(),
+        manifest,
+    }
+}
+
+fn group_subject(name: &str) -> Value {
+    json!([{
+        "kind": "Group",
+        "apiGroup": "rbac.authorization.k8s.io",
+        "name": format!("{CLAIM_PREFIX}{name}"),
+    }])
+}
+
+fn cluster_role(name: &str) -> Value {
+    json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name })
+}
+
+/// Every object `state` asks for, in apply order (namespaces first).
+pub fn desired(state: &ClusterState, quota: &Quota) -> Vec<Desired> {
+    let mut out = Vec::new();
+    let name_of = |project: &hexabase_command::ProjectId| {
+        state
+            .projects
+            .iter()
+            .find(|p| &p.id == project)
+            .map(|p| p.name.as_str())
+    };
+    for project in &state.projects {
+        let mut extra = vec![(PROJECT_LABEL, project.id.as_str())];
+        let parent = project.parent.as_ref().and_then(&name_of);
+        if let Some(parent) = parent {
+            extra.push((PARENT_LABEL, parent));
+        }
+        out.push(object(
+            state,
+            Kind::Namespace,
+            None,
+            &project.name,
+            &extra,
+            json!({}),
+        ));
+    }
+    for project in &state.projects {
+        let origin = [(PROJECT_LABEL, project.id.as_str())];
+        for target in state.descendants_of(&project.id) {
+            let ns = Some(target.name.as_str());
+            for role in state.roles.iter().filter(|r| r.project == project.id) {
+                let rules: Vec<Value> = role
+                    .rules
+                    .iter()
+                    .map(|rule| {
+                        let mut value = json!({
+                            "apiGroups": rule.api_groups,
+                            "resources": rule.resources,
+                            "verbs": rule.verbs,
+                        });
+                        if !rule.resource_names.is_empty() {
+                            value["resourceNames"] = json!(rule.resource_names);
+                        }
+                        value
+                    })
+                    .collect();
+                let mut role_object = object(
+                    state,
+                    Kind::Role,
+                    ns,
+                    role.id.as_str(),
+                    &origin,
+                    json!({ "rules": rules }),
+                );
+                role_object.manifest["metadata"]["annotations"] =
+                    json!({ "hexabase.ai/role-name": role.name });
+                out.push(role_object);
+            }
+            for assignment in state.assignments.iter().filter(|a| a.project == project.id) {
+                let Some(group) = state.groups.get(&assignment.group) else {
+                    continue;
+                };
+                let role_ref = match &assignment.role {
+                    RoleRef::Preset(preset) => cluster_role(preset.as_str()),
+                    RoleRef::Custom(role) => json!({
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "Role",
+                        "name": role.as_str(),
+                    }),
+                };
+                out.push(object(
+                    state,
+                    Kind::RoleBinding,
+                    ns,
+                    assignment.id.as_str(),
+                    &origin,
+                    json!({ "subjects": group_subject(group), "roleRef": role_ref }),
+                ));
+            }
+        }
+    }
+    for project in &state.projects {
+        let ns = Some(project.name.as_str());
+        out.push(object(
+            state,
+            Kind::ResourceQuota,
+            ns,
+            QUOTA_NAME,
+            &[],
+            json!({ "spec": { "hard": {
+                "requests.cpu": quota.cpu,
+                "limits.cpu": quota.cpu,
+                "requests.memory": quota.memory,
+                "limits.memory": quota.memory,
+                "requests.storage": quota.storage,
+                "pods": quota.pods.to_string(),
+                "services": quota.services.to_string(),
+                "persistentvolumeclaims": quota.persistent_volume_claims.to_string(),
+            }}}),
+        ));
+        out.push(object(
+            state,
+            Kind::LimitRange,
+            ns,
+            LIMITS_NAME,
+            &[],
+            json!({ "spec": { "limits": [{
+                "type": "Container",
+                "default": { "cpu": "500m", "memory": "512Mi" },
+                "defaultRequest": { "cpu": "100m", "memory": "128Mi" },
+            }]}}),
+        ));
+    }
+    out.push(object(
+        state,
+        Kind::ClusterRoleBinding,
+        None,
+        ADMINS_BINDING,
+        &[],
+        json!({ "subjects": group_subject(ADMINS_GROUP), "roleRef": cluster_role("cluster-admin") }),
+    ));
+    out.push(object(
+        state,
+        Kind::ClusterRoleBinding,
+        None,
+        MEMBERS_BINDING,
+        &[],
+        json!({ "subjects": group_subject(MEMBERS_GROUP), "roleRef": cluster_role("view") }),
+    ));
+    for assignment in &state.cluster_assignments {
+        let Some(group) = state.groups.get(&assignment.group) else {
+            continue;
+        };
+        let role = match assignment.role {
+            PresetRole::Admin => "admin",
+            PresetRole::Edit => "edit",
+            PresetRole::View => "view",
+        };
+        out.push(object(
+            state,
+            Kind::ClusterRoleBinding,
+            None,
+            &format!("hexabase-{}", assignment.id),
+            &[],
+            json!({ "subjects": group_subject(group), "roleRef": cluster_role(role) }),
+        ));
+    }
+    out
+}
+
+/// The label selector of what the control plane manages in `workspace`'s cluster.
+pub fn selector(workspace: &str) -> String {
+    format!("{MANAGED_BY}={MANAGER},{WORKSPACE_LABEL}={workspace}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use hexabase_command::rbac::PolicyRule;
+    use hexabase_command::workspace::{AssignmentState, ProjectState, RoleState, WorkspaceStatus};
+    use hexabase_command::{
+        GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, WorkspaceId,
+    };
+
+    use super::*;
+
+    fn quota() -> Quota {
+        Quota {
+            cpu: "4".into(),
+            memory: "8Gi".into(),
+            storage: "50Gi".into(),
+            pods: 50,
+            services: 20,
+            persistent_volume_claims: 10,
+        }
+    }
+
+    #[test]
+    fn quantities_kubernetes_takes_and_refuses() {
+        for good in ["4", "500m", "8Gi", "1.5", "1e3", "128974848", "+1k"] {
+            assert!(is_quantity(good), "{good}");
+        }
+        for bad in ["lots", "", "4 Gi", "1.2.3", "Gi", "8gi", "1e"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+        assert!(quota().check().is_ok());
+    }
+
+    #[test]
+    fn bindings_and_roles_of_a_project_reach_its_descendants_only() {
+        let (parent, child, other) = (
+            ProjectId::generate(),
+            ProjectId::generate(),
+            ProjectId::generate(),
+        );
+        let (devs, role, assignment) = (
+            GroupId::generate(),
+            RoleId::generate(),
+            RoleAssignmentId::generate(),
+        );
+        let state = ClusterState {
+            workspace: WorkspaceId::generate(),
+            organization: OrganizationId::generate(),
+            plan: "starter".into(),
+            status: WorkspaceStatus::Ready,
+            groups: BTreeMap::from([(devs.clone(), "developers".to_owned())]),
+            projects: vec![
+                ProjectState {
+                    id: parent.clone(),
+                    name: "team".into(),
+                    parent: None,
+                },
+                ProjectState {
+                    id: child.clone(),
+                    name: "team-api".into(),
+                    parent: Some(parent.clone()),
+                },
+                ProjectState {
+                    id: other,
+                    name: "other".into(),
+                    parent: None,
+                },
+            ],
+            roles: vec![RoleState {
+                id: role.clone(),
+                project: parent.clone(),
+                name: "pods-reader".into(),
+                rules: vec![PolicyRule {
+                    api_groups: vec!["".into()],
+                    resources: vec!["pods".into()],
+                    verbs: vec!["get".into()],
+                    resource_names: vec![],
+                }],
+            }],
+            assignments: vec![AssignmentState {
+                id: assignment.clone(),
+                project: parent,
+                group: devs,
+                role: RoleRef::Custom(role.clone()),
+            }],
+            cluster_assignments: vec![],
+        };
+        let objects = desired(&state, &quota());
+        let placed = |kind: Kind, name: &str| -> Vec<String> {
+            let mut found: Vec<String> = objects
+                .iter()
+                .filter(|o| o.kind == kind && o.name == name)
+                .filter_map(|o| o.namespace.clone())
+                .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(
+            placed(Kind::RoleBinding, assignment.as_str()),
+            ["team", "team-api"]
+        );
+        assert_eq!(placed(Kind::Role, role.as_str()), ["team", "team-api"]);
+        assert_eq!(
+            placed(Kind::ResourceQuota, QUOTA_NAME),
+            ["other", "team", "team-api"]
+        );
+        let binding = objects
+            .iter()
+            .find(|o| o.kind == Kind::RoleBinding)
+            .unwrap();
+        assert_eq!(binding.manifest["subjects"][0]["name"], "hxb:developers");
+        assert_eq!(binding.manifest["roleRef"]["kind"], "Role");
+        let child_ns = objects
+            .iter()
+            .find(|o| o.kind == Kind::Namespace && o.name == "team-api")
+            .unwrap();
+        assert_eq!(
+            child_ns.manifest["metadata"]["labels"][PARENT_LABEL],
+            "team"
+        );
+        let admins = objects.iter().find(|o| o.name == ADMINS_BINDING).unwrap();
+        assert_eq!(admins.manifest["roleRef"]["name"], "cluster-admin");
+        assert_eq!(admins.manifest["subjects"][0]["name"], "hxb:WSAdmins");
+        assert!(objects
+            .iter()
+            .all(|o| o.manifest["metadata"]["labels"][MANAGED_BY] == MANAGER));
+    }
+}
