@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use hexabase_identity::config::{AuthSettings, ProviderKind, ProviderSettings, RedisSettings};
+pub use hexabase_sagas::driver::local::LocalDriverSettings;
+pub use hexabase_sagas::engine::RunnerSettings;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -64,6 +66,26 @@ max_projects = 200
 dedicated_nodes = true
 quota = { cpu = "128", memory = "512Gi", storage = "5Ti", pods = 3000, services = 1000, persistent_volume_claims = 500 }
 
+[provisioning]
+driver = "local"
+ready_timeout_secs = 60
+
+[provisioning.local]
+state_dir = ".hexabase/clusters"
+etcd_port = 0
+
+[sagas]
+step_timeout_secs = 300
+concurrency = 8
+recovery_secs = 5
+maintenance_secs = 60
+stream = "HEXABASE_TASKS"
+
+[sagas.backoff]
+base_ms = 500
+max_ms = 30000
+max_attempts = 8
+
 [log]
 format = "json"
 filter = "info"
@@ -84,8 +106,31 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// The plan catalogue by id (`plans.<id>`).
     pub plans: BTreeMap<String, PlanSettings>,
+    pub provisioning: ProvisioningSettings,
+    pub sagas: RunnerSettings,
     pub log: LogSettings,
     pub runtime: RuntimeSettings,
+}
+
+/// Which driver makes the workspaces' clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// A kube-apiserver per workspace on this machine (`provisioning.local`).
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningSettings {
+    pub driver: DriverKind,
+    /// How long one attempt waits for a new API server to answer `/readyz`.
+    pub ready_timeout_secs: u64,
+    /// The CA (PEM) of the control plane's serving certificate, for the workspaces' API servers
+    /// to trust it as OIDC issuer when it is not a public one.
+    #[serde(default)]
+    pub issuer_ca_file: Option<PathBuf>,
+    pub local: LocalDriverSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

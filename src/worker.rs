@@ -4,13 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hexabase_projector::relay::Relay;
+use hexabase_projector::relay::{Relay, TaskRoute};
 use hexabase_projector::run_projection;
+use hexabase_sagas::driver::local::LocalDriver;
+use hexabase_sagas::driver::unavailable::Unavailable;
+use hexabase_sagas::driver::ClusterDriver;
+use hexabase_sagas::engine::{ensure_task_stream, Registry, Runner, Triggers};
+use hexabase_sagas::workspace::{self, Env, Quota, WorkspaceTriggers};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::config::Settings;
+use crate::config::{DriverKind, Settings};
 
 /// Run a worker on a thread of its own with a single-threaded runtime and its own state (its
 /// own Postgres pool and NATS connection), as a separate `worker` process with
@@ -28,11 +33,112 @@ pub fn spawn_worker_apart(
     })
 }
 
-/// The worker: the outbox relay and every projection, until `shutdown`.
+/// The cluster driver the configuration names; if it cannot start, one that fails every step
+/// with the reason (the worker's other work goes on).
+pub fn driver(settings: &Settings) -> Arc<dyn ClusterDriver> {
+    match settings.provisioning.driver {
+        DriverKind::Local => match LocalDriver::new(settings.provisioning.local.clone()) {
+            Ok(driver) => Arc::new(driver),
+            Err(e) => {
+                tracing::error!(error = %e, "the local cluster driver cannot start; provisioning will fail");
+                Arc::new(Unavailable::new("local", e.to_string()))
+            }
+        },
+    }
+}
+
+/// What the workspaces' sagas work with, on `driver`.
+pub fn saga_env(app: &App, driver: Arc<dyn ClusterDriver>) -> anyhow::Result<Env> {
+    let settings = &app.settings;
+    let issuer_ca =
+        match &settings.provisioning.issuer_ca_file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("provisioning.issuer_ca_file {}: {e}", path.display())
+            })?),
+            None => None,
+        };
+    let quotas = settings
+        .plans
+        .iter()
+        .map(|(id, plan)| {
+            let q = &plan.quota;
+            let quota = Quota {
+                cpu: q.cpu.clone(),
+                memory: q.memory.clone(),
+                storage: q.storage.clone(),
+                pods: q.pods,
+                services: q.services,
+                persistent_volume_claims: q.persistent_volume_claims,
+            };
+            (id.clone(), quota)
+        })
+        .collect();
+    let env = Env {
+        pool: app.pool.clone(),
+        workspaces: hexabase_command::store::cqrs(app.pool.clone(), ()),
+        organizations: hexabase_command::store::cqrs(app.pool.clone(), ()),
+        driver,
+        quotas,
+        issuer: settings.http.public_url.trim_end_matches('/').to_owned(),
+        issuer_ca,
+        ready_timeout: Duration::from_secs(settings.provisioning.ready_timeout_secs),
+    };
+    Ok(env)
+}
+
+/// The runner of `registry`'s sagas, on `driver`.
+pub fn saga_runner(
+    app: &App,
+    driver: Arc<dyn ClusterDriver>,
+    registry: Registry<Env>,
+) -> anyhow::Result<Runner<Env>> {
+    Ok(Runner::new(
+        app.pool.clone(),
+        app.js.clone(),
+        Arc::new(saga_env(app, driver)?),
+        registry,
+        Arc::new(WorkspaceTriggers),
+        app.settings.sagas.clone(),
+    ))
+}
+
+/// The worker: the outbox relay, every projection, the sagas and their cluster driver, until
+/// `shutdown`.
 pub async fn run_worker(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    crate::telemetry::metrics();
+    let driver = driver(&app.settings);
+    let runner = saga_runner(&app, driver.clone(), workspace::registry())?;
     let mut tasks = JoinSet::new();
-    let relay = Relay::new(app.pool.clone(), app.js.clone(), app.events.clone());
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        runner
+            .run(token.cancelled_owned())
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        driver.supervise(token).await;
+        Ok(())
+    });
+    let (pipeline_app, token) = (app.clone(), shutdown.clone());
+    tasks.spawn(async move { run_pipeline(pipeline_app, token).await });
+    join(tasks, shutdown).await
+}
+
+/// The event pipeline alone: the outbox relay (with the sagas' task messages), every
+/// projection, and housekeeping, until `shutdown`.
+pub async fn run_pipeline(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    crate::telemetry::metrics();
+    // The relay publishes task messages into the sagas' stream: it must exist first.
+    ensure_task_stream(&app.js, &app.settings.sagas).await?;
+    let mut tasks = JoinSet::new();
+    let sagas = app.settings.sagas.clone();
+    let route: TaskRoute = Arc::new(move |event| {
+        WorkspaceTriggers
+            .subject_for(event)
+            .map(|subject| sagas.subject(&subject))
+    });
+    let relay = Relay::new(app.pool.clone(), app.js.clone(), app.events.clone()).with_tasks(route);
     let token = shutdown.clone();
     tasks.spawn(async move {
         relay
@@ -70,6 +176,14 @@ pub async fn run_worker(app: Arc<App>, shutdown: CancellationToken) -> anyhow::R
                 .map_err(anyhow::Error::from)
         });
     }
+    join(tasks, shutdown).await
+}
+
+/// Wait for `tasks`; the first that fails stops the others.
+async fn join(
+    mut tasks: JoinSet<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut result = Ok(());
     while let Some(done) = tasks.join_next().await {
         let outcome = done.map_err(anyhow::Error::from).and_then(|r| r);

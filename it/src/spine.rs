@@ -99,6 +99,15 @@ impl TestApp {
         settings.log.format = "text".into();
         settings.http.listen = server.addr.to_string();
         settings.http.public_url = base.clone();
+        // The sagas' own stream and subjects, and clusters under a directory of this app's.
+        settings.sagas.stream = format!("HXBT_TASKS_{id}");
+        settings.sagas.subject_prefix = format!("hxbt-tasks.{id}");
+        settings.sagas.recovery_secs = 1;
+        settings.sagas.backoff.base_ms = 100;
+        settings.sagas.backoff.max_ms = 2_000;
+        settings.sagas.backoff.max_attempts = 5;
+        settings.provisioning.local.state_dir =
+            std::env::temp_dir().join(format!("hxb-clusters-{id}"));
         configure(&mut settings);
         hexabase::telemetry::init_logging(&settings.log);
 
@@ -470,9 +479,10 @@ impl Drop for TestApp {
         for worker in self.workers.drain(..) {
             worker.abort();
         }
-        let (nats, stream) = (
+        let (nats, stream, tasks) = (
             self.settings.nats.url.clone(),
             self.settings.nats.stream.clone(),
+            self.settings.sagas.stream.clone(),
         );
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -483,9 +493,9 @@ impl Drop for TestApp {
             };
             rt.block_on(async move {
                 if let Ok(client) = async_nats::connect(nats).await {
-                    let _ = async_nats::jetstream::new(client)
-                        .delete_stream(stream)
-                        .await;
+                    let js = async_nats::jetstream::new(client);
+                    let _ = js.delete_stream(stream).await;
+                    let _ = js.delete_stream(tasks).await;
                 }
             });
         })

@@ -19,6 +19,7 @@ mod projects;
 mod ratelimit;
 mod roles;
 mod security;
+mod tasks;
 mod workspaces;
 mod written;
 
@@ -45,6 +46,7 @@ pub type Apis = (
     groups::GroupsApi,
     projects::ProjectsApi,
     roles::RbacApi,
+    tasks::TasksApi,
     oauth::OidcApi,
 );
 
@@ -59,6 +61,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             groups::GroupsApi,
             projects::ProjectsApi,
             roles::RbacApi,
+            tasks::TasksApi,
             oauth::OidcApi,
         ),
         TITLE,

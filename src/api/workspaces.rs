@@ -16,6 +16,7 @@ use super::page::{self, List};
 use super::security::SignedIn;
 use super::written::Written;
 use crate::app;
+use crate::app::tasks::Progress;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -63,7 +64,39 @@ pub struct WorkspaceView {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// While it provisions (one workspace, not lists): the step, its attempts, the last error.
+    #[oai(skip_serializing_if_is_none)]
+    pub progress: Option<WorkspaceProgress>,
     pub links: WorkspaceLinks,
+}
+
+/// Where a workspace's provisioning stands.
+#[derive(Debug, Object)]
+pub struct WorkspaceProgress {
+    /// The provisioning task (`GET /api/v1/tasks/{taskId}` has its steps).
+    pub task_id: String,
+    /// `running`, or `unwinding` once a step failed for good.
+    pub state: String,
+    /// The step it is at (or undoing).
+    pub step: Option<String>,
+    /// Attempts of that step so far.
+    pub attempts: i32,
+    /// When the next attempt is due.
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+impl From<Progress> for WorkspaceProgress {
+    fn from(progress: Progress) -> Self {
+        Self {
+            task_id: progress.task.id,
+            state: progress.task.state,
+            step: progress.step,
+            attempts: progress.task.attempts,
+            next_attempt_at: progress.task.next_attempt_at,
+            last_error: progress.task.last_error,
+        }
+    }
 }
 
 impl From<WorkspaceRow> for WorkspaceView {
@@ -81,6 +114,7 @@ impl From<WorkspaceRow> for WorkspaceView {
             created_by: row.created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            progress: None,
         }
     }
 }
@@ -208,11 +242,11 @@ impl WorkspacesApi {
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<WorkspaceView>> {
         let (org, ws) = ids(&org_id, &ws_id)?;
-        let row = ctx
-            .app
-            .workspace(&ctx.op(&auth), &org, &ws, position.0)
-            .await?;
-        Ok(Json(row.into()))
+        let op = ctx.op(&auth);
+        let (row, progress) = ctx.app.workspace(&op, &org, &ws, position.0).await?;
+        let mut view = WorkspaceView::from(row);
+        view.progress = progress.map(Into::into);
+        Ok(Json(view))
     }
 
     /// Rename the workspace or change its plan (organization admins, WSAdmins).

@@ -4,6 +4,7 @@
 //! know exists answers 404; what they may see but not do, 403.
 
 use cqrs_es::Aggregate;
+use cqrs_es::AggregateError;
 use hexabase_command::organization::{Organization, OrganizationCommand};
 use hexabase_command::policy::{
     self, Decision, OrgAction, ProjectAction, WorkspaceAccess, WorkspaceAction,
@@ -16,6 +17,9 @@ use hexabase_query::workspace::{self as ws_query, WorkspaceRow};
 
 use super::App;
 use crate::error::{Error, Result};
+
+/// Times a workspace command is decided again after losing a race to another event.
+const CONFLICT_ATTEMPTS: u32 = 4;
 
 pub(super) fn workspace_not_found() -> Error {
     Error::not_found("workspace not found")
@@ -125,21 +129,33 @@ impl App {
         Ok((ws, access))
     }
 
-    /// Run a command on workspace `ws`; the position of the last event it recorded.
+    /// Run a command on workspace `ws`; the position of the last event it recorded. The
+    /// workspace's sagas record on it too: a command that lost the race to one of their
+    /// events is decided again on the state that includes it (as a client re-reading and
+    /// retrying would), a few times.
     pub(super) async fn execute_workspace(
         &self,
         ws: &WorkspaceId,
         command: WorkspaceCommand,
         metadata: CommandMetadata,
     ) -> Result<Option<i64>> {
-        let (result, position) = with_position(self.workspaces.execute_with_metadata(
-            ws.as_str(),
-            command,
-            metadata.into_map(),
-        ))
-        .await;
-        result?;
-        Ok(position)
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (result, position) = with_position(self.workspaces.execute_with_metadata(
+                ws.as_str(),
+                command.clone(),
+                metadata.clone().into_map(),
+            ))
+            .await;
+            match result {
+                Err(AggregateError::AggregateConflict) if attempts < CONFLICT_ATTEMPTS => continue,
+                result => {
+                    result?;
+                    return Ok(position);
+                }
+            }
+        }
     }
 
     /// Run a command on organization `org`; the position of the last event it recorded, or of

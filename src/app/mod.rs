@@ -16,6 +16,7 @@ mod plans;
 mod projects;
 pub mod roles;
 pub mod sessions;
+pub mod tasks;
 mod tokens;
 mod workspaces;
 

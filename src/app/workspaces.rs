@@ -12,6 +12,7 @@ use hexabase_query::workspace::{self as ws_query, WorkspaceRow};
 use hexabase_query::Page;
 use serde_json::Value;
 
+use super::tasks::Progress;
 use super::{App, OpContext, PageRequest};
 use crate::error::{Error, Result};
 
@@ -109,16 +110,20 @@ impl App {
         .await?)
     }
 
+    /// The workspace, and where its provisioning stands while it runs.
     pub async fn workspace(
         &self,
         op: &OpContext,
         org: &OrganizationId,
         ws: &WorkspaceId,
         position: Option<i64>,
-    ) -> Result<WorkspaceRow> {
+    ) -> Result<(WorkspaceRow, Option<Progress>)> {
         self.consistent_workspace(position).await?;
-        self.authorize_workspace_of(org, ws, op.user(), WorkspaceAction::Read)
-            .await
+        let row = self
+            .authorize_workspace_of(org, ws, op.user(), WorkspaceAction::Read)
+            .await?;
+        let progress = self.provisioning(ws.as_str()).await?;
+        Ok((row, progress))
     }
 
     /// Rename the workspace and/or move it to another available plan.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use hexabase::config::Settings;
 use hexabase::server::HttpServer;
 use hexabase_command::WorkspaceId;
 use hexabase_identity::issuer::authentication_configuration;
@@ -14,8 +15,28 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-/// The control plane over HTTPS (its issuer URL), with a client trusting its CA.
-pub async fn https_app() -> (TestApp, String) {
+/// The control plane over HTTPS (its issuer URL), with a client trusting its CA, whose
+/// workspaces get no cluster of the control plane's making (its driver's
+/// program is missing, so provisioning fails): for tests where a KubeCluster of their own
+/// stands in for the workspace's cluster.
+pub async fn https_app_without_clusters() -> (TestApp, String) {
+    https_app_configured(|settings| {
+        settings.provisioning.local.kube_apiserver = Some("/nonexistent/kube-apiserver".into());
+    })
+    .await
+}
+
+/// The control plane over HTTPS (its issuer URL, whose CA the workspaces' API servers trust),
+/// with a client trusting its CA; `configure` adjusts the settings last.
+pub async fn https_app_configured(configure: impl FnOnce(&mut Settings)) -> (TestApp, String) {
+    https_app_with_options(TestAppOptions::default(), configure).await
+}
+
+/// `https_app_configured` with `options` (e.g. no worker: the test runs what it needs).
+pub async fn https_app_with_options(
+    options: TestAppOptions,
+    configure: impl FnOnce(&mut Settings),
+) -> (TestApp, String) {
     hexabase_it::init_crypto();
     let ca = Ca::new("hexabase-test-control-plane-ca");
     let serving = ca.server(&[]);
@@ -24,12 +45,17 @@ pub async fn https_app() -> (TestApp, String) {
     let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
     std::fs::write(&cert, &serving.cert_pem).unwrap();
     std::fs::write(&key, &serving.key_pem).unwrap();
+    let ca_file = dir.join("ca.crt");
+    std::fs::write(&ca_file, &ca.cert_pem).unwrap();
     let server = HttpServer::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("https://127.0.0.1:{}", server.addr.port());
     let server = server.with_tls(hexabase::tls::server_config(&cert, &key).unwrap());
     let public = issuer.clone();
-    let mut app = TestApp::spawn_on(server, TestAppOptions::default(), move |settings| {
+    let mut app = TestApp::spawn_on(server, options, move |settings| {
         settings.http.public_url = public;
+        // The workspaces' API servers trust the control plane's test CA as issuer.
+        settings.provisioning.issuer_ca_file = Some(ca_file);
+        configure(settings);
     })
     .await;
     app.base = issuer;

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::common::{hexabase_binary, https_app, trusting_cluster};
+use super::common::{hexabase_binary, https_app_without_clusters, trusting_cluster};
 
 /// A browser signed in to the control plane as `session`: follows redirects by hand so that
 /// the session cookie only ever goes to the control plane, and allows on the approval page.
@@ -175,7 +175,7 @@ fn home_dir(ca_pem: &str, kubeconfig: &Value) -> PathBuf {
 
 #[tokio::test]
 async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
-    let (app, ca_pem) = https_app().await;
+    let (app, ca_pem) = https_app_without_clusters().await;
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
     let ws = app.create_workspace(&admin, &org, "Staging").await;
@@ -358,7 +358,7 @@ async fn kubectl_signs_in_with_hexabase_login_and_with_kubelogin() {
 /// it from a browser elsewhere; the grant it keeps signs kubectl in.
 #[tokio::test]
 async fn kubectl_signs_in_on_a_machine_without_a_browser_with_a_device_code() {
-    let (app, ca_pem) = https_app().await;
+    let (app, ca_pem) = https_app_without_clusters().await;
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
     let ws = app.create_workspace(&admin, &org, "Staging").await;

@@ -5,5 +5,6 @@ mod identity;
 mod kube;
 mod kubectl_login;
 mod local_driver;
+mod provisioning;
 mod stripe;
 mod workspace_tokens;

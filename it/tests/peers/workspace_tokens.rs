@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams, PostParams};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::common::{hexabase_binary, https_app, namespace, trusting_cluster};
+use super::common::{hexabase_binary, https_app_without_clusters, namespace, trusting_cluster};
 
 async fn workspace_token(app: &TestApp, ws: &str, token: &str) -> hexabase_it::spine::Reply {
     app.post(&format!("/api/v1/workspaces/{ws}/token"), token, &json!({}))
@@ -18,7 +18,7 @@ async fn workspace_token(app: &TestApp, ws: &str, token: &str) -> hexabase_it::s
 
 #[tokio::test]
 async fn a_real_apiserver_trusts_workspace_tokens_and_applies_rbac_by_their_groups() {
-    let (app, ca_pem) = https_app().await;
+    let (app, ca_pem) = https_app_without_clusters().await;
     let (_, admin) = app.user();
     let (org, _) = app.create_org(&admin, "Acme").await;
     let ws = app.create_workspace(&admin, &org, "Staging").await;

@@ -29,12 +29,15 @@ async fn an_org_admin_requests_a_workspace_and_follows_its_status() {
     assert_eq!(reply.body["links"]["self"], link.as_str());
     let position = reply.body["position"].as_i64().unwrap();
 
-    // Until provisioning exists the workspace honestly stays `Requested`.
     let view = app
         .get(&format!("{link}?position={position}"), &admin)
         .await;
     assert_eq!(view.status, StatusCode::OK, "{}", view.text);
-    assert_eq!(view.body["status"], "Requested");
+    let status = view.body["status"].as_str().unwrap().to_owned();
+    assert!(
+        ["Requested", "Provisioning", "Failed"].contains(&status.as_str()),
+        "{status}"
+    );
     assert_eq!(view.body["plan"], "starter");
     assert_eq!(view.body["created_by"], alice.as_str());
 
@@ -81,8 +84,37 @@ async fn an_org_admin_requests_a_workspace_and_follows_its_status() {
         .unwrap()
         .iter()
         .map(|e| e["event_type"].as_str().unwrap())
+        .filter(|t| ["WorkspaceRequested", "WorkspaceRenamed"].contains(t))
         .collect();
     assert_eq!(types, ["WorkspaceRequested", "WorkspaceRenamed"]);
+
+    // This control plane's issuer is plain http, which no API server trusts: provisioning
+    // fails for good, says why, and the history has the step that failed.
+    app.eventually("provisioning to fail", || async {
+        app.get(&link, &admin).await.body["status"] == "Failed"
+    })
+    .await;
+    let failed = app.get(&link, &admin).await;
+    let reason = failed.body["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("https"), "{}", failed.text);
+    app.caught_up().await;
+    let history = app
+        .get(
+            &format!("/api/v1/organizations/{org}/events?aggregate_type=Workspace"),
+            &admin,
+        )
+        .await;
+    let failure = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "WorkspaceStepFailed")
+        .unwrap_or_else(|| panic!("no failed step in {}", history.text));
+    assert_eq!(
+        failure["payload"]["WorkspaceStepFailed"]["step"],
+        "create-cluster"
+    );
+    assert_eq!(failure["actor"], "system");
 }
 
 /// A read that passes its write's position never answers 404 because another projection it
@@ -268,9 +300,25 @@ async fn admins_rename_change_plan_and_delete_and_the_org_keeps_its_workspaces()
     assert_eq!(deleted.body["status"], "Deleting");
     let position = deleted.body["position"].as_i64().unwrap();
     let view = app.get(&format!("{url}?position={position}"), &admin).await;
-    assert_eq!(view.body["status"], "Deleting");
+    let status = view.body["status"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        ["Deleting", "Deleted"].contains(&status.as_str()),
+        "{status}"
+    );
+    // Torn down (it never had a cluster), it is gone, and so is the organization's hold on it.
+    app.eventually("the workspace to be deleted", || async {
+        app.get(&url, &admin).await.body["status"] == "Deleted"
+    })
+    .await;
     let again = app.delete(&url, &admin).await;
-    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.text);
     let rename = app.patch(&url, &admin, &json!({ "name": "Late" })).await;
-    assert_eq!(rename.status, StatusCode::CONFLICT, "{}", rename.text);
+    assert_eq!(rename.status, StatusCode::NOT_FOUND, "{}", rename.text);
+    app.eventually("the organization to let go of the workspace", || async {
+        let org_delete = app
+            .delete(&format!("/api/v1/organizations/{org}"), &admin)
+            .await;
+        org_delete.status == StatusCode::OK
+    })
+    .await;
 }

@@ -283,6 +283,10 @@ fn matrix() -> Vec<Entry> {
         Entry::session("delete", "/api/v1/workspaces/{ws_id}/clusterroleassignments/{assignment_id}",
                                                                                       [200, 404, 200, 403, 404, 401])
             .fresh(ClusterAssignment),
+
+        // What the control plane does to the workspace's cluster, for whoever sees the workspace.
+        Entry::session("get", "/api/v1/workspaces/{ws_id}/tasks",                    [200, 404, 200, 200, 404, 401]),
+        Entry::session("get", "/api/v1/tasks/{task_id}",                              [200, 404, 200, 200, 404, 401]),
     ]
 }
 
@@ -374,10 +378,11 @@ struct Vars {
     role: String,
     assignment: String,
     cluster_assignment: String,
+    task: String,
 }
 
 /// The path parameters that name a resource.
-const IDS: [&str; 7] = [
+const IDS: [&str; 8] = [
     "org_id",
     "ws_id",
     "user_id",
@@ -385,6 +390,7 @@ const IDS: [&str; 7] = [
     "project_id",
     "role_id",
     "assignment_id",
+    "task_id",
 ];
 
 impl Vars {
@@ -399,6 +405,7 @@ impl Vars {
             (_, "role_id") => &self.role,
             ("roleassignments", "assignment_id") => &self.assignment,
             ("clusterroleassignments", "assignment_id") => &self.cluster_assignment,
+            (_, "task_id") => &self.task,
             (_, "plan_id") => PLAN,
             (_, "provider") => PROVIDER,
             _ => return None,
@@ -426,6 +433,7 @@ impl Vars {
             role: ghost(&self.role),
             assignment: ghost(&self.assignment),
             cluster_assignment: ghost(&self.cluster_assignment),
+            task: ghost(&self.task),
         }
     }
 
@@ -575,6 +583,7 @@ impl Fixture {
         fixture.vars.assignment = fixture.assignment(app, &fixture.vars.group).await;
         let group = &fixture.vars.group;
         fixture.vars.cluster_assignment = fixture.cluster_assignment(app, group).await;
+        fixture.vars.task = fixture.task(app).await;
 
         let (other, theirs) = (&fixture.other, &mut fixture.theirs);
         let workspaces = format!("/api/v1/organizations/{}/workspaces", theirs.org);
@@ -679,6 +688,19 @@ impl Fixture {
     }
 
     /// `group` gets the `view` cluster role in the workspace.
+    /// The workspace's provisioning task, once its saga has started.
+    async fn task(&self, app: &TestApp) -> String {
+        let tasks = format!("/api/v1/workspaces/{}/tasks", self.vars.ws);
+        for _ in 0..300 {
+            let reply = app.get(&tasks, &self.admin.token).await;
+            if let Some(id) = reply.body["items"][0]["id"].as_str() {
+                return id.to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the workspace's provisioning task never started")
+    }
+
     async fn cluster_assignment(&self, app: &TestApp, group: &str) -> String {
         let path = format!("/api/v1/workspaces/{}/clusterroleassignments", self.vars.ws);
         let body = json!({ "group_id": group, "cluster_role": "view" });
@@ -746,6 +768,7 @@ impl Fixture {
             &v.role,
             &v.assignment,
             &v.cluster_assignment,
+            &v.task,
         ]
         .map(String::as_str);
         match caller {
