@@ -154,17 +154,9 @@ fn yes() -> bool {
     true
 }
 
-/// The resource quota of a workspace, in Kubernetes quantities.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaSettings {
-    pub cpu: String,
-    pub memory: String,
-    pub storage: String,
-    pub pods: u32,
-    pub services: u32,
-    pub persistent_volume_claims: u32,
-}
+/// The resource quota of a workspace, in Kubernetes quantities (the provisioning sagas put it
+/// into every project namespace).
+pub type QuotaSettings = hexabase_sagas::workspace::Quota;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

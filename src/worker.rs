@@ -10,7 +10,7 @@ use hexabase_sagas::driver::local::LocalDriver;
 use hexabase_sagas::driver::unavailable::Unavailable;
 use hexabase_sagas::driver::ClusterDriver;
 use hexabase_sagas::engine::{ensure_task_stream, Registry, Runner, Triggers};
-use hexabase_sagas::workspace::{self, Env, Quota, WorkspaceTriggers};
+use hexabase_sagas::workspace::{self, Env, WorkspaceTriggers};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -60,18 +60,7 @@ pub fn saga_env(app: &App, driver: Arc<dyn ClusterDriver>) -> anyhow::Result<Env
     let quotas = settings
         .plans
         .iter()
-        .map(|(id, plan)| {
-            let q = &plan.quota;
-            let quota = Quota {
-                cpu: q.cpu.clone(),
-                memory: q.memory.clone(),
-                storage: q.storage.clone(),
-                pods: q.pods,
-                services: q.services,
-                persistent_volume_claims: q.persistent_volume_claims,
-            };
-            (id.clone(), quota)
-        })
+        .map(|(id, plan)| (id.clone(), plan.quota.clone()))
         .collect();
     let env = Env {
         pool: app.pool.clone(),

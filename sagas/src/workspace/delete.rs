@@ -14,7 +14,7 @@ use hexabase_command::organization::OrganizationCommand;
 use hexabase_command::workspace::WorkspaceCommand;
 use serde_json::Value;
 
-use super::{done, driver_error, record, state, workspace_of, Env, DELETE};
+use super::{done, driver_error, record, record_step_failure, state, workspace_of, Env, DELETE};
 use crate::engine::{action, Cx, Saga, Step, StepError, StepFuture};
 
 pub struct DeleteWorkspace;
@@ -81,17 +81,6 @@ impl Saga<Env> for DeleteWorkspace {
         step: &'a str,
         reason: &'a str,
     ) -> StepFuture<'a> {
-        Box::pin(async move {
-            record(
-                cx,
-                WorkspaceCommand::RecordStepFailure {
-                    task: cx.saga.id.clone(),
-                    step: step.to_owned(),
-                    reason: reason.to_owned(),
-                },
-            )
-            .await?;
-            done()
-        })
+        Box::pin(record_step_failure(cx, step, reason))
     }
 }

@@ -98,6 +98,38 @@ async fn record(cx: &Cx<'_, Env>, command: WorkspaceCommand) -> Result<(), StepE
     }
 }
 
+/// What a workspace saga records when one of its steps failed for good: the history shows the
+/// task, the step and why.
+async fn record_step_failure(
+    cx: &Cx<'_, Env>,
+    step: &str,
+    reason: &str,
+) -> Result<Value, StepError> {
+    record(
+        cx,
+        WorkspaceCommand::RecordStepFailure {
+            task: cx.saga.id.clone(),
+            step: step.to_owned(),
+            reason: reason.to_owned(),
+        },
+    )
+    .await?;
+    done()
+}
+
+/// The workspace's state as its cluster should hold it, and the quota of its plan; a
+/// workspace gone, or a plan not in the catalogue, fails for good.
+async fn state_and_quota(
+    cx: &Cx<'_, Env>,
+) -> Result<(WorkspaceId, ClusterState, Quota), StepError> {
+    let (ws, state) = state(cx).await?;
+    let state = state.ok_or_else(|| StepError::Permanent("the workspace does not exist".into()))?;
+    let quota = cx.env.quotas.get(&state.plan).cloned().ok_or_else(|| {
+        StepError::Permanent(format!("plan `{}` is not in the catalogue", state.plan))
+    })?;
+    Ok((ws, state, quota))
+}
+
 fn driver_error(error: DriverError) -> StepError {
     match error {
         DriverError::Transient(e) => StepError::Transient(e),

@@ -27,6 +27,7 @@ pub const PARENT_LABEL: &str = "hexabase.ai/parent";
 
 /// A workspace's resource quota on its plan, in Kubernetes quantities.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Quota {
     pub cpu: String,
     pub memory: String,

@@ -21,7 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::objects::{desired, Kind};
-use super::{done, driver_error, record, state, workspace_of, Env, PROVISION};
+use super::{
+    done, driver_error, record, record_step_failure, state, state_and_quota, workspace_of, Env,
+    PROVISION,
+};
 use crate::driver::ClusterSpec;
 use crate::engine::{action, Cx, Saga, Step, StepError, StepFuture};
 
@@ -98,12 +101,8 @@ async fn endpoint(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
 
 /// Apply what the workspace's state asks for of `kinds`.
 async fn apply_kinds(cx: &Cx<'_, Env>, kinds: &[Kind]) -> Result<Value, StepError> {
-    let (ws, state) = state(cx).await?;
-    let state = state.ok_or_else(|| StepError::Permanent("the workspace does not exist".into()))?;
-    let quota = cx.env.quotas.get(&state.plan).ok_or_else(|| {
-        StepError::Permanent(format!("plan `{}` is not in the catalogue", state.plan))
-    })?;
-    let objects: Vec<_> = desired(&state, quota)
+    let (ws, state, quota) = state_and_quota(cx).await?;
+    let objects: Vec<_> = desired(&state, &quota)
         .into_iter()
         .filter(|o| kinds.contains(&o.kind))
         .collect();
@@ -123,10 +122,8 @@ async fn namespaces(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
 
 async fn quotas(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
     // A plan's quota Kubernetes would refuse fails here, not at the workspace's first project.
-    let (_, state) = state(cx).await?;
-    if let Some(quota) = state.and_then(|s| cx.env.quotas.get(&s.plan).cloned()) {
-        quota.check().map_err(StepError::Permanent)?;
-    }
+    let (_, _, quota) = state_and_quota(cx).await?;
+    quota.check().map_err(StepError::Permanent)?;
     apply_kinds(cx, &[Kind::ResourceQuota, Kind::LimitRange]).await
 }
 
@@ -200,18 +197,7 @@ impl Saga<Env> for ProvisionWorkspace {
         step: &'a str,
         reason: &'a str,
     ) -> StepFuture<'a> {
-        Box::pin(async move {
-            record(
-                cx,
-                WorkspaceCommand::RecordStepFailure {
-                    task: cx.saga.id.clone(),
-                    step: step.to_owned(),
-                    reason: reason.to_owned(),
-                },
-            )
-            .await?;
-            done()
-        })
+        Box::pin(record_step_failure(cx, step, reason))
     }
 
     fn failed<'a>(&'a self, cx: &'a Cx<'a, Env>, reason: &'a str) -> StepFuture<'a> {

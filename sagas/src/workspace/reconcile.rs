@@ -8,22 +8,20 @@ use hexabase_command::workspace::WorkspaceStatus;
 use serde_json::{json, Value};
 
 use super::objects::desired;
-use super::{driver_error, state, Env, RECONCILE};
+use super::{driver_error, state, state_and_quota, Env, RECONCILE};
 use crate::engine::{action, Cx, Saga, Step, StepError};
 
 pub struct ReconcileWorkspace;
 
 async fn reconcile(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
-    let (ws, state) = state(cx).await?;
+    let (_, state) = state(cx).await?;
     // Before provisioning is done, its own steps apply the state; after deletion there is no
     // cluster.
-    let Some(state) = state.filter(|s| s.status == WorkspaceStatus::Ready) else {
+    if state.is_none_or(|s| s.status != WorkspaceStatus::Ready) {
         return Ok(json!({ "skipped": "the workspace is not Ready" }));
-    };
-    let quota = cx.env.quotas.get(&state.plan).ok_or_else(|| {
-        StepError::Permanent(format!("plan `{}` is not in the catalogue", state.plan))
-    })?;
-    let objects = desired(&state, quota);
+    }
+    let (ws, state, quota) = state_and_quota(cx).await?;
+    let objects = desired(&state, &quota);
     let client = cx
         .env
         .driver
