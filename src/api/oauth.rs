@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use hexabase_command::WorkspaceId;
 use hexabase_identity::issuer::code::{self as grant, GrantError, Redirect};
+use hexabase_identity::issuer::{Client, CLI_CLIENT};
 use poem::http::header;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Form, Html, Json};
@@ -13,9 +14,9 @@ use serde::Deserialize;
 
 use super::context::Ctx;
 use super::error::ApiResult;
-use super::pages::{self, ApprovalPage, Asking};
+use super::pages::{self, ApprovalPage, Asking, Target};
 use super::security::SignedIn;
-use crate::app::oauth::{Authorization, DeviceCode, TokenGrant, DEVICE_GRANT};
+use crate::app::oauth::{Approval, Asked, Authorization, DeviceCode, TokenGrant, DEVICE_GRANT};
 use crate::error::Error;
 
 #[derive(Tags)]
@@ -194,7 +195,7 @@ pub enum AuthorizeReply {
 }
 
 /// The client id of a token request: HTTP Basic (user = client id, empty password) or the form.
-fn client_of(req: &poem::Request, form_client: Option<&str>) -> Result<WorkspaceId, GrantError> {
+fn client_of(req: &poem::Request, form_client: Option<&str>) -> Result<Client, GrantError> {
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -207,8 +208,29 @@ fn client_of(req: &poem::Request, form_client: Option<&str>) -> Result<Workspace
         .ok_or_else(|| {
             GrantError::InvalidClient("the client id (the workspace id) is required".into())
         })?;
-    WorkspaceId::parse(&client)
-        .map_err(|_| GrantError::InvalidClient("the client id must be a workspace id".into()))
+    Client::parse(&client).ok_or_else(|| {
+        GrantError::InvalidClient(format!(
+            "the client id must be a workspace id or `{CLI_CLIENT}`"
+        ))
+    })
+}
+
+/// The approval page for `approval`, shown to `user`.
+fn page(approval: &Approval, user: &str, asking: Asking<'_>) -> String {
+    let target = match &approval.asked {
+        Asked::Workspace { id, name, groups } => Target::Workspace {
+            name,
+            id: id.as_str(),
+            groups,
+        },
+        Asked::ControlPlane => Target::ControlPlane,
+    };
+    pages::approval_page(&ApprovalPage {
+        target,
+        user,
+        asking,
+        approval: &approval.approval,
+    })
 }
 
 /// An approval page's answer: `allow` or `deny`.
@@ -335,9 +357,12 @@ impl OidcApi {
         let client = client_id
             .0
             .as_deref()
-            .and_then(|c| WorkspaceId::parse(c).ok())
+            .and_then(Client::parse)
             .ok_or_else(|| {
-                Error::bad_request("client_id must be a workspace id", Some("client_id"))
+                Error::bad_request(
+                    format!("client_id must be a workspace id or `{CLI_CLIENT}`"),
+                    Some("client_id"),
+                )
             })?;
         let redirect = Redirect::parse(redirect_uri.0.as_deref().unwrap_or_default())
             .map_err(|e| Error::bad_request(e.to_string(), Some("redirect_uri")))?;
@@ -356,16 +381,11 @@ impl OidcApi {
                 .await?
             {
                 Authorization::Redirect(location) => AuthorizeReply::Found(location),
-                Authorization::Approve(approval) => {
-                    AuthorizeReply::Approval(Html(pages::approval_page(&ApprovalPage {
-                        workspace: &approval.workspace_name,
-                        workspace_id: approval.workspace_id.as_str(),
-                        user: op.user().as_str(),
-                        groups: &approval.groups,
-                        asking: Asking::Loopback(&redirect),
-                        approval: &approval.approval,
-                    })))
-                }
+                Authorization::Approve(approval) => AuthorizeReply::Approval(Html(page(
+                    &approval,
+                    op.user().as_str(),
+                    Asking::Loopback(&redirect),
+                ))),
             },
         )
     }
@@ -457,16 +477,11 @@ impl OidcApi {
                 "Not allowed",
                 "<p>Only members of the workspace's groups may give a device access to it.</p>",
             ))),
-            DeviceCode::Approve { approval, shown } => {
-                DevicePage::Page(Html(pages::approval_page(&ApprovalPage {
-                    workspace: &approval.workspace_name,
-                    workspace_id: approval.workspace_id.as_str(),
-                    user: op.user().as_str(),
-                    groups: &approval.groups,
-                    asking: Asking::Device(&shown),
-                    approval: &approval.approval,
-                })))
-            }
+            DeviceCode::Approve { approval, shown } => DevicePage::Page(Html(page(
+                &approval,
+                op.user().as_str(),
+                Asking::Device(&shown),
+            ))),
         })
     }
 

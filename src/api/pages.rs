@@ -13,12 +13,22 @@ pub enum Asking<'a> {
     Device(&'a str),
 }
 
+/// What the tokens asked for are good for.
+pub enum Target<'a> {
+    /// A workspace's API server, with the user's groups in it.
+    Workspace {
+        name: &'a str,
+        id: &'a str,
+        groups: &'a [String],
+    },
+    /// The control plane's API, as the user (the `hexabase` CLI signing in).
+    ControlPlane,
+}
+
 /// What the approval page shows, and the secret its answers carry.
 pub struct ApprovalPage<'a> {
-    pub workspace: &'a str,
-    pub workspace_id: &'a str,
+    pub target: Target<'a>,
     pub user: &'a str,
-    pub groups: &'a [String],
     pub asking: Asking<'a>,
     pub approval: &'a str,
 }
@@ -62,36 +72,57 @@ pub fn approval_page(page: &ApprovalPage<'_>) -> String {
         url.map(|u| format!("{decide_path}?{}", u.query().unwrap_or_default()))
             .unwrap_or_default()
     };
-    let (who, started) = match page.asking {
-        Asking::Loopback(redirect) => (
+    let (who, started) = match (&page.asking, &page.target) {
+        (Asking::Loopback(redirect), Target::Workspace { .. }) => (
             format!(
                 "A program on your computer, listening at <code>{}</code>,",
                 escape(redirect.as_sent())
             ),
             "<code>hexabase login</code> or <code>kubectl oidc-login</code>",
         ),
-        Asking::Device(code) => (
+        (Asking::Loopback(redirect), Target::ControlPlane) => (
+            format!(
+                "A program on your computer, listening at <code>{}</code>,",
+                escape(redirect.as_sent())
+            ),
+            "<code>hexabase auth login</code>",
+        ),
+        (Asking::Device(code), _) => (
             format!(
                 "The device that showed you the code <code>{}</code>",
                 escape(code)
             ),
-            "<code>hexabase login --device</code> and it showed you this code",
+            "a sign-in with <code>--device</code> and it showed you this code",
         ),
     };
-    let title = format!("Allow kubectl access to {}?", page.workspace);
+    let (title, what) = match &page.target {
+        Target::Workspace { name, id, groups } => (
+            format!("Allow kubectl access to {name}?"),
+            format!(
+                "tokens for the API server of workspace <strong>{}</strong> (<code>{}</code>) \
+                 as <code>{}</code>, in the groups <code>{}</code>",
+                escape(name),
+                escape(id),
+                escape(page.user),
+                escape(&groups.join(", "))
+            ),
+        ),
+        Target::ControlPlane => (
+            "Allow the hexabase CLI to act as you?".to_owned(),
+            format!(
+                "a session of the control plane as <code>{}</code>: whatever you may do here, \
+                 it may do, until you sign it out",
+                escape(page.user)
+            ),
+        ),
+    };
     plain_page(
         &title,
         &format!(
-            "<p>{who} asks for tokens for the API server of workspace \
-             <strong>{workspace}</strong> (<code>{workspace_id}</code>) as <code>{user}</code>, \
-             in the groups <code>{groups}</code>.</p>\
+            "<p>{who} asks for {what}.</p>\
              <p>Allow it only if you have just started {started} yourself.</p>\
              <p><a id=\"allow\" href=\"{allow}\">Allow</a> &middot; \
              <a id=\"deny\" href=\"{deny}\">Deny</a></p>",
-            workspace = escape(page.workspace),
-            workspace_id = escape(page.workspace_id),
-            user = escape(page.user),
-            groups = escape(&page.groups.join(", ")),
             allow = escape(&link("allow")),
             deny = escape(&link("deny")),
         ),
@@ -135,11 +166,14 @@ mod tests {
     #[test]
     fn the_approval_page_escapes_what_it_shows_and_links_both_answers() {
         let redirect = Redirect::parse("http://127.0.0.1:8000/cb").unwrap();
+        let groups = ["WSAdmins".to_owned()];
         let page = approval_page(&ApprovalPage {
-            workspace: "<script>alert(1)</script>",
-            workspace_id: "ws-1",
+            target: Target::Workspace {
+                name: "<script>alert(1)</script>",
+                id: "ws-1",
+                groups: &groups,
+            },
             user: "hxb-usr-1",
-            groups: &["WSAdmins".to_owned()],
             asking: Asking::Loopback(&redirect),
             approval: "a+b/c",
         });

@@ -1,11 +1,14 @@
-//! The OpenID provider's grants for kubectl clients (the client id is the workspace id): the
+//! The OpenID provider's grants for the clients on users' machines — kubectl for a workspace
+//! (the client id is the workspace id) and the `hexabase` CLI (`hexabase-cli`): the
 //! authorization code flow with PKCE and the user's approval, the device flow, and the token
-//! endpoint that redeems either — or a refresh token — for a workspace token. Refusals the
-//! client must hear in OAuth's own words are `GrantError`s; the rest is the one `Error`.
+//! endpoint that redeems either — or a refresh token — for a workspace token, or for the CLI a
+//! control-plane session. Refusals the client must hear in OAuth's own words are
+//! `GrantError`s; the rest is the one `Error`.
 
 use hexabase_command::{UserId, WorkspaceId};
 use hexabase_identity::issuer::code::{self, AuthorizationRequest, GrantError, Redirect};
 use hexabase_identity::issuer::device;
+use hexabase_identity::issuer::Client;
 use hexabase_identity::session::SessionError;
 
 use super::App;
@@ -15,12 +18,21 @@ use crate::error::{Error, Result};
 /// The grant type of the device flow's token requests (RFC 8628 §3.4).
 pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// What the approval page shows: which workspace, the groups the tokens will carry, and the
-/// secret its Allow and Deny links carry.
+/// What the tokens asked for are good for.
+pub enum Asked {
+    /// A workspace's API server, with the user's groups in it.
+    Workspace {
+        id: WorkspaceId,
+        name: String,
+        groups: Vec<String>,
+    },
+    /// The control plane, as the user.
+    ControlPlane,
+}
+
+/// What the approval page shows, and the secret its Allow and Deny links carry.
 pub struct Approval {
-    pub workspace_id: WorkspaceId,
-    pub workspace_name: String,
-    pub groups: Vec<String>,
+    pub asked: Asked,
     pub approval: String,
 }
 
@@ -92,7 +104,7 @@ impl App {
     pub async fn authorize(
         &self,
         op: &OpContext,
-        client: &WorkspaceId,
+        client: &Client,
         redirect: &Redirect,
         request: &AuthorizationRequest<'_>,
         nonce: Option<&str>,
@@ -104,7 +116,7 @@ impl App {
             Ok(challenge) => challenge,
             Err(error) => return back(error),
         };
-        let Some((row, grant)) = self.grant_for(op.user(), client).await? else {
+        let Some(asked) = self.asked(op.user(), client).await? else {
             return back(GrantError::AccessDenied(
                 "only members of the workspace's groups may sign in to it".into(),
             ));
@@ -120,12 +132,25 @@ impl App {
         )
         .await
         .map_err(internal)?;
-        Ok(Authorization::Approve(Approval {
-            workspace_id: client.clone(),
-            workspace_name: row.name,
-            groups: grant.groups,
-            approval,
-        }))
+        Ok(Authorization::Approve(Approval { asked, approval }))
+    }
+
+    /// What `user` would be allowed for `client`: their groups in the workspace, if they may
+    /// hold its tokens; the control plane for the CLI (it is their own session).
+    async fn asked(&self, user: &UserId, client: &Client) -> Result<Option<Asked>> {
+        match client {
+            Client::Cli => Ok(Some(Asked::ControlPlane)),
+            Client::Workspace(ws) => {
+                Ok(self
+                    .grant_for(user, ws)
+                    .await?
+                    .map(|(row, grant)| Asked::Workspace {
+                        id: ws.clone(),
+                        name: row.name,
+                        groups: grant.groups,
+                    }))
+            }
+        }
     }
 
     /// The caller's answer on an approval page: where the browser goes (back to the client
@@ -144,19 +169,18 @@ impl App {
     /// Start a device authorization for `client`, whose scope must include `openid`.
     pub async fn start_device_authorization(
         &self,
-        client: &WorkspaceId,
+        client: &Client,
         scope: Option<&str>,
     ) -> Result<Result<DeviceStarted, GrantError>> {
         let openid = scope.is_some_and(|s| s.split(' ').any(|scope| scope == "openid"));
         if !openid {
             return Ok(Err(GrantError::InvalidScope));
         }
-        let workspace = self
-            .workspace_states
-            .load(&self.pool, client.as_str())
-            .await?;
-        if workspace.0.organization().is_none() {
-            return Ok(Err(GrantError::InvalidClient("no such workspace".into())));
+        if let Client::Workspace(ws) = client {
+            let workspace = self.workspace_states.load(&self.pool, ws.as_str()).await?;
+            if workspace.0.organization().is_none() {
+                return Ok(Err(GrantError::InvalidClient("no such workspace".into())));
+            }
         }
         let started = device::start(&self.pool, client).await.map_err(internal)?;
         let verification_uri = format!("{}/oauth/device", self.issuer.issuer());
@@ -186,7 +210,7 @@ impl App {
         };
         // Only someone who may hold the tokens gets to answer (and so to replace an earlier
         // page's secret).
-        let Some((row, grant)) = self.grant_for(op.user(), &client).await? else {
+        let Some(asked) = self.asked(op.user(), &client).await? else {
             return Ok(DeviceCode::NotAllowed);
         };
         let Some(approval) = device::open_approval(&self.pool, &code, op.user())
@@ -196,12 +220,7 @@ impl App {
             return Ok(DeviceCode::Unknown);
         };
         Ok(DeviceCode::Approve {
-            approval: Approval {
-                workspace_id: client,
-                workspace_name: row.name,
-                groups: grant.groups,
-                approval,
-            },
+            approval: Approval { asked, approval },
             shown: device::display(&code),
         })
     }
@@ -220,28 +239,73 @@ impl App {
         }
     }
 
-    /// Redeem a code, a device code or a refresh token of `client` for a workspace token and a
-    /// new refresh token; membership is checked again every time. A presented refresh token is
-    /// used up only once the tokens it answers with are minted.
+    /// Redeem a code, a device code or a refresh token of `client`: for a workspace, a
+    /// workspace token and a new refresh token, membership checked again every time (a
+    /// presented refresh token is used up only once the tokens it answers with are minted); for
+    /// the CLI, a control-plane session, refreshed as a browser's is.
     pub async fn exchange(
+        &self,
+        client: &Client,
+        grant: TokenGrant<'_>,
+        request_id: &str,
+    ) -> Result<Result<IssuedTokens, GrantError>> {
+        match client {
+            Client::Workspace(ws) => self.exchange_for_workspace(ws, grant, request_id).await,
+            Client::Cli => self.exchange_for_cli(grant).await,
+        }
+    }
+
+    /// Who a code or a device code of `client` was approved for (and the request's nonce).
+    async fn redeemed(
+        &self,
+        client: &Client,
+        grant: &TokenGrant<'_>,
+    ) -> Result<Result<(UserId, Option<String>), GrantError>> {
+        Ok(match grant {
+            TokenGrant::AuthorizationCode {
+                code,
+                redirect_uri,
+                verifier,
+            } => code::redeem_code(&self.pool, client, code, redirect_uri, verifier)
+                .await?
+                .map(|redeemed| (redeemed.user, redeemed.nonce)),
+            TokenGrant::DeviceCode(code) => device::poll(&self.pool, client, code)
+                .await?
+                .map(|user| (user, None)),
+            TokenGrant::RefreshToken(_) => Err(GrantError::InvalidGrant(
+                "a refresh token is not a code".into(),
+            )),
+        })
+    }
+
+    async fn exchange_for_cli(
+        &self,
+        grant: TokenGrant<'_>,
+    ) -> Result<Result<IssuedTokens, GrantError>> {
+        let issued = match grant {
+            TokenGrant::RefreshToken(token) => match self.sessions.refresh(token).await {
+                Ok(issued) => issued,
+                Err(error) => return Ok(Err(session_refused(error)?)),
+            },
+            grant => match self.redeemed(&Client::Cli, &grant).await? {
+                Ok((user, _)) => self.sessions.create(user, "cli").await?,
+                Err(error) => return Ok(Err(error)),
+            },
+        };
+        Ok(Ok(IssuedTokens {
+            expires_in: hexabase_identity::external::login::seconds_until(issued.access_expires_at),
+            token: issued.access_token,
+            refresh_token: issued.refresh_token,
+        }))
+    }
+
+    async fn exchange_for_workspace(
         &self,
         client: &WorkspaceId,
         grant: TokenGrant<'_>,
         request_id: &str,
     ) -> Result<Result<IssuedTokens, GrantError>> {
         let (user, nonce, refresh): (UserId, _, _) = match grant {
-            TokenGrant::AuthorizationCode {
-                code,
-                redirect_uri,
-                verifier,
-            } => {
-                let redeemed =
-                    code::redeem_code(&self.pool, client, code, redirect_uri, verifier).await?;
-                match redeemed {
-                    Ok(redeemed) => (redeemed.user, redeemed.nonce, None),
-                    Err(error) => return Ok(Err(error)),
-                }
-            }
             TokenGrant::RefreshToken(token) => {
                 match self
                     .sessions
@@ -252,10 +316,13 @@ impl App {
                     Err(error) => return Ok(Err(session_refused(error)?)),
                 }
             }
-            TokenGrant::DeviceCode(code) => match device::poll(&self.pool, client, code).await? {
-                Ok(user) => (user, None, None),
-                Err(error) => return Ok(Err(error)),
-            },
+            grant => {
+                let workspace = Client::Workspace(client.clone());
+                match self.redeemed(&workspace, &grant).await? {
+                    Ok((user, nonce)) => (user, nonce, None),
+                    Err(error) => return Ok(Err(error)),
+                }
+            }
         };
         let minted = match self.grant_for(&user, client).await? {
             Some((_, grant)) => self.mint(&user, client, grant, nonce, request_id).await?,

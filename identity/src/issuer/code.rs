@@ -10,7 +10,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use hexabase_command::{UserId, WorkspaceId};
+use hexabase_command::UserId;
+
+use super::Client;
 use reqwest::Url;
 
 use sqlx::PgPool;
@@ -224,7 +226,7 @@ pub const APPROVAL_TTL: Duration = Duration::from_secs(300);
 /// approval page; returns the approval secret the page carries.
 pub async fn request_approval(
     pool: &PgPool,
-    client: &WorkspaceId,
+    client: &Client,
     user: &UserId,
     redirect: &Redirect,
     challenge: &str,
@@ -315,7 +317,7 @@ struct CodeRow {
 /// cannot be tried twice.
 pub async fn redeem_code(
     pool: &PgPool,
-    client: &WorkspaceId,
+    client: &Client,
     code: &str,
     redirect_uri: &str,
     verifier: &str,

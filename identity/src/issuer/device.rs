@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use hexabase_command::{UserId, WorkspaceId};
+use hexabase_command::UserId;
+
+use super::Client;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use sqlx::PgPool;
@@ -66,7 +68,7 @@ pub fn normalize(typed: &str) -> Option<String> {
 }
 
 /// Start a device authorization for `client`.
-pub async fn start(pool: &PgPool, client: &WorkspaceId) -> Result<Started, StoreError> {
+pub async fn start(pool: &PgPool, client: &Client) -> Result<Started, StoreError> {
     let device_code = secrets::random_token()?;
     let expires_at = Utc::now() + chrono::Duration::from_std(DEVICE_TTL).unwrap_or_default();
     // A user code already taken (by a live request) is drawn again.
@@ -100,10 +102,7 @@ pub async fn start(pool: &PgPool, client: &WorkspaceId) -> Result<Started, Store
 }
 
 /// The client whose request waits for an answer under `user_code`, if any.
-pub async fn waiting_client(
-    pool: &PgPool,
-    user_code: &str,
-) -> Result<Option<WorkspaceId>, StoreError> {
+pub async fn waiting_client(pool: &PgPool, user_code: &str) -> Result<Option<Client>, StoreError> {
     let client: Option<String> = sqlx::query_scalar(
         "SELECT client_id FROM oidc_device_grants \
          WHERE user_code = $1 AND user_id IS NULL AND NOT denied AND expires_at > now()",
@@ -111,7 +110,7 @@ pub async fn waiting_client(
     .bind(user_code)
     .fetch_optional(pool)
     .await?;
-    Ok(client.and_then(|c| WorkspaceId::parse(&c).ok()))
+    Ok(client.and_then(|c| Client::parse(&c)))
 }
 
 /// `user` — who may hold tokens for the client, checked by the caller — entered `user_code`:
@@ -175,7 +174,7 @@ struct Polled {
 /// used up), or why not yet or not at all.
 pub async fn poll(
     pool: &PgPool,
-    client: &WorkspaceId,
+    client: &Client,
     device_code: &str,
 ) -> Result<Result<UserId, GrantError>, sqlx::Error> {
     let hash = secrets::hash(device_code);

@@ -9,6 +9,35 @@
 pub mod code;
 pub mod device;
 
+/// Who asks the OpenID provider for tokens: kubectl for a workspace (the client id is the
+/// workspace id; the tokens are for its API server), or the `hexabase` CLI (client id
+/// `hexabase-cli`; the tokens are a control-plane session, like a browser's sign-in). Both are
+/// public clients on the user's machine: no secret, PKCE, loopback redirects or the device flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Client {
+    Workspace(WorkspaceId),
+    Cli,
+}
+
+/// The CLI's client id.
+pub const CLI_CLIENT: &str = "hexabase-cli";
+
+impl Client {
+    pub fn parse(client_id: &str) -> Option<Self> {
+        if client_id == CLI_CLIENT {
+            return Some(Self::Cli);
+        }
+        WorkspaceId::parse(client_id).ok().map(Self::Workspace)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Workspace(ws) => ws.as_str(),
+            Self::Cli => CLI_CLIENT,
+        }
+    }
+}
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -683,3 +683,98 @@ async fn a_device_is_signed_in_with_a_code_its_user_allows_in_a_browser() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     assert!(page.contains("<form"), "{page}");
 }
+
+/// The `hexabase` CLI signs in the same way, as client `hexabase-cli`: approved in the signed-in
+/// browser, its code (or a device code) becomes a control-plane session whose access token works
+/// on the API and whose refresh token rotates; nothing about it names a workspace.
+#[tokio::test]
+async fn the_cli_gets_a_control_plane_session_through_the_code_and_device_flows() {
+    let app = TestApp::spawn().await;
+    let (alice, session) = app.user();
+    let flow = Flow {
+        app: &app,
+        ws: "hexabase-cli".into(),
+    };
+    let (status, _, page) = flow.open(Some(&session), &flow.authorize_url(&[])).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("hexabase CLI"), "{page}");
+    let code = flow.code_for(&session).await;
+    let (status, tokens) = flow.redeem(&code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = app.get("/auth/me", access).await;
+    // A token of a session: it names the user (who has not signed in through a provider here,
+    // so /auth/me has no profile for them), and the API takes it.
+    assert_ne!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
+    let orgs = app.get("/api/v1/organizations", access).await;
+    assert_eq!(orgs.status, StatusCode::OK, "{}", orgs.text);
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(access.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], alice.as_str());
+    assert_eq!(claims["aud"], app.settings.auth.audience.as_str());
+
+    // Refreshing rotates; the old refresh token is then refused.
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, renewed) = flow
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", "hexabase-cli"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert_ne!(renewed["refresh_token"], tokens["refresh_token"]);
+    let renewed_access = renewed["access_token"].as_str().unwrap();
+    let orgs = app.get("/api/v1/organizations", renewed_access).await;
+    assert_eq!(orgs.status, StatusCode::OK, "{}", orgs.text);
+
+    // The device flow: a code the user enters in their browser, then the session.
+    let started = app
+        .client
+        .post(format!("{}/oauth/device_authorization", app.base))
+        .form(&[("client_id", "hexabase-cli"), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    let status = started.status();
+    let started: Value = started.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let entered = format!(
+        "{}/oauth/device?user_code={}",
+        app.base,
+        started["user_code"].as_str().unwrap()
+    );
+    let (status, _, page) = flow.open(Some(&session), &entered).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("hexabase CLI"), "{page}");
+    let allow = approval_link(&page, "allow");
+    let (status, _, _) = flow
+        .open(Some(&session), &format!("{}{allow}", app.base))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, tokens) = flow
+        .token(
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", started["device_code"].as_str().unwrap()),
+                ("client_id", "hexabase-cli"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let orgs = app
+        .get(
+            "/api/v1/organizations",
+            tokens["access_token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(orgs.status, StatusCode::OK, "{}", orgs.text);
+}
