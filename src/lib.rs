@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod dev;
 pub mod error;
 pub mod server;
 pub mod telemetry;

@@ -38,7 +38,12 @@ enum Command {
     /// Check the hash chain of every aggregate in the event store.
     Verify,
     /// Everything in one process on local defaults: migrate, serve and worker.
-    Dev,
+    Dev {
+        /// Start from empty: drop the database, the event and task streams and the local
+        /// clusters first.
+        #[arg(long)]
+        reset: bool,
+    },
     /// Write a new key-encryption key (base64 of 32 random bytes, mode 0600) to `--out` or
     /// `auth.key_encryption_key_file`; never overwrites.
     Keygen {
@@ -230,8 +235,12 @@ async fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
             let app = App::connect(settings).await?;
             worker::run_worker(app, shutdown_on_signal()).await?;
         }
-        Command::Dev => {
+        Command::Dev { reset } => {
             telemetry::init_logging(&settings.log);
+            if reset {
+                hexabase::dev::reset(&settings).await?;
+                tracing::info!("reset: the database, the streams and the local clusters are empty");
+            }
             let kek_file = &settings.auth.key_encryption_key_file;
             if settings.auth.key_encryption_key.is_none() && Kek::create_file(kek_file)? {
                 tracing::info!(path = %kek_file.display(), "created a key-encryption key");
