@@ -139,3 +139,22 @@ pub fn hexabase_binary() -> std::path::PathBuf {
     );
     path
 }
+
+/// The pids of the live processes one of whose arguments satisfies `matches` (what really
+/// runs on the machine, whoever started it).
+pub fn pids_with_argument(matches: impl Fn(&str) -> bool) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline
+                .split(|b| *b == 0)
+                .any(|arg| std::str::from_utf8(arg).is_ok_and(&matches))
+                .then_some(pid)
+        })
+        .collect()
+}

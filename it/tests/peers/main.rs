@@ -1,6 +1,7 @@
 //! Smoke tests proving each test peer is the real program.
 
 mod common;
+mod crash;
 mod identity;
 mod kube;
 mod kubectl_login;
