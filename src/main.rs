@@ -18,6 +18,8 @@ struct Cli {
     /// TOML configuration file (layered over the defaults; HEXABASE_… variables override it).
     #[arg(long, global = true, env = "HEXABASE_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    client: hexabase_client::cli::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,32 +59,16 @@ enum Command {
     /// any signed-in browser), and keeps the grant for `kubectl-credential` in
     /// ~/.hexabase/grants/<workspace>.json.
     Login {
-        /// The control plane's URL.
-        #[arg(long)]
-        server: String,
         /// The workspace (`ws-…`).
         #[arg(long)]
         workspace: String,
-        /// A CA certificate (PEM) to trust for the control plane.
-        #[arg(long, env = "HEXABASE_CA_FILE")]
-        certificate_authority: Option<PathBuf>,
-        /// Address of the one-shot loopback listener the browser comes back to.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: String,
-        /// Only print the URL; do not start a browser.
-        #[arg(long)]
-        no_browser: bool,
-        /// For a machine without a browser: print a code to enter at the control plane's
-        /// device page from any signed-in browser, and wait for it to be allowed there.
-        #[arg(long, conflicts_with_all = ["listen", "no_browser"])]
-        device: bool,
-        /// Seconds to wait for the browser.
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
+        #[command(flatten)]
+        sign_in: hexabase_client::oauth::SignIn,
     },
     /// kubectl's exec credential plugin: print an ExecCredential with a workspace token from the
     /// control plane (cached until shortly before it expires), from the grant `login` left, or
-    /// else with the control-plane access token in HEXABASE_TOKEN or ~/.hexabase/token.
+    /// else with the session of `hexabase auth login` for the same server, or the control-plane
+    /// access token in HEXABASE_TOKEN or ~/.hexabase/token.
     KubectlCredential {
         /// The control plane's URL.
         #[arg(long)]
@@ -94,13 +80,18 @@ enum Command {
         #[arg(long, env = "HEXABASE_CA_FILE")]
         certificate_authority: Option<PathBuf>,
     },
+    /// The API's commands (`auth`, `org`, `member`, `workspace`, `project`, `group`, `role`,
+    /// `clusterrole`, `events`): see docs/cli.md.
+    #[command(flatten)]
+    Api(hexabase_client::cli::Command),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The credential plugin and login run on users' machines: no server configuration involved.
+    // The credential plugin, login and the API's commands run on users' machines: no server
+    // configuration involved.
     let settings = match &cli.command {
-        Command::KubectlCredential { .. } | Command::Login { .. } => None,
+        Command::KubectlCredential { .. } | Command::Login { .. } | Command::Api(_) => None,
         _ => match Settings::load(cli.config.as_deref()) {
             Ok(settings) => Some(settings),
             Err(e) => {
@@ -131,12 +122,20 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let Cli {
+        client, command, ..
+    } = cli;
+    // The API's commands print their own errors and choose their exit codes.
+    let command = match command {
+        Command::Api(command) => return Ok(hexabase_client::cli::run(command, client).await),
+        other => other,
+    };
     // The credential plugin runs on users' machines: no server configuration involved.
     if let Command::KubectlCredential {
         server,
         workspace,
         certificate_authority,
-    } = &cli.command
+    } = &command
     {
         let credential =
             hexabase_client::exec_credential(server, workspace, certificate_authority.as_deref())
@@ -144,35 +143,17 @@ async fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
         println!("{credential}");
         return Ok(ExitCode::SUCCESS);
     }
-    if let Command::Login {
-        server,
-        workspace,
-        certificate_authority,
-        listen,
-        no_browser,
-        device,
-        timeout,
-    } = &cli.command
-    {
-        let groups = hexabase_client::login(hexabase_client::LoginOptions {
-            server,
-            workspace,
-            certificate_authority: certificate_authority.as_deref(),
-            listen,
-            open_browser: !no_browser,
-            device: *device,
-            timeout: std::time::Duration::from_secs(*timeout),
-        })
-        .await?;
+    if let Command::Login { workspace, sign_in } = &command {
+        let groups = hexabase_client::login(workspace, sign_in).await?;
         eprintln!("Signed in to {workspace} (groups: {}).", groups.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
     let Some(settings) = settings else {
         anyhow::bail!("the configuration was not read");
     };
-    match cli.command {
+    match command {
         // Answered above, before any configuration is read.
-        Command::KubectlCredential { .. } | Command::Login { .. } => {}
+        Command::KubectlCredential { .. } | Command::Login { .. } | Command::Api(_) => {}
         Command::Openapi => {
             println!("{}", api::spec());
         }

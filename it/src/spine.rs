@@ -500,6 +500,8 @@ impl Drop for TestApp {
             });
         })
         .join();
+        // The local clusters' etcd data (a preallocated WAL of ~64 MiB each) goes with the app.
+        let _ = std::fs::remove_dir_all(&self.settings.provisioning.local.state_dir);
     }
 }
 

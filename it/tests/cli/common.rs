@@ -1,0 +1,277 @@
+//! What the CLI tests share: the `hexabase` binary run with a HOME of its own, a session file
+//! written from a test user's token, a signed-in browser, users with a profile.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hexabase_command::user::{ExternalProfile, Identity, UserCommand};
+use hexabase_command::values::Email;
+use hexabase_command::{CommandMetadata, UserId};
+use hexabase_it::TestApp;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The `hexabase` binary: `HEXABASE_BIN`, or the one built next to this test (`scripts/test`
+/// builds it).
+pub fn hexabase_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("HEXABASE_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("hexabase"))
+        .unwrap();
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p hexabase --bin hexabase` (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// What a run of the CLI did.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// The run succeeded; its stdout as JSON.
+    pub fn json(&self) -> Value {
+        assert_eq!(self.code, 0, "{self:?}");
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    /// The run failed with `code`, its last word on stderr `error: …` saying `words`.
+    pub fn refused(&self, code: i32, words: &str) {
+        assert_eq!(self.code, code, "{self:?}");
+        let last = self.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: ") && last.contains(words),
+            "expected `{words}`: {self:?}"
+        );
+    }
+}
+
+/// The CLI of one user, on a machine of its own (HOME).
+pub struct Cli {
+    pub home: PathBuf,
+    pub server: String,
+}
+
+impl Cli {
+    /// Not signed in.
+    pub fn new(app: &TestApp) -> Self {
+        let home = std::env::temp_dir().join(format!("hxb-cli-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&home).unwrap();
+        Self {
+            home,
+            server: app.base.clone(),
+        }
+    }
+
+    /// Signed in with `token` (the session file as the CLI writes it, without a refresh
+    /// token).
+    pub fn with_token(app: &TestApp, token: &str) -> Self {
+        let cli = Self::new(app);
+        cli.write_session(&json!({
+            "server": app.base,
+            "access_token": token,
+            "expires_at": chrono::Utc::now() + chrono::Duration::minutes(15),
+        }));
+        cli
+    }
+
+    pub fn session_file(&self) -> PathBuf {
+        self.home.join(".hexabase/session.json")
+    }
+
+    pub fn session(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.session_file()).unwrap()).unwrap()
+    }
+
+    pub fn write_session(&self, session: &Value) {
+        std::fs::create_dir_all(self.home.join(".hexabase")).unwrap();
+        std::fs::write(self.session_file(), session.to_string()).unwrap();
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(hexabase_binary());
+        command
+            .args(args)
+            .env("HOME", &self.home)
+            .env_remove("HEXABASE_TOKEN")
+            .env_remove("HEXABASE_CA_FILE")
+            .env_remove("HEXABASE_CONFIG")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Ran {
+        let output = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("hexabase {args:?} ran for a minute"))
+            .unwrap();
+        Ran {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `args` with `-o json`: it succeeds, and prints JSON.
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        self.run(&args).await.json()
+    }
+
+    /// `hexabase auth login` in `mode` (`--no-browser` or `--device`), stderr piped.
+    pub fn login(&self, mode: &str) -> Child {
+        let mut command = self.command(&[
+            "auth",
+            "login",
+            "--server",
+            &self.server,
+            mode,
+            "--timeout",
+            "60",
+        ]);
+        command.stderr(Stdio::piped());
+        command.spawn().unwrap()
+    }
+}
+
+/// A browser signed in to the control plane as `session` (an access token): follows redirects
+/// by hand, the session cookie going to the control plane only, and allows on the approval
+/// page.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub control_plane: String,
+    pub session: String,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp, session: &str) -> Self {
+        Self {
+            client: app.client.clone(),
+            control_plane: app.base.clone(),
+            session: session.to_owned(),
+        }
+    }
+
+    /// Visit `url` and follow where it leads; the last answer's status and body.
+    pub async fn visit(&self, url: &str) -> (StatusCode, String) {
+        let mut url = url.to_owned();
+        for _ in 0..8 {
+            let mut request = self.client.get(&url);
+            if url.starts_with(&self.control_plane) {
+                request = request.header("Cookie", format!("hxb_session={}", self.session));
+            }
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            let status = response.status();
+            match response.headers().get("location") {
+                Some(next) if status.is_redirection() => {
+                    url = next.to_str().unwrap().to_owned();
+                }
+                _ => {
+                    let body = response.text().await.unwrap_or_default();
+                    match hexabase_it::spine::approval_link(&body, "allow") {
+                        Some(link) => url = format!("{}{link}", self.control_plane),
+                        None => return (status, body),
+                    }
+                }
+            }
+        }
+        panic!("too many redirects, last {url}");
+    }
+}
+
+/// The first `http://…` URL `child` prints on stderr; the rest of stderr is collected.
+pub async fn url_on_stderr(child: &mut Child) -> (String, tokio::task::JoinHandle<String>) {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(at) = line.find("http") {
+                return line[at..].split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("no URL on stderr:\n{seen}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no URL on stderr within a minute:\n{seen}"));
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    (url, rest)
+}
+
+/// Wait for `child` to end; its exit code and what it said on stderr after the URL.
+pub async fn finished(child: &mut Child, rest: tokio::task::JoinHandle<String>) -> (i32, String) {
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("the CLI ends within a minute")
+        .unwrap();
+    (status.code().unwrap_or(-1), rest.await.unwrap())
+}
+
+/// Record `user` as signed in once through a provider, with `email` (so `/auth/me` knows
+/// them).
+pub async fn register(app: &TestApp, user: &UserId, email: &str) {
+    let command = UserCommand::Register {
+        id: user.clone(),
+        profile: ExternalProfile {
+            identity: Identity {
+                provider: "dex".into(),
+                subject: user.to_string(),
+            },
+            email: Some(Email::parse("email", email).unwrap()),
+            email_verified: true,
+            display_name: Some("Alice Example".into()),
+        },
+    };
+    let metadata = CommandMetadata::for_request(user.clone(), "it".into());
+    app.state
+        .users
+        .execute_with_metadata(user.as_str(), command, metadata.into_map())
+        .await
+        .unwrap();
+}
+
+/// The claims of a JWT (unverified: the test reads what it was given).
+pub fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let body = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A file's permission bits.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
