@@ -31,7 +31,7 @@ pub enum GroupCommand {
 pub async fn run(api: &mut Api, command: GroupCommand, output: Output) -> Result<(), CliError> {
     match command {
         GroupCommand::Create { ws, name, parent } => {
-            let ws = &ws;
+            let ws = &resolve::workspace_ref(api, &ws).await?;
             let parent_id = match parent {
                 Some(parent) => Some(input("parent", &resolve::group(api, ws, &parent).await?)?),
                 None => None,
@@ -54,6 +54,7 @@ pub async fn run(api: &mut Api, command: GroupCommand, output: Output) -> Result
             })
         }
         GroupCommand::List { ws } => {
+            let ws = resolve::workspace_ref(api, &ws).await?;
             let groups = resolve::groups(api, &ws).await?;
             show(output, &groups, |groups| {
                 let mut table = Table::new(&["ID", "NAME", "PARENT", "PRESET", "CREATED"]);
@@ -70,7 +71,7 @@ pub async fn run(api: &mut Api, command: GroupCommand, output: Output) -> Result
             })
         }
         GroupCommand::AddMember { ws, group, user } => {
-            let ws = &ws;
+            let ws = &resolve::workspace_ref(api, &ws).await?;
             let group = &resolve::group(api, ws, &group).await?;
             let body = &types::AddMember {
                 user_id: input("user", &user)?,

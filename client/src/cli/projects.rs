@@ -27,7 +27,7 @@ pub enum ProjectCommand {
 pub async fn run(api: &mut Api, command: ProjectCommand, output: Output) -> Result<(), CliError> {
     match command {
         ProjectCommand::Create { ws, name, parent } => {
-            let ws = &ws;
+            let ws = &resolve::workspace_ref(api, &ws).await?;
             let parent_id = match parent {
                 Some(parent) => Some(input("parent", &resolve::project(api, ws, &parent).await?)?),
                 None => None,
@@ -50,6 +50,7 @@ pub async fn run(api: &mut Api, command: ProjectCommand, output: Output) -> Resu
             })
         }
         ProjectCommand::List { ws } => {
+            let ws = resolve::workspace_ref(api, &ws).await?;
             let projects = resolve::projects(api, &ws).await?;
             show(output, &projects, |projects| {
                 let mut table = Table::new(&["ID", "NAME", "PARENT", "CREATED"]);
@@ -65,7 +66,7 @@ pub async fn run(api: &mut Api, command: ProjectCommand, output: Output) -> Resu
             })
         }
         ProjectCommand::Delete { ws, project } => {
-            let ws = &ws;
+            let ws = &resolve::workspace_ref(api, &ws).await?;
             let project = &resolve::project(api, ws, &project).await?;
             api.settle(Scope::Workspace(ws)).await;
             let written = api

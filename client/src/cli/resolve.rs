@@ -87,6 +87,20 @@ pub async fn workspace(api: &mut Api, org: &str, arg: &str) -> Result<String, Cl
     pick("workspace", arg, &workspaces, |w| &w.id, |w| w.name == arg)
 }
 
+/// A workspace named on its own: its id (`ws-…`), or `ORG/WS` with either part an id or a name.
+pub async fn workspace_ref(api: &mut Api, arg: &str) -> Result<String, CliError> {
+    match arg.split_once('/') {
+        Some((org, ws)) => {
+            let org = organization(api, org).await?;
+            workspace(api, &org, ws).await
+        }
+        None if is_id(arg, "ws-") => Ok(arg.to_owned()),
+        None => Err(CliError::Usage(format!(
+            "`{arg}` is not a workspace id (ws-…): name it as ORG/WS, e.g. acme/{arg}"
+        ))),
+    }
+}
+
 pub async fn project(api: &mut Api, ws: &str, arg: &str) -> Result<String, CliError> {
     if is_id(arg, "prj-") {
         return Ok(arg.to_owned());

@@ -142,7 +142,11 @@ async fn in_workspace(
     arg: &str,
 ) -> Result<String, CliError> {
     let prefix = if kind == "project" { "prj-" } else { "grp-" };
-    match workspace {
+    let workspace = match workspace {
+        Some(ws) => Some(resolve::workspace_ref(api, ws).await?),
+        None => None,
+    };
+    match workspace.as_deref() {
         Some(ws) if kind == "project" => resolve::project(api, ws, arg).await,
         Some(ws) => resolve::group(api, ws, arg).await,
         None if is_id(arg, prefix) => Ok(arg.to_owned()),
@@ -225,7 +229,7 @@ pub async fn run_cluster(
 ) -> Result<(), CliError> {
     match command {
         ClusterRoleCommand::Assign { ws, group, role } => {
-            let ws = &ws;
+            let ws = &resolve::workspace_ref(api, &ws).await?;
             let group = resolve::group(api, ws, &group).await?;
             let body = &types::CreateClusterAssignment {
                 group_id: input("group", &group)?,

@@ -36,6 +36,17 @@ async fn projects_groups_roles_and_assignments() {
     assert_eq!(api["parent_id"], web_id);
     let projects = cli.json(&["project", "list", ws]).await;
     assert_eq!(names(&projects), ["web", "api"]);
+    // The workspace named as ORG/WS, by names or ids.
+    for named in ["Acme/Staging", &format!("{org}/Staging")] {
+        let projects = cli.json(&["project", "list", named]).await;
+        assert_eq!(names(&projects), ["web", "api"], "{named}");
+    }
+    cli.run(&["project", "list", "Acme/Production"])
+        .await
+        .refused(4, "no workspace named `Production`");
+    cli.run(&["project", "list", "Staging"])
+        .await
+        .refused(2, "name it as ORG/WS");
     let ran = cli.run(&["project", "list", ws]).await;
     assert!(
         ran.stdout.lines().nth(2).unwrap().contains(web_id),
