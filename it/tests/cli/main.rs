@@ -6,6 +6,7 @@ mod common;
 mod events;
 mod login;
 mod orgs;
+mod quickstart;
 mod rbac;
 mod refusals;
 mod workspaces;
