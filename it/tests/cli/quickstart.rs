@@ -78,13 +78,23 @@ impl Drop for Dev {
     fn drop(&mut self) {
         if let Some(pid) = self.child.id() {
             // The whole group: scripts/dev, dex, hexabase dev and its API servers.
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &format!("-{pid}")])
-                .status();
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &format!("-{pid}")])
-                .status();
+            let group = format!("-{pid}");
+            let signal = |signal: &str| {
+                std::process::Command::new("kill")
+                    .args([signal, "--", &group])
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            signal("-TERM");
+            // Stopped gracefully (hexabase dev stops its API servers), or killed after 10 s.
+            for _ in 0..50 {
+                if !signal("-0") {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            signal("-KILL");
         }
     }
 }
