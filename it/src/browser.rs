@@ -174,3 +174,51 @@ pub fn cookie_value(reply: &Reply, name: &str) -> Option<String> {
     let pair = header.split(';').next()?;
     Some(pair.split_once('=')?.1.to_owned())
 }
+
+/// A browser signed in to the control plane as `session` (its `hxb_session` cookie): follows
+/// redirects by hand so that the cookie only ever goes to the control plane, and allows on the
+/// control plane's approval page.
+pub struct SignedInBrowser {
+    pub client: reqwest::Client,
+    pub control_plane: String,
+    pub session: String,
+}
+
+impl SignedInBrowser {
+    pub fn new(app: &TestApp, session: &str) -> Self {
+        Self {
+            client: app.client.clone(),
+            control_plane: app.base.clone(),
+            session: session.to_owned(),
+        }
+    }
+
+    /// Visit `url` and follow where it leads; the last answer's status and body.
+    pub async fn visit(&self, url: &str) -> (StatusCode, String) {
+        let mut url = url.to_owned();
+        for _ in 0..8 {
+            let mut request = self.client.get(&url);
+            if url.starts_with(&self.control_plane) {
+                request = request.header("Cookie", format!("hxb_session={}", self.session));
+            }
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            let status = response.status();
+            match response.headers().get("location") {
+                Some(next) if status.is_redirection() => {
+                    url = next.to_str().unwrap().to_owned();
+                }
+                _ => {
+                    let body = response.text().await.unwrap_or_default();
+                    match crate::spine::approval_link(&body, "allow") {
+                        Some(link) => url = format!("{}{link}", self.control_plane),
+                        None => return (status, body),
+                    }
+                }
+            }
+        }
+        panic!("too many redirects, last {url}");
+    }
+}

@@ -9,7 +9,6 @@ use hexabase_command::user::{ExternalProfile, Identity, UserCommand};
 use hexabase_command::values::Email;
 use hexabase_command::{CommandMetadata, UserId};
 use hexabase_it::TestApp;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -150,53 +149,7 @@ impl Cli {
     }
 }
 
-/// A browser signed in to the control plane as `session` (an access token): follows redirects
-/// by hand, the session cookie going to the control plane only, and allows on the approval
-/// page.
-pub struct Browser {
-    pub client: reqwest::Client,
-    pub control_plane: String,
-    pub session: String,
-}
-
-impl Browser {
-    pub fn new(app: &TestApp, session: &str) -> Self {
-        Self {
-            client: app.client.clone(),
-            control_plane: app.base.clone(),
-            session: session.to_owned(),
-        }
-    }
-
-    /// Visit `url` and follow where it leads; the last answer's status and body.
-    pub async fn visit(&self, url: &str) -> (StatusCode, String) {
-        let mut url = url.to_owned();
-        for _ in 0..8 {
-            let mut request = self.client.get(&url);
-            if url.starts_with(&self.control_plane) {
-                request = request.header("Cookie", format!("hxb_session={}", self.session));
-            }
-            let response = request
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-            let status = response.status();
-            match response.headers().get("location") {
-                Some(next) if status.is_redirection() => {
-                    url = next.to_str().unwrap().to_owned();
-                }
-                _ => {
-                    let body = response.text().await.unwrap_or_default();
-                    match hexabase_it::spine::approval_link(&body, "allow") {
-                        Some(link) => url = format!("{}{link}", self.control_plane),
-                        None => return (status, body),
-                    }
-                }
-            }
-        }
-        panic!("too many redirects, last {url}");
-    }
-}
+pub use hexabase_it::browser::SignedInBrowser as Browser;
 
 /// The first `http://…` URL `child` prints on stderr; the rest of stderr is collected.
 pub async fn url_on_stderr(child: &mut Child) -> (String, tokio::task::JoinHandle<String>) {

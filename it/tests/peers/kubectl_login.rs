@@ -17,45 +17,7 @@ use tokio::process::{Child, Command};
 
 use super::common::{hexabase_binary, https_app_without_clusters, trusting_cluster};
 
-/// A browser signed in to the control plane as `session`: follows redirects by hand so that
-/// the session cookie only ever goes to the control plane, and allows on the approval page.
-struct Browser {
-    client: reqwest::Client,
-    control_plane: String,
-    session: String,
-}
-
-impl Browser {
-    /// Visit `url` and follow where it leads; returns the last answer's status and body.
-    async fn visit(&self, url: &str) -> (StatusCode, String) {
-        let mut url = url.to_owned();
-        for _ in 0..8 {
-            let mut request = self.client.get(&url);
-            if url.starts_with(&self.control_plane) {
-                request = request.header("Cookie", format!("hxb_session={}", self.session));
-            }
-            let response = request
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-            let status = response.status();
-            match response.headers().get("location") {
-                Some(next) if status.is_redirection() => {
-                    url = next.to_str().unwrap().to_owned();
-                }
-                _ => {
-                    let body = response.text().await.unwrap_or_default();
-                    // The control plane's approval page: the user allows.
-                    match hexabase_it::spine::approval_link(&body, "allow") {
-                        Some(link) => url = format!("{}{link}", self.control_plane),
-                        None => return (status, body),
-                    }
-                }
-            }
-        }
-        panic!("too many redirects, last {url}");
-    }
-}
+use hexabase_it::browser::SignedInBrowser as Browser;
 
 /// The first `http(s)://…` URL `child` prints on stderr; the rest of stderr is collected.
 async fn url_on_stderr(child: &mut Child) -> (String, tokio::task::JoinHandle<String>) {
