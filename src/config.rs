@@ -77,6 +77,7 @@ etcd_port = 0
 [sagas]
 step_timeout_secs = 300
 concurrency = 8
+ack_wait_secs = 10
 recovery_secs = 5
 maintenance_secs = 60
 stream = "HEXABASE_TASKS"

@@ -62,6 +62,7 @@ fn worker_env(settings: &Settings) -> Vec<(String, String)> {
         ("SAGAS__STREAM", sagas.stream.clone()),
         ("SAGAS__SUBJECT_PREFIX", sagas.subject_prefix.clone()),
         ("SAGAS__RECOVERY_SECS", sagas.recovery_secs.to_string()),
+        ("SAGAS__ACK_WAIT_SECS", sagas.ack_wait_secs.to_string()),
         (
             "SAGAS__MAINTENANCE_SECS",
             sagas.maintenance_secs.to_string(),

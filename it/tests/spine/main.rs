@@ -16,5 +16,6 @@ mod oauth;
 mod openapi;
 mod operations;
 mod rate_limit;
+mod sagas;
 mod schema;
 mod workspace_tokens;

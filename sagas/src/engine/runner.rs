@@ -1,13 +1,16 @@
 //! The runner: every worker runs one. Domain events that start sagas reach it as task
 //! messages on the spec's subjects (`vcluster.provisioning.<ws>`, `vcluster.hnc.<ws>`,
 //! `system.maintenance.*`) through one durable JetStream consumer all workers share, so each
-//! message goes to one of them. A message names an aggregate: the runner records the sagas its
-//! events start that are not recorded yet (reading the event store, so a message lost or
-//! delivered out of order loses nothing), then runs the aggregate's sagas one at a time in
-//! event order, holding a Postgres advisory lock on the aggregate so no other worker runs them
-//! meanwhile. The lock lives on a connection of its own: a worker killed mid-step drops it at
-//! once, and its unacknowledged message is delivered again. A recovery pass also picks up
-//! every saga that is due, whatever happened to its messages.
+//! message goes to one of them. A worker asks for one message at a time, and only when it has
+//! a free slot (`concurrency`): messages it could not start yet stay on the server for the
+//! other workers, and none waits in a worker's buffer. A message names an aggregate: the runner
+//! records the sagas its events start that are not recorded yet (reading the event store, so a
+//! message lost or delivered out of order loses nothing), then runs the aggregate's sagas one
+//! at a time in event order, holding a Postgres advisory lock on the aggregate so no other
+//! worker runs them meanwhile. The lock lives on a connection of its own: a worker killed
+//! mid-step drops it at once, and its unacknowledged message is delivered again after
+//! `ack_wait_secs` (a message in work is kept from that by progress acknowledgements). A
+//! recovery pass also picks up every saga that is due, whatever happened to its messages.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -37,6 +40,10 @@ pub struct RunnerSettings {
     pub step_timeout_secs: u64,
     /// Aggregates a worker works on at once.
     pub concurrency: usize,
+    /// How long a task message delivered to a worker may go unacknowledged before it is
+    /// delivered again (a worker acknowledges progress on the messages it works on, so this
+    /// only bounds how long a killed worker's message waits).
+    pub ack_wait_secs: u64,
     /// How often a worker looks for due sagas in the log (resumes after crashes and lost
     /// messages).
     pub recovery_secs: u64,
@@ -51,6 +58,11 @@ pub struct RunnerSettings {
 }
 
 impl RunnerSettings {
+    /// `ack_wait_secs`, at least one second.
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_secs.max(1))
+    }
+
     /// `subject` with this deployment's prefix.
     pub fn subject(&self, subject: &str) -> String {
         if self.subject_prefix.is_empty() {
@@ -78,6 +90,7 @@ impl Default for RunnerSettings {
             backoff: Backoff::default(),
             step_timeout_secs: 300,
             concurrency: 8,
+            ack_wait_secs: 10,
             recovery_secs: 5,
             maintenance_secs: 60,
             stream: "HEXABASE_TASKS".into(),
@@ -196,8 +209,8 @@ impl<E: Send + Sync + 'static> Runner<E> {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
         let stream = self.ensure_stream().await?;
         let consumer = shared_consumer(&stream, &self.settings).await?;
-        let mut messages = consumer.messages().await.map_err(js_err)?;
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut pulling = Box::pin(pull(consumer.clone(), permits.clone()));
         let mut recovery =
             tokio::time::interval(Duration::from_secs(self.settings.recovery_secs.max(1)));
         let mut maintenance =
@@ -209,38 +222,36 @@ impl<E: Send + Sync + 'static> Runner<E> {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                next = messages.next() => {
-                    let message = match next {
-                        Some(Ok(message)) => message,
-                        Some(Err(e)) => {
+                pulled = &mut pulling => {
+                    pulling.set(pull(consumer.clone(), permits.clone()));
+                    let message = match pulled {
+                        Ok(Some(message)) => message,
+                        Ok(None) => continue,
+                        Err(e) => {
                             tracing::warn!(error = %e, "task consumer error");
                             continue;
                         }
-                        None => return Err(js_err("task consumer ended")),
                     };
-                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                    let runner = self.clone();
-                    tasks.spawn(async move {
-                        runner.handle(message).await;
-                        drop(permit);
-                    });
-                }
-                _ = recovery.tick() => {
-                    match log::due_aggregates(&self.pool, 64).await {
-                        Ok(due) => for (aggregate_type, aggregate_id) in due {
-                            let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+                    match permits.clone().try_acquire_owned() {
+                        Ok(permit) => {
                             let runner = self.clone();
-                            let aggregate = Aggregate { aggregate_type, aggregate_id };
                             tasks.spawn(async move {
-                                if let Err(e) = runner.process(&aggregate).await {
-                                    tracing::warn!(aggregate = %aggregate.aggregate_id, error = %e, "recovery pass failed");
-                                }
+                                runner.handle(message).await;
                                 drop(permit);
                             });
-                        },
-                        Err(e) => tracing::warn!(error = %e, "cannot read due sagas"),
+                        }
+                        // The recovery pass took the slot it was asked for: back to the
+                        // server at once, for whichever worker has room.
+                        Err(_) => {
+                            tasks.spawn(async move {
+                                if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
+                                    tracing::warn!(error = %e, "task nak failed");
+                                }
+                            });
+                        }
                     }
                 }
+                _ = recovery.tick() => self.recover(&permits, &mut tasks).await,
                 _ = maintenance.tick() => self.schedule_maintenance().await,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -249,6 +260,36 @@ impl<E: Send + Sync + 'static> Runner<E> {
         // the next worker (or this one, restarted) resume them.
         tasks.abort_all();
         Ok(())
+    }
+
+    /// The recovery pass: the aggregates with a saga that is due, as many as there are free
+    /// slots (the rest wait for the next pass).
+    async fn recover(&self, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
+        let aggregates: Vec<Aggregate> = match log::due_aggregates(&self.pool, 64).await {
+            Ok(due) => due
+                .into_iter()
+                .map(|(aggregate_type, aggregate_id)| Aggregate {
+                    aggregate_type,
+                    aggregate_id,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read due sagas");
+                Vec::new()
+            }
+        };
+        for aggregate in aggregates {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                break;
+            };
+            let runner = self.clone();
+            tasks.spawn(async move {
+                if let Err(e) = runner.process(&aggregate).await {
+                    tracing::warn!(aggregate = %aggregate.aggregate_id, error = %e, "recovery pass failed");
+                }
+                drop(permit);
+            });
+        }
     }
 
     /// Ask for this period's maintenance pass; every worker asks, JetStream keeps one message
@@ -280,8 +321,9 @@ impl<E: Send + Sync + 'static> Runner<E> {
         let subject = self.settings.unprefixed(&message.subject).to_owned();
         let keepalive = {
             let acker = message.clone();
+            let every = (self.settings.ack_wait() / 3).max(Duration::from_millis(100));
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(10));
+                let mut every = tokio::time::interval(every);
                 every.tick().await;
                 loop {
                     every.tick().await;
@@ -592,25 +634,52 @@ pub async fn ensure_stream(
     .map_err(js_err)
 }
 
+/// The consumer every worker shares, created or brought to this worker's settings (so a
+/// changed `ack_wait_secs` takes effect).
 async fn shared_consumer(
     stream: &stream::Stream,
     settings: &RunnerSettings,
 ) -> Result<consumer::PullConsumer, RunError> {
-    if let Ok(consumer) = stream.get_consumer(CONSUMER).await {
-        return Ok(consumer);
-    }
     let config = consumer::pull::Config {
         durable_name: Some(CONSUMER.to_owned()),
         filter_subjects: task_subjects(settings),
         ack_policy: consumer::AckPolicy::Explicit,
         deliver_policy: consumer::DeliverPolicy::All,
-        ack_wait: Duration::from_secs(30),
+        ack_wait: settings.ack_wait(),
         max_ack_pending: 1_000,
         ..Default::default()
     };
     match stream.create_consumer(config).await {
         Ok(consumer) => Ok(consumer),
-        // Another worker starting at the same time created it first.
+        // One made with settings the server will not change in place: used as it is.
         Err(e) => stream.get_consumer(CONSUMER).await.map_err(|_| js_err(e)),
     }
+}
+
+/// How long an empty pull waits on the server before it is asked again.
+const PULL_WAIT: Duration = Duration::from_secs(10);
+
+/// Once this worker has a free slot, one task message from the shared consumer (`None`: none
+/// came while the pull waited). The slot is not held meanwhile, so the recovery pass can use
+/// it; a failed pull waits a moment before it reports, so errors do not spin the loop.
+async fn pull(
+    consumer: consumer::PullConsumer,
+    permits: Arc<Semaphore>,
+) -> Result<Option<jetstream::Message>, RunError> {
+    drop(permits.acquire().await.map_err(js_err)?);
+    let pulled = async {
+        let mut batch = consumer
+            .batch()
+            .max_messages(1)
+            .expires(PULL_WAIT)
+            .messages()
+            .await
+            .map_err(js_err)?;
+        batch.next().await.transpose().map_err(js_err)
+    }
+    .await;
+    if pulled.is_err() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    pulled
 }

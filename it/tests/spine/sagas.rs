@@ -1,0 +1,101 @@
+//! The saga runner's share of the work: who gets the task messages.
+
+use std::sync::Arc;
+
+use hexabase::server::HttpServer;
+use hexabase_it::{TestApp, TestAppOptions};
+use hexabase_sagas::driver::unavailable::Unavailable;
+use hexabase_sagas::engine::{Action, Cx, Registry, Runner, Saga, Step, StepFuture};
+use hexabase_sagas::workspace::{Env, WorkspaceTriggers, PROVISION};
+use serde_json::Value;
+use tokio::sync::Barrier;
+use tokio_util::sync::CancellationToken;
+
+/// An app whose relay and projections run, and no saga runner yet.
+async fn app_without_runner(configure: impl FnOnce(&mut hexabase::config::Settings)) -> TestApp {
+    let server = HttpServer::bind("127.0.0.1:0").await.expect("bind");
+    let options = TestAppOptions {
+        worker: false,
+        ..TestAppOptions::default()
+    };
+    let app = TestApp::spawn_on(server, options, configure).await;
+    let (state, token) = (app.state.clone(), CancellationToken::new());
+    tokio::spawn(async move { hexabase::worker::run_pipeline(state, token).await });
+    app
+}
+
+async fn tasks(app: &TestApp, ws: &str, token: &str) -> Value {
+    app.get(&format!("/api/v1/workspaces/{ws}/tasks"), token)
+        .await
+        .body
+}
+
+/// A provisioning saga whose one step ends only once the other workspace's has started too.
+struct Together(Arc<Barrier>);
+
+fn action<F>(f: F) -> Action<Env>
+where
+    F: for<'a> Fn(&'a Cx<'a, Env>) -> StepFuture<'a> + Send + Sync + 'static,
+{
+    Arc::new(f)
+}
+
+impl Saga<Env> for Together {
+    fn kind(&self) -> &'static str {
+        PROVISION
+    }
+
+    fn steps(&self) -> Vec<Step<Env>> {
+        let barrier = self.0.clone();
+        vec![Step {
+            name: "together",
+            action: action(move |_| {
+                let barrier = barrier.clone();
+                Box::pin(async move {
+                    barrier.wait().await;
+                    Ok(Value::Null)
+                })
+            }),
+            undo: None,
+        }]
+    }
+}
+
+#[tokio::test]
+async fn two_workers_each_able_to_run_one_saga_run_two_workspaces_sagas_at_once() {
+    let app = app_without_runner(|_| {}).await;
+    let together = Arc::new(Barrier::new(2));
+    let mut settings = app.settings.sagas.clone();
+    settings.concurrency = 1;
+    // Long enough that a message left waiting on a busy worker is not delivered again to
+    // the idle one before the test gives up: only a message the busy worker never took can
+    // reach the other.
+    settings.ack_wait_secs = 600;
+    let shutdown = CancellationToken::new();
+    for _ in 0..2 {
+        let driver = Arc::new(Unavailable::new("test", "no clusters here".into()));
+        let env = hexabase::worker::saga_env(&app.state, driver).expect("saga environment");
+        let runner = Runner::new(
+            app.pool.clone(),
+            app.state.js.clone(),
+            Arc::new(env),
+            Registry::default().with(Together(together.clone())),
+            Arc::new(WorkspaceTriggers),
+            settings.clone(),
+        );
+        let token = shutdown.clone();
+        tokio::spawn(async move { runner.run(token.cancelled_owned()).await });
+    }
+
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let first = app.create_workspace(&admin, &org, "First").await;
+    let second = app.create_workspace(&admin, &org, "Second").await;
+    for ws in [&first, &second] {
+        app.eventually("both workspaces' provisioning to end", || async {
+            tasks(&app, ws, &admin).await["items"][0]["state"] == "done"
+        })
+        .await;
+    }
+    shutdown.cancel();
+}
