@@ -1,4 +1,5 @@
-//! The saga runner's share of the work: who gets the task messages.
+//! The saga runner's share of the work: who gets the task messages, and what becomes of a
+//! workspace whose message never arrives.
 
 use std::sync::Arc;
 
@@ -28,6 +29,47 @@ async fn tasks(app: &TestApp, ws: &str, token: &str) -> Value {
     app.get(&format!("/api/v1/workspaces/{ws}/tasks"), token)
         .await
         .body
+}
+
+#[tokio::test]
+async fn a_workspace_whose_task_message_was_lost_is_provisioned_all_the_same() {
+    let mut app = app_without_runner(|settings| settings.sagas.ack_wait_secs = 1).await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
+    app.caught_up().await;
+
+    // Its task message was published; it is lost before any worker takes it.
+    let purged = app
+        .state
+        .js
+        .get_stream(&app.settings.sagas.stream)
+        .await
+        .expect("the task stream")
+        .purge()
+        .await
+        .expect("purge the task stream");
+    assert!(purged.purged >= 1, "{purged:?}");
+    let link = format!("/api/v1/organizations/{org}/workspaces/{ws}");
+    assert_eq!(app.get(&link, &admin).await.body["status"], "Requested");
+
+    // A worker starts: nothing tells it about the workspace but the event store. Provisioning
+    // runs (and fails for good here, as this control plane's issuer is plain http).
+    app.start_worker();
+    app.eventually("the workspace's provisioning to run and fail", || async {
+        app.get(&link, &admin).await.body["status"] == "Failed"
+    })
+    .await;
+    let reason = app.get(&link, &admin).await.body["status_reason"].clone();
+    assert!(
+        reason.as_str().unwrap_or_default().contains("https"),
+        "{reason}"
+    );
+    let tasks = tasks(&app, &ws, &admin).await;
+    let items = tasks["items"].as_array().expect("tasks");
+    assert_eq!(items.len(), 1, "{tasks}");
+    assert_eq!(items[0]["kind"], PROVISION);
+    assert_eq!(items[0]["state"], "failed");
 }
 
 /// A provisioning saga whose one step ends only once the other workspace's has started too.

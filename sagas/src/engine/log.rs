@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hexabase_command::store::StoredEvent;
 use serde_json::Value;
-use sqlx::{FromRow, PgPool};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool, Row};
 
 /// A saga to record (once per trigger).
 #[derive(Debug, Clone)]
@@ -319,6 +321,51 @@ pub async fn due_aggregates(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<(Stri
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+/// An event read by the recovery pass, and what the log holds for it.
+#[derive(Debug)]
+pub struct ScannedEvent {
+    pub event: StoredEvent,
+    /// It was recorded longer than the given grace ago.
+    pub settled: bool,
+    /// A saga of its aggregate started by this event or a later one is recorded (so syncing
+    /// the aggregate would record nothing for it).
+    pub recorded: bool,
+}
+
+/// At most `limit` events after position `after`, in position order, each with whether it is
+/// older than `grace` and whether the sagas it may start are recorded.
+pub async fn events_after(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+    grace: Duration,
+) -> sqlx::Result<Vec<ScannedEvent>> {
+    let rows: Vec<PgRow> = sqlx::query(
+        "SELECT e.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
+                e.event_version, e.payload, e.metadata, e.recorded_at, \
+                e.recorded_at <= now() - make_interval(secs => $3) AS settled, \
+                EXISTS (SELECT 1 FROM sagas s \
+                        WHERE s.aggregate_type = e.aggregate_type \
+                          AND s.aggregate_id = e.aggregate_id \
+                          AND s.trigger LIKE 'event:%' AND s.position >= e.position) AS recorded \
+         FROM events e WHERE e.position > $1 ORDER BY e.position LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .bind(grace.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ScannedEvent {
+                event: StoredEvent::from_row(row)?,
+                settled: row.try_get("settled")?,
+                recorded: row.try_get("recorded")?,
+            })
+        })
+        .collect()
 }
 
 /// An aggregate's sagas, oldest first, after the saga `after` (keyset paging by id).

@@ -10,7 +10,9 @@
 //! worker runs them meanwhile. The lock lives on a connection of its own: a worker killed
 //! mid-step drops it at once, and its unacknowledged message is delivered again after
 //! `ack_wait_secs` (a message in work is kept from that by progress acknowledgements). A
-//! recovery pass also picks up every saga that is due, whatever happened to its messages.
+//! recovery pass also picks up every saga that is due, whatever happened to its messages, and
+//! walks the event store for events that start sagas nobody recorded (their message lost, or
+//! its worker killed before recording them), a bounded batch per pass.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -42,7 +44,8 @@ pub struct RunnerSettings {
     pub concurrency: usize,
     /// How long a task message delivered to a worker may go unacknowledged before it is
     /// delivered again (a worker acknowledges progress on the messages it works on, so this
-    /// only bounds how long a killed worker's message waits).
+    /// only bounds how long a killed worker's message waits). Events older than this whose
+    /// sagas are not recorded are taken up by the recovery pass.
     pub ack_wait_secs: u64,
     /// How often a worker looks for due sagas in the log (resumes after crashes and lost
     /// messages).
@@ -205,7 +208,7 @@ impl<E: Send + Sync + 'static> Runner<E> {
     }
 
     /// Work until `shutdown`: task messages from the shared consumer, the recovery pass over
-    /// the log, and the maintenance schedule.
+    /// the log and the event store, and the maintenance schedule.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
         let stream = self.ensure_stream().await?;
         let consumer = shared_consumer(&stream, &self.settings).await?;
@@ -216,6 +219,7 @@ impl<E: Send + Sync + 'static> Runner<E> {
         let mut maintenance =
             tokio::time::interval(Duration::from_secs(self.settings.maintenance_secs.max(1)));
         maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut scan = Scan::default();
         let mut tasks = JoinSet::new();
         tracing::info!(stream = %self.settings.stream, "saga runner running");
         tokio::pin!(shutdown);
@@ -251,7 +255,7 @@ impl<E: Send + Sync + 'static> Runner<E> {
                         }
                     }
                 }
-                _ = recovery.tick() => self.recover(&permits, &mut tasks).await,
+                _ = recovery.tick() => self.recover(&permits, &mut tasks, &mut scan).await,
                 _ = maintenance.tick() => self.schedule_maintenance().await,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -262,10 +266,11 @@ impl<E: Send + Sync + 'static> Runner<E> {
         Ok(())
     }
 
-    /// The recovery pass: the aggregates with a saga that is due, as many as there are free
-    /// slots (the rest wait for the next pass).
-    async fn recover(&self, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
-        let aggregates: Vec<Aggregate> = match log::due_aggregates(&self.pool, 64).await {
+    /// The recovery pass: the aggregates with a saga that is due, and those with events that
+    /// start sagas not recorded yet, as many as there are free slots (the rest wait for the
+    /// next pass).
+    async fn recover(&self, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>, scan: &mut Scan) {
+        let mut aggregates: Vec<Aggregate> = match log::due_aggregates(&self.pool, 64).await {
             Ok(due) => due
                 .into_iter()
                 .map(|(aggregate_type, aggregate_id)| Aggregate {
@@ -278,6 +283,16 @@ impl<E: Send + Sync + 'static> Runner<E> {
                 Vec::new()
             }
         };
+        match self.unrecorded(scan).await {
+            Ok(owed) => {
+                for aggregate in owed {
+                    if !aggregates.contains(&aggregate) {
+                        aggregates.push(aggregate);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot scan for unrecorded sagas"),
+        }
         for aggregate in aggregates {
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 break;
@@ -290,6 +305,25 @@ impl<E: Send + Sync + 'static> Runner<E> {
                 drop(permit);
             });
         }
+    }
+
+    /// The next batch of the event store after `scan`'s mark: the aggregates with events
+    /// older than `ack_wait_secs` that start sagas not recorded (their message was lost, or
+    /// its worker died before recording them). The mark moves past what needs nothing, and
+    /// stops before the first event still owed or too recent to judge.
+    async fn unrecorded(&self, scan: &mut Scan) -> Result<Vec<Aggregate>, RunError> {
+        let events =
+            log::events_after(&self.pool, scan.mark, SCAN_BATCH, self.settings.ack_wait()).await?;
+        let seen = events.iter().map(|scanned| Seen {
+            position: scanned.event.position,
+            settled: scanned.settled,
+            owed: !scanned.recorded && !self.triggers.sagas_for(&scanned.event).is_empty(),
+            aggregate: Aggregate {
+                aggregate_type: scanned.event.aggregate_type.clone(),
+                aggregate_id: scanned.event.aggregate_id.clone(),
+            },
+        });
+        Ok(scan.advance(seen))
     }
 
     /// Ask for this period's maintenance pass; every worker asks, JetStream keeps one message
@@ -682,4 +716,106 @@ async fn pull(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     pulled
+}
+
+/// Events the recovery pass reads from the store at a time.
+const SCAN_BATCH: i64 = 1_000;
+
+/// How far a worker's recovery pass has walked the event store: every event at or below
+/// `mark` either starts no saga or has its sagas recorded. It starts at the beginning, so a
+/// worker's first passes read the store's history, a batch each.
+#[derive(Debug, Default)]
+struct Scan {
+    mark: i64,
+}
+
+/// An event as the scan judges it.
+#[derive(Debug)]
+struct Seen {
+    position: i64,
+    /// Older than a message is given to be acted upon.
+    settled: bool,
+    /// It starts sagas that are not recorded.
+    owed: bool,
+    aggregate: Aggregate,
+}
+
+impl Scan {
+    /// The aggregates `events` (in position order, after the mark) owe a sync, and the mark
+    /// moved up to the first event still owed or not settled.
+    fn advance(&mut self, events: impl IntoIterator<Item = Seen>) -> Vec<Aggregate> {
+        let mut owed: Vec<Aggregate> = Vec::new();
+        for seen in events {
+            if !seen.settled {
+                break;
+            }
+            if seen.owed {
+                if !owed.contains(&seen.aggregate) {
+                    owed.push(seen.aggregate);
+                }
+            } else if owed.is_empty() {
+                self.mark = seen.position;
+            }
+        }
+        owed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(position: i64, settled: bool, owed: bool, id: &str) -> Seen {
+        Seen {
+            position,
+            settled,
+            owed,
+            aggregate: Aggregate {
+                aggregate_type: "Workspace".into(),
+                aggregate_id: id.into(),
+            },
+        }
+    }
+
+    fn ids(aggregates: &[Aggregate]) -> Vec<&str> {
+        aggregates.iter().map(|a| a.aggregate_id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_scan_moves_past_what_needs_nothing_and_stops_before_what_is_owed() {
+        let mut scan = Scan::default();
+        let owed = scan.advance([
+            seen(1, true, false, "ws-a"),
+            seen(2, true, false, "ws-b"),
+            seen(3, true, true, "ws-c"),
+            seen(4, true, false, "ws-d"),
+            seen(5, true, true, "ws-e"),
+            seen(6, true, true, "ws-c"),
+        ]);
+        assert_eq!(ids(&owed), ["ws-c", "ws-e"]);
+        assert_eq!(scan.mark, 2);
+
+        // Once recorded, the pass goes on from there.
+        let owed = scan.advance([
+            seen(3, true, false, "ws-c"),
+            seen(4, true, false, "ws-d"),
+            seen(5, true, false, "ws-e"),
+        ]);
+        assert!(owed.is_empty(), "{owed:?}");
+        assert_eq!(scan.mark, 5);
+    }
+
+    #[test]
+    fn events_too_recent_to_judge_stop_the_scan_and_are_left_to_their_messages() {
+        let mut scan = Scan { mark: 10 };
+        let owed = scan.advance([
+            seen(11, true, false, "ws-a"),
+            seen(12, false, true, "ws-b"),
+            seen(13, true, true, "ws-c"),
+        ]);
+        assert!(owed.is_empty(), "{owed:?}");
+        assert_eq!(scan.mark, 11);
+        assert!(scan.advance([]).is_empty());
+        assert_eq!(scan.mark, 11);
+    }
 }
