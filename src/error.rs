@@ -143,7 +143,7 @@ impl From<InvalidId> for Error {
 impl From<WaitError> for Error {
     fn from(e: WaitError) -> Self {
         match e {
-            WaitError::UnknownPosition(_) => Self::bad_request(e.to_string(), Some("position")),
+            WaitError::UnknownPosition(_) => Self::not_found(e.to_string()),
             WaitError::NotYet(_) => Self::Unavailable {
                 code: "not_caught_up",
                 message: e.to_string(),

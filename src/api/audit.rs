@@ -19,6 +19,7 @@ enum ApiTags {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEvent {
     /// Global position; also the paging cursor.
     pub position: i64,
@@ -72,18 +73,23 @@ impl AuditApi {
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
         /// Only events of this aggregate type (e.g. `Organization`).
+        #[oai(validator(max_length = 200, pattern = r"^[^\x00]*$"))]
         aggregate_type: Query<Option<String>>,
         /// Only events of this aggregate.
+        #[oai(validator(max_length = 200, pattern = r"^[^\x00]*$"))]
         aggregate_id: Query<Option<String>>,
         /// Only events that occurred at or after this time.
         since: Query<Option<DateTime<Utc>>>,
         /// Only events that occurred before this time.
         until: Query<Option<DateTime<Utc>>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<AuditEvent>>> {
         let org = OrganizationId::parse(&org_id)?;

@@ -5,6 +5,7 @@
 //! echo in `X-CSRF-Token` on writes). API clients use the same tokens from the JSON bodies as
 //! bearer tokens.
 
+use super::text::Text;
 use chrono::{DateTime, Utc};
 use hexabase_identity::external::login::{self, seconds_until};
 use hexabase_identity::session::Issued;
@@ -26,6 +27,7 @@ enum ApiTags {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LoginStarted {
     /// Send the browser here.
     pub authorization_url: String,
@@ -34,6 +36,7 @@ pub struct LoginStarted {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionTokens {
     pub user_id: String,
     /// Access token (JWT) for `Authorization: Bearer`. Absent when the session travels in
@@ -52,14 +55,15 @@ pub struct SessionTokens {
 }
 
 #[derive(Debug, Default, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct RefreshRequest {
     /// The refresh token; browsers send `{}` with the `hxb_refresh` cookie instead.
     #[oai(validator(max_length = 200))]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Text>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Identity {
     pub provider: String,
     pub subject: String,
@@ -67,6 +71,7 @@ pub struct Identity {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     pub id: String,
     pub email: Option<String>,
@@ -82,6 +87,7 @@ pub struct Me {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MyOrganization {
     pub id: String,
     pub name: String,
@@ -89,6 +95,7 @@ pub struct MyOrganization {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PendingInvitation {
     pub org_id: String,
     pub org_name: String,
@@ -297,8 +304,8 @@ impl AuthApi {
         req: &poem::Request,
         jar: &CookieJar,
         provider: Path<String>,
-        code: Query<Option<String>>,
-        state: Query<Option<String>>,
+        #[oai(validator(min_length = 1, max_length = 2048))] code: Query<Option<String>>,
+        #[oai(validator(min_length = 1, max_length = 256))] state: Query<Option<String>>,
         error: Query<Option<String>>,
         error_description: Query<Option<String>>,
     ) -> ApiResult<CallbackResponse> {
@@ -312,14 +319,14 @@ impl AuthApi {
             let message = format!("the identity provider refused the login: {}", said.trim());
             return Err(Error::unauthorized(message));
         }
+        // An answer without `state` or `code` (and without `error`) cannot finish a login: it is
+        // refused as a failed login, like the identity provider's own refusals.
         let login_state = state
             .0
-            .filter(|s| !s.is_empty() && s.len() <= 256)
-            .ok_or_else(|| Error::bad_request("`state` is missing", Some("state")))?;
+            .ok_or_else(|| Error::unauthorized("the identity provider's answer has no `state`"))?;
         let code = code
             .0
-            .filter(|c| !c.is_empty() && c.len() <= 2048)
-            .ok_or_else(|| Error::bad_request("`code` is missing", Some("code")))?;
+            .ok_or_else(|| Error::unauthorized("the identity provider's answer has no `code`"))?;
         let binder = security::cookie_value(req, LOGIN_COOKIE);
         let completed = ctx
             .app
@@ -353,7 +360,7 @@ impl AuthApi {
         jar: &CookieJar,
         body: Json<RefreshRequest>,
     ) -> ApiResult<Json<SessionTokens>> {
-        let from_body = body.0.refresh_token;
+        let from_body = body.0.refresh_token.map(String::from);
         let (token, by_cookie) = match from_body {
             Some(token) => (token, false),
             None => {
@@ -417,6 +424,7 @@ impl AuthApi {
         auth: SignedIn,
         ctx: Ctx,
         /// Wait until the read model reflects this event position.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<Me>> {
         let sessions::Me {

@@ -12,6 +12,7 @@ use crate::error::Error;
 
 /// What every failed request answers with.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ErrorBody {
     /// Stable machine-readable code (`validation_failed`, `not_found`, …).
     pub code: String,
@@ -41,6 +42,10 @@ enum Answer {
     /// Conflicting state, or a concurrent change won; re-read and retry.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The request body is not of a type the operation takes (answered before it runs).
+    #[oai(status = 415)]
+    #[allow(dead_code)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Well-formed but invalid values.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
@@ -133,8 +138,17 @@ pub fn error_response(err: poem::Error) -> Response {
     if is_json {
         return response;
     }
-    let status = response.status();
+    let mut status = response.status();
+    // A body field the document's constraints (pattern, length) refuse is a value the API
+    // refuses, as the domain's own checks do: 422, naming the field.
+    let refused_value = status == StatusCode::BAD_REQUEST
+        && message.contains("parse request payload error")
+        && message.contains("` verification failed");
+    if refused_value {
+        status = StatusCode::UNPROCESSABLE_ENTITY;
+    }
     let code = match status {
+        StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::UNAUTHORIZED => "unauthorized",
         StatusCode::NOT_FOUND => "not_found",
@@ -168,9 +182,12 @@ pub fn error_response(err: poem::Error) -> Response {
     out
 }
 
-/// poem-openapi names the offending field in backquotes (`field `name` verification failed`).
+/// poem-openapi names the offending field in backquotes (`field `name` verification failed`,
+/// `failed to parse parameter `limit``).
 fn field_named_in(message: &str) -> Option<String> {
-    let start = message.find("field `")? + "field `".len();
+    let start = ["field `", "parameter `"]
+        .iter()
+        .find_map(|prefix| message.find(prefix).map(|at| at + prefix.len()))?;
     let len = message[start..].find('`')?;
     Some(message[start..start + len].to_owned())
 }

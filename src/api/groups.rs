@@ -1,6 +1,7 @@
 //! `/api/v1/workspaces/{wsId}/groups`: a workspace's groups (hierarchical) and their members.
 //! Workspace members read them; organization admins and WSAdmins change them.
 
+use super::text::Text;
 use chrono::{DateTime, Utc};
 use hexabase_command::values::GroupName;
 use hexabase_command::{GroupId, UserId, WorkspaceId};
@@ -23,35 +24,36 @@ enum ApiTags {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct CreateGroup {
     /// 1–63 letters, digits, `-`, `_`, `.`; unique in the workspace.
-    #[oai(validator(max_length = 100))]
-    pub name: String,
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"))]
+    pub name: Text,
     /// The parent group (default: `WorkspaceMembers`). Members of a group count as members of
     /// its ancestors.
-    #[oai(validator(max_length = 100))]
-    pub parent_id: Option<String>,
+    #[oai(validator(pattern = r"^grp-[0-9a-f]{32}$"))]
+    pub parent_id: Option<Text>,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct UpdateGroup {
-    #[oai(validator(max_length = 100))]
-    pub name: Option<String>,
-    #[oai(validator(max_length = 100))]
-    pub parent_id: Option<String>,
+    #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"))]
+    pub name: Option<Text>,
+    #[oai(validator(pattern = r"^grp-[0-9a-f]{32}$"))]
+    pub parent_id: Option<Text>,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct AddMember {
     /// A member of the workspace's organization (`hxb-usr-…`).
-    #[oai(validator(max_length = 100))]
-    pub user_id: String,
+    #[oai(validator(pattern = r"^hxb-usr-[0-9a-f]{32}$"))]
+    pub user_id: Text,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Group {
     pub id: String,
     pub ws_id: String,
@@ -76,12 +78,14 @@ impl From<GroupRow> for Group {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct GroupMember {
     pub user_id: String,
     pub since: DateTime<Utc>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedGroup {
     pub id: String,
     pub name: String,
@@ -137,7 +141,10 @@ impl GroupsApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         body: Json<CreateGroup>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<GroupCreated> {
         let name = GroupName::parse("name", &body.name)?;
@@ -171,10 +178,13 @@ impl GroupsApi {
         ctx: Ctx,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^grp-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<Group>>> {
         let ws = WorkspaceId::parse(&ws_id)?;
@@ -199,6 +209,7 @@ impl GroupsApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "group_id")] group: Path<String>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<Group>> {
         let (ws, id) = ids(&ws_id, &group)?;
@@ -272,7 +283,10 @@ impl GroupsApi {
         #[oai(name = "group_id")] group: Path<String>,
         body: Json<AddMember>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<MemberAdded> {
         let (ws, id) = ids(&ws_id, &group)?;
@@ -300,10 +314,13 @@ impl GroupsApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "group_id")] group: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^hxb-usr-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<GroupMember>>> {
         let (ws, id) = ids(&ws_id, &group)?;

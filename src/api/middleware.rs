@@ -57,6 +57,16 @@ pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Res
     }
     .instrument(span.clone())
     .await;
+    // RFC 9110 §15.5.6: a 405 names the methods the resource has.
+    if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) =
+            super::allowed_methods(&path).and_then(|m| HeaderValue::from_str(&m).ok())
+        {
+            response
+                .headers_mut()
+                .insert(poem::http::header::ALLOW, allow);
+        }
+    }
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let operation = response

@@ -9,11 +9,11 @@ use hexabase_identity::issuer::{Client, CLI_CLIENT};
 use poem::http::header;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Form, Html, Json};
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use serde::Deserialize;
 
 use super::context::Ctx;
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::pages::{self, ApprovalPage, Asking, Target};
 use super::security::SignedIn;
 use crate::app::oauth::{Approval, Asked, Authorization, DeviceCode, TokenGrant, DEVICE_GRANT};
@@ -26,6 +26,7 @@ enum ApiTags {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WorkspaceToken {
     /// A JWT for the workspace's API server: `sub` = user id, `aud` = workspace id, `groups` =
     /// the caller's groups in it with their ancestors.
@@ -39,6 +40,7 @@ pub struct WorkspaceToken {
 /// A token request (RFC 6749 §4.1.3, §6), form-encoded. Public clients only: the client id
 /// comes in the form or as the user of HTTP Basic with an empty password.
 #[derive(Debug, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenRequest {
     /// `authorization_code`, `refresh_token` or `urn:ietf:params:oauth:grant-type:device_code`.
     pub grant_type: String,
@@ -55,6 +57,7 @@ pub struct TokenRequest {
 
 /// A device authorization request (RFC 8628 §3.1).
 #[derive(Debug, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeviceRequest {
     /// The workspace id.
     pub client_id: Option<String>,
@@ -64,6 +67,7 @@ pub struct DeviceRequest {
 
 /// A started device authorization (RFC 8628 §3.2).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeviceAuthorization {
     /// The machine's secret, for polling `/oauth/token`.
     pub device_code: String,
@@ -78,16 +82,32 @@ pub struct DeviceAuthorization {
 }
 
 #[derive(ApiResponse)]
+#[oai(bad_request_handler = "DeviceReply::malformed")]
 pub enum DeviceReply {
     #[oai(status = 200)]
     Started(
         Json<DeviceAuthorization>,
         #[oai(header = "Cache-Control")] String,
     ),
+    /// The request or the grant is not acceptable (RFC 6749 §5.2).
     #[oai(status = 400)]
     Refused(Json<OAuthError>),
+    /// The client id is missing or names no client (`invalid_client`).
     #[oai(status = 401)]
     UnknownClient(Json<OAuthError>),
+    /// The request body is not a form.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// Too many requests from this client in the current window.
+    #[oai(status = 429)]
+    #[allow(dead_code)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// Something failed on our side (`server_error`).
+    #[oai(status = 500)]
+    Failed(Json<OAuthError>),
+    /// Not now (`temporarily_unavailable`); retry after `Retry-After`.
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthError>, #[oai(header = "Retry-After")] u32),
 }
 
 #[derive(ApiResponse)]
@@ -118,6 +138,7 @@ fn code_form(note: &str) -> String {
 
 /// Tokens for a workspace's API server.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenSet {
     /// The workspace token (the same JWT as `id_token`).
     pub access_token: String,
@@ -134,12 +155,14 @@ pub struct TokenSet {
 
 /// An OAuth 2.0 error (RFC 6749 §5.2).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OAuthError {
     pub error: String,
     pub error_description: String,
 }
 
 #[derive(ApiResponse)]
+#[oai(bad_request_handler = "TokenReply::malformed")]
 pub enum TokenReply {
     #[oai(status = 200)]
     Issued(
@@ -147,12 +170,25 @@ pub enum TokenReply {
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
-    /// The request or the grant is not acceptable.
+    /// The request or the grant is not acceptable (RFC 6749 §5.2).
     #[oai(status = 400)]
     Refused(Json<OAuthError>),
-    /// The client id is missing or not a workspace id.
+    /// The client id is missing or names no client (`invalid_client`).
     #[oai(status = 401)]
     UnknownClient(Json<OAuthError>),
+    /// The request body is not a form.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// Too many requests from this client in the current window.
+    #[oai(status = 429)]
+    #[allow(dead_code)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// Something failed on our side (`server_error`).
+    #[oai(status = 500)]
+    Failed(Json<OAuthError>),
+    /// Not now (`temporarily_unavailable`); retry after `Retry-After`.
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthError>, #[oai(header = "Retry-After")] u32),
 }
 
 /// An OAuth error answer (RFC 6749 §5.2).
@@ -163,12 +199,55 @@ fn oauth_error(error: &GrantError) -> Json<OAuthError> {
     })
 }
 
+/// An OAuth answer for a failure on our side.
+fn failure(error: &Error) -> (Json<OAuthError>, Option<u32>) {
+    let (code, retry) = match error {
+        Error::Unavailable { retry_after, .. } => ("temporarily_unavailable", Some(*retry_after)),
+        _ => ("server_error", None),
+    };
+    let body = Json(OAuthError {
+        error: code.to_owned(),
+        error_description: error.to_string(),
+    });
+    (body, retry)
+}
+
+/// The answer to a body that is not a form (415, as every other operation answers it).
+fn unsupported_media_type(error: &poem::Error) -> Option<Json<ErrorBody>> {
+    (error.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE).then(|| {
+        Json(ErrorBody {
+            code: "unsupported_media_type".into(),
+            message: error.to_string(),
+            field: None,
+        })
+    })
+}
+
+/// A request the framework could not parse (a missing or malformed form field).
+fn malformed_request(error: &poem::Error) -> Json<OAuthError> {
+    oauth_error(&GrantError::InvalidRequest(error.to_string()))
+}
+
 impl DeviceReply {
     fn refused(error: GrantError) -> Self {
         let body = oauth_error(&error);
         match error {
             GrantError::InvalidClient(_) => Self::UnknownClient(body),
             _ => Self::Refused(body),
+        }
+    }
+
+    fn failed(error: Error) -> Self {
+        match failure(&error) {
+            (body, Some(retry)) => Self::Unavailable(body, retry),
+            (body, None) => Self::Failed(body),
+        }
+    }
+
+    fn malformed(error: poem::Error) -> Self {
+        match unsupported_media_type(&error) {
+            Some(body) => Self::UnsupportedMediaType(body),
+            None => Self::Refused(malformed_request(&error)),
         }
     }
 }
@@ -179,6 +258,20 @@ impl TokenReply {
         match error {
             GrantError::InvalidClient(_) => Self::UnknownClient(body),
             _ => Self::Refused(body),
+        }
+    }
+
+    fn failed(error: Error) -> Self {
+        match failure(&error) {
+            (body, Some(retry)) => Self::Unavailable(body, retry),
+            (body, None) => Self::Failed(body),
+        }
+    }
+
+    fn malformed(error: poem::Error) -> Self {
+        match unsupported_media_type(&error) {
+            Some(body) => Self::UnsupportedMediaType(body),
+            None => Self::Refused(malformed_request(&error)),
         }
     }
 }
@@ -234,15 +327,12 @@ fn page(approval: &Approval, user: &str, asking: Asking<'_>) -> String {
 }
 
 /// An approval page's answer: `allow` or `deny`.
-fn allowed(decision: &str) -> ApiResult<bool> {
-    match decision {
-        "allow" => Ok(true),
-        "deny" => Ok(false),
-        _ => Err(Error::bad_request(
-            "decision must be allow or deny",
-            Some("decision"),
-        )),
-    }
+/// An approval page's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Deny,
 }
 
 fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, GrantError> {
@@ -311,7 +401,10 @@ impl OidcApi {
         ctx: Ctx,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Json<WorkspaceToken>> {
         let ws = WorkspaceId::parse(&ws_id)?;
@@ -338,9 +431,16 @@ impl OidcApi {
         ctx: Ctx,
         /// `code`.
         response_type: Query<Option<String>>,
-        /// The workspace id.
-        client_id: Query<Option<String>>,
-        #[oai(validator(max_length = 2048))] redirect_uri: Query<Option<String>>,
+        /// The workspace id (or `hexabase-cli`).
+        #[oai(validator(pattern = r"^(ws-[0-9a-f]{32}|hexabase-cli)$"))]
+        client_id: Query<String>,
+        /// A loopback address of the client: `http://127.0.0.1`, `http://localhost` or
+        /// `http://[::1]`, with a port and a path.
+        #[oai(validator(
+            max_length = 2048,
+            pattern = r"^http://(127\.0\.0\.1|localhost|\[::1\])(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+        ))]
+        redirect_uri: Query<String>,
         /// Must include `openid`.
         #[oai(name = "scope")]
         requested_scope: Query<Option<String>>,
@@ -354,17 +454,13 @@ impl OidcApi {
     ) -> ApiResult<AuthorizeReply> {
         // Until the client and its redirect URI are known good, errors go to the browser, never
         // to the redirect URI (RFC 6749 §4.1.2.1).
-        let client = client_id
-            .0
-            .as_deref()
-            .and_then(Client::parse)
-            .ok_or_else(|| {
-                Error::bad_request(
-                    format!("client_id must be a workspace id or `{CLI_CLIENT}`"),
-                    Some("client_id"),
-                )
-            })?;
-        let redirect = Redirect::parse(redirect_uri.0.as_deref().unwrap_or_default())
+        let client = Client::parse(&client_id.0).ok_or_else(|| {
+            Error::bad_request(
+                format!("client_id must be a workspace id or `{CLI_CLIENT}`"),
+                Some("client_id"),
+            )
+        })?;
+        let redirect = Redirect::parse(&redirect_uri.0)
             .map_err(|e| Error::bad_request(e.to_string(), Some("redirect_uri")))?;
         let request = grant::AuthorizationRequest {
             response_type: response_type.0.as_deref(),
@@ -403,10 +499,9 @@ impl OidcApi {
         auth: SignedIn,
         ctx: Ctx,
         #[oai(validator(max_length = 128))] approval: Query<String>,
-        /// `allow` or `deny`.
-        decision: Query<String>,
+        decision: Query<Decision>,
     ) -> ApiResult<AuthorizeReply> {
-        let allow = allowed(&decision)?;
+        let allow = decision.0 == Decision::Allow;
         let location = ctx.app.approve(&ctx.op(&auth), &approval, allow).await?;
         Ok(AuthorizeReply::Found(location))
     }
@@ -424,20 +519,21 @@ impl OidcApi {
         ctx: Ctx,
         req: &poem::Request,
         form: Form<DeviceRequest>,
-    ) -> ApiResult<DeviceReply> {
+    ) -> DeviceReply {
         let client = match client_of(req, form.client_id.as_deref()) {
             Ok(client) => client,
-            Err(error) => return Ok(DeviceReply::refused(error)),
+            Err(error) => return DeviceReply::refused(error),
         };
         let started = match ctx
             .app
             .start_device_authorization(&client, form.scope.as_deref())
-            .await?
+            .await
         {
-            Ok(started) => started,
-            Err(error) => return Ok(DeviceReply::refused(error)),
+            Ok(Ok(started)) => started,
+            Ok(Err(error)) => return DeviceReply::refused(error),
+            Err(error) => return DeviceReply::failed(error),
         };
-        Ok(DeviceReply::Started(
+        DeviceReply::Started(
             Json(DeviceAuthorization {
                 device_code: started.device_code,
                 user_code: started.user_code,
@@ -447,7 +543,7 @@ impl OidcApi {
                 interval: started.interval,
             }),
             "no-store".into(),
-        ))
+        )
     }
 
     /// Where the user enters a device's code (signed in; a browser without a session gets a
@@ -498,10 +594,9 @@ impl OidcApi {
         auth: SignedIn,
         ctx: Ctx,
         #[oai(validator(max_length = 128))] approval: Query<String>,
-        /// `allow` or `deny`.
-        decision: Query<String>,
+        decision: Query<Decision>,
     ) -> ApiResult<DevicePage> {
-        let allow = allowed(&decision)?;
+        let allow = decision.0 == Decision::Allow;
         ctx.app
             .approve_device(&ctx.op(&auth), &approval, allow)
             .await?;
@@ -528,30 +623,29 @@ impl OidcApi {
         ctx: Ctx,
         req: &poem::Request,
         form: Form<TokenRequest>,
-    ) -> ApiResult<TokenReply> {
+    ) -> TokenReply {
         let presented = client_of(req, form.client_id.as_deref())
             .and_then(|client| Ok((client, token_grant(&form)?)));
         let (client, grant) = match presented {
             Ok(presented) => presented,
-            Err(error) => return Ok(TokenReply::refused(error)),
+            Err(error) => return TokenReply::refused(error),
         };
-        Ok(
-            match ctx.app.exchange(&client, grant, &ctx.request_id).await? {
-                Ok(issued) => TokenReply::Issued(
-                    Json(TokenSet {
-                        access_token: issued.token.clone(),
-                        id_token: issued.token,
-                        token_type: "Bearer".into(),
-                        expires_in: issued.expires_in,
-                        refresh_token: issued.refresh_token,
-                        scope: "openid".into(),
-                    }),
-                    "no-store".into(),
-                    "no-cache".into(),
-                ),
-                Err(error) => TokenReply::refused(error),
-            },
-        )
+        match ctx.app.exchange(&client, grant, &ctx.request_id).await {
+            Ok(Ok(issued)) => TokenReply::Issued(
+                Json(TokenSet {
+                    access_token: issued.token.clone(),
+                    id_token: issued.token,
+                    token_type: "Bearer".into(),
+                    expires_in: issued.expires_in,
+                    refresh_token: issued.refresh_token,
+                    scope: "openid".into(),
+                }),
+                "no-store".into(),
+                "no-cache".into(),
+            ),
+            Ok(Err(error)) => TokenReply::refused(error),
+            Err(error) => TokenReply::failed(error),
+        }
     }
 }
 

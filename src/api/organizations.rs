@@ -1,6 +1,7 @@
 //! `/api/v1/organizations`: organizations and their members, each handler a parse, one call
 //! of the application layer, and the answer.
 
+use super::text::Text;
 use chrono::{DateTime, Utc};
 use hexabase_command::policy::OrgRole;
 use hexabase_command::values::{DisplayName, Email};
@@ -47,39 +48,51 @@ fn role_from_str(role: &str) -> Role {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct CreateOrganization {
     /// Display name, 1–100 characters.
-    #[oai(validator(max_length = 200))]
-    pub name: String,
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub name: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct UpdateOrganization {
     /// New display name, 1–100 characters.
-    #[oai(validator(max_length = 200))]
-    pub name: String,
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub name: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct InviteUser {
     /// Address the invitation is for; accepting requires a login with this verified email.
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,63})*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    ))]
+    pub email: Text,
     /// Role the user gets on accepting (default `member`).
     pub role: Option<Role>,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct ChangeRole {
     /// The member's new role.
     pub role: Role,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrganizationView {
     pub id: String,
     pub name: String,
@@ -104,6 +117,7 @@ impl From<OrganizationRow> for OrganizationView {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Member {
     pub user_id: String,
     pub role: Role,
@@ -123,6 +137,7 @@ impl From<MemberRow> for Member {
 /// A member as listed, with the email and name of their latest sign-in (null until they first
 /// sign in).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrganizationMember {
     #[oai(flatten)]
     pub member: Member,
@@ -142,6 +157,7 @@ impl From<MemberProfileRow> for OrganizationMember {
 
 /// A member's role after a change.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChangedMember {
     pub user_id: String,
     pub role: Role,
@@ -151,6 +167,7 @@ pub struct ChangedMember {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Invitation {
     pub email: String,
     pub role: Role,
@@ -170,6 +187,7 @@ impl From<InvitationRow> for Invitation {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrganizationDetail {
     #[oai(flatten)]
     pub organization: OrganizationView,
@@ -179,6 +197,7 @@ pub struct OrganizationDetail {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedOrganization {
     pub id: String,
     pub name: String,
@@ -188,6 +207,7 @@ pub struct CreatedOrganization {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedInvitation {
     pub email: String,
     pub role: Role,
@@ -205,6 +225,7 @@ pub enum CreateOrganizationResponse {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AcceptedInvitation {
     /// The organization the caller now belongs to, with the invited role.
     pub org_id: String,
@@ -245,7 +266,10 @@ impl OrganizationsApi {
         ctx: Ctx,
         body: Json<CreateOrganization>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<CreateOrganizationResponse> {
         let name = DisplayName::parse("name", &body.name)?;
@@ -276,10 +300,13 @@ impl OrganizationsApi {
         auth: SignedIn,
         ctx: Ctx,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^org-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<OrganizationView>>> {
         let page = page::request(limit.0, cursor.0.as_deref(), OrganizationId::parse)?;
@@ -302,6 +329,7 @@ impl OrganizationsApi {
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<OrganizationDetail>> {
         let org = OrganizationId::parse(&org_id)?;
@@ -365,10 +393,13 @@ impl OrganizationsApi {
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^hxb-usr-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<OrganizationMember>>> {
         let org = OrganizationId::parse(&org_id)?;
@@ -393,7 +424,10 @@ impl OrganizationsApi {
         #[oai(name = "org_id")] org_id: Path<String>,
         body: Json<InviteUser>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<InviteResponse> {
         let org = OrganizationId::parse(&org_id)?;
@@ -424,7 +458,10 @@ impl OrganizationsApi {
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Json<AcceptedInvitation>> {
         let org = OrganizationId::parse(&org_id)?;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 /// One page of a list, keyset-paged and stably sorted (each list has a schema of its own in
 /// the OpenAPI document, `List_<item>`).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct List<T: ParseFromJSON + ToJSON> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -64,7 +65,7 @@ pub fn position(cursor: &str) -> Result<i64, ()> {
 /// A free-text filter: at most 200 characters, no NUL (which Postgres cannot store).
 pub fn text_filter(field: &str, value: Option<String>) -> Result<Option<String>> {
     match value {
-        Some(v) if v.len() > 200 || v.contains('\0') => Err(Error::bad_request(
+        Some(v) if v.chars().nth(200).is_some() || v.contains('\0') => Err(Error::bad_request(
             format!("{field} must be at most 200 characters without NUL"),
             Some(field),
         )),

@@ -18,6 +18,7 @@ enum ApiTags {
 
 /// The resource quota of a workspace on the plan, in Kubernetes quantities.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Quota {
     pub cpu: String,
     pub memory: String,
@@ -41,6 +42,7 @@ impl From<&QuotaSettings> for Quota {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Plan {
     pub id: String,
     pub name: String,
@@ -70,6 +72,7 @@ impl Plan {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PlanList {
     /// The available plans, by id.
     pub items: Vec<Plan>,

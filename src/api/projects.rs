@@ -3,6 +3,7 @@
 //! and the plan's project limit. Workspace members read them; organization admins and WSAdmins
 //! change them.
 
+use super::text::Text;
 use chrono::{DateTime, Utc};
 use hexabase_command::values::DnsLabel;
 use hexabase_command::{ProjectId, WorkspaceId};
@@ -26,25 +27,27 @@ enum ApiTags {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct CreateProject {
     /// The namespace name: a DNS-1123 label, unique in the workspace.
-    #[oai(validator(max_length = 100))]
-    pub name: String,
+    #[oai(validator(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
+    pub name: Text,
     /// A parent project of the same workspace.
-    #[oai(validator(max_length = 100))]
-    pub parent_id: Option<String>,
+    #[oai(validator(pattern = r"^prj-[0-9a-f]{32}$"))]
+    pub parent_id: Option<Text>,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct UpdateProject {
     /// Another project of the workspace to put this one below, or `null` for the top. (A
     /// namespace cannot be renamed.)
-    pub parent_id: MaybeUndefined<String>,
+    #[oai(validator(pattern = r"^prj-[0-9a-f]{32}$"))]
+    pub parent_id: MaybeUndefined<Text>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Project {
     pub id: String,
     pub ws_id: String,
@@ -68,6 +71,7 @@ impl From<ProjectRow> for Project {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedProject {
     pub id: String,
     pub name: String,
@@ -108,7 +112,10 @@ impl ProjectsApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         body: Json<CreateProject>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<ProjectCreated> {
         let name = DnsLabel::parse("name", &body.name)?;
@@ -142,10 +149,13 @@ impl ProjectsApi {
         ctx: Ctx,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^prj-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<Project>>> {
         let ws = WorkspaceId::parse(&ws_id)?;
@@ -170,6 +180,7 @@ impl ProjectsApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "project_id")] project: Path<String>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<Project>> {
         let (ws, id) = ids(&ws_id, &project)?;

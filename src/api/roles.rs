@@ -3,6 +3,7 @@
 //! (`/api/v1/workspaces/{wsId}/clusterroleassignments`). Groups receive roles; people receive
 //! groups.
 
+use super::text::Text;
 use chrono::{DateTime, Utc};
 use hexabase_command::rbac::{PolicyRule, PresetRole, RoleRef};
 use hexabase_command::values::DnsLabel;
@@ -34,50 +35,51 @@ enum ApiTags {
 
 /// A Kubernetes PolicyRule.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct PolicyRuleSpec {
     /// `""` is the core group.
     #[oai(validator(max_items = 20))]
-    pub api_groups: Vec<String>,
+    pub api_groups: Vec<Text>,
     #[oai(validator(max_items = 50))]
-    pub resources: Vec<String>,
+    pub resources: Vec<Text>,
     /// get, list, watch, create, update, patch, delete, deletecollection (`*` only for
     /// organization admins and WSAdmins).
     #[oai(validator(max_items = 10))]
-    pub verbs: Vec<String>,
+    pub verbs: Vec<Text>,
     #[oai(validator(max_items = 50))]
-    pub resource_names: Option<Vec<String>>,
+    pub resource_names: Option<Vec<Text>>,
 }
 
 impl From<PolicyRuleSpec> for PolicyRule {
     fn from(rule: PolicyRuleSpec) -> Self {
         PolicyRule {
-            api_groups: rule.api_groups,
-            resources: rule.resources,
-            verbs: rule.verbs,
-            resource_names: rule.resource_names.unwrap_or_default(),
+            api_groups: super::text::strings(rule.api_groups),
+            resources: super::text::strings(rule.resources),
+            verbs: super::text::strings(rule.verbs),
+            resource_names: super::text::strings(rule.resource_names.unwrap_or_default()),
         }
     }
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct CreateRole {
     /// A DNS-1123 label, unique in the project and not `admin`, `edit` or `view`.
-    #[oai(validator(max_length = 100))]
-    pub name: String,
+    #[oai(validator(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
+    pub name: Text,
     #[oai(validator(max_items = 50))]
     pub rules: Vec<PolicyRuleSpec>,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct UpdateRole {
     #[oai(validator(max_items = 50))]
     pub rules: Vec<PolicyRuleSpec>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProjectRole {
     /// A role id, or `admin`/`edit`/`view` for the presets.
     pub id: String,
@@ -114,26 +116,27 @@ fn preset(role: PresetRole) -> ProjectRole {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct CreateAssignment {
-    #[oai(validator(max_length = 100))]
-    pub group_id: String,
+    #[oai(validator(pattern = r"^grp-[0-9a-f]{32}$"))]
+    pub group_id: Text,
     /// `admin`, `edit`, `view`, or a custom role id of the project.
-    #[oai(validator(max_length = 100))]
-    pub role: String,
+    #[oai(validator(pattern = r"^(admin|edit|view|role-[0-9a-f]{32})$"))]
+    pub role: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct CreateClusterAssignment {
-    #[oai(validator(max_length = 100))]
-    pub group_id: String,
+    #[oai(validator(pattern = r"^grp-[0-9a-f]{32}$"))]
+    pub group_id: Text,
     /// `admin`, `edit` or `view`.
-    #[oai(validator(max_length = 20))]
-    pub cluster_role: String,
+    #[oai(validator(pattern = r"^(admin|edit|view)$"))]
+    pub cluster_role: Text,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RoleAssignmentView {
     pub id: String,
     /// The project (role assignments) or the workspace (cluster role assignments).
@@ -156,6 +159,7 @@ impl From<AssignmentRow> for RoleAssignmentView {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RbacCreatedItem {
     pub id: String,
     pub position: i64,
@@ -168,6 +172,7 @@ pub enum RbacCreated {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProjectRoleList {
     /// The preset roles every project has.
     pub presets: Vec<ProjectRole>,
@@ -222,7 +227,10 @@ impl RbacApi {
         #[oai(name = "project_id")] project_id: Path<String>,
         body: Json<CreateRole>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<RbacCreated> {
         let body = body.0;
@@ -250,10 +258,13 @@ impl RbacApi {
         ctx: Ctx,
         #[oai(name = "project_id")] project_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^role-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<ProjectRoleList>> {
         let project = ProjectId::parse(&project_id)?;
@@ -283,6 +294,7 @@ impl RbacApi {
         #[oai(name = "project_id")] project_id: Path<String>,
         #[oai(name = "role_id")] role_id: Path<String>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<ProjectRole>> {
         let project = ProjectId::parse(&project_id)?;
@@ -351,7 +363,10 @@ impl RbacApi {
         #[oai(name = "project_id")] project_id: Path<String>,
         body: Json<CreateAssignment>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<RbacCreated> {
         let group = group_field(&body.group_id)?;
@@ -378,10 +393,13 @@ impl RbacApi {
         ctx: Ctx,
         #[oai(name = "project_id")] project_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^ra-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<RoleAssignmentView>>> {
         let project = ProjectId::parse(&project_id)?;
@@ -408,6 +426,7 @@ impl RbacApi {
         #[oai(name = "project_id")] project_id: Path<String>,
         #[oai(name = "assignment_id")] assignment_id: Path<String>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<RoleAssignmentView>> {
         let project = ProjectId::parse(&project_id)?;
@@ -454,7 +473,10 @@ impl RbacApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         body: Json<CreateClusterAssignment>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<RbacCreated> {
         let group = group_field(&body.group_id)?;
@@ -486,10 +508,13 @@ impl RbacApi {
         ctx: Ctx,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^cra-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<RoleAssignmentView>>> {
         let ws = WorkspaceId::parse(&ws_id)?;
@@ -516,6 +541,7 @@ impl RbacApi {
         #[oai(name = "ws_id")] ws_id: Path<String>,
         #[oai(name = "assignment_id")] assignment_id: Path<String>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<RoleAssignmentView>> {
         let ws = WorkspaceId::parse(&ws_id)?;

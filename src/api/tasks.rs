@@ -21,6 +21,7 @@ enum ApiTags {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Task {
     pub id: String,
     /// `workspace.provision`, `workspace.reconcile`, `workspace.delete`.
@@ -64,6 +65,7 @@ impl From<SagaRow> for Task {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TaskStep {
     pub name: String,
     pub attempts: i32,
@@ -88,6 +90,7 @@ impl From<StepRow> for TaskStep {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TaskView {
     #[oai(flatten)]
     pub task: Task,
@@ -120,8 +123,10 @@ impl TasksApi {
         ctx: Ctx,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^task-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<List<Task>>> {
         let ws = WorkspaceId::parse(&ws_id)?;

@@ -2,6 +2,7 @@
 //! asynchronous: it is recorded as `Requested` and provisioned later, so `POST` answers 202
 //! with a link to follow.
 
+use super::text::Text;
 use chrono::{DateTime, Utc};
 use hexabase_command::values::DisplayName;
 use hexabase_command::{OrganizationId, WorkspaceId};
@@ -25,26 +26,35 @@ enum ApiTags {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct CreateWorkspace {
     /// Display name, 1–100 characters.
-    #[oai(validator(max_length = 200))]
-    pub name: String,
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub name: Text,
     /// A plan id from `GET /api/v1/plans`.
     #[oai(validator(max_length = 64))]
-    pub plan: String,
+    pub plan: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct UpdateWorkspace {
-    #[oai(validator(max_length = 200))]
-    pub name: Option<String>,
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub name: Option<Text>,
     #[oai(validator(max_length = 64))]
-    pub plan: Option<String>,
+    pub plan: Option<Text>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WorkspaceLinks {
     /// Where to follow the workspace's progress.
     #[oai(rename = "self")]
@@ -52,6 +62,7 @@ pub struct WorkspaceLinks {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WorkspaceView {
     pub id: String,
     pub org_id: String,
@@ -72,6 +83,7 @@ pub struct WorkspaceView {
 
 /// Where a workspace's provisioning stands.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WorkspaceProgress {
     /// The provisioning task (`GET /api/v1/tasks/{taskId}` has its steps).
     pub task_id: String,
@@ -120,6 +132,7 @@ impl From<WorkspaceRow> for WorkspaceView {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AcceptedWorkspace {
     pub id: String,
     pub org_id: String,
@@ -185,7 +198,10 @@ impl WorkspacesApi {
         #[oai(name = "org_id")] org_id: Path<String>,
         body: Json<CreateWorkspace>,
         /// Replays the first response for a repeated request with the same key.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<WorkspaceAccepted> {
         let org = OrganizationId::parse(&org_id)?;
@@ -211,10 +227,13 @@ impl WorkspacesApi {
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = r"^ws-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<List<WorkspaceView>>> {
         let org = OrganizationId::parse(&org_id)?;
@@ -239,6 +258,7 @@ impl WorkspacesApi {
         #[oai(name = "org_id")] org_id: Path<String>,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         /// Wait until the event at this position is reflected.
+        #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
     ) -> ApiResult<Json<WorkspaceView>> {
         let (org, ws) = ids(&org_id, &ws_id)?;

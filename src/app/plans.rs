@@ -24,11 +24,15 @@ impl App {
             .ok_or_else(|| Error::not_found("plan not found"))
     }
 
-    /// `id` if it is a plan new workspaces may choose.
+    /// `id` if it is a plan new workspaces may choose: a plan that does not exist is not found
+    /// (404), like any other id that names nothing; one no longer offered is refused (422).
     pub(super) fn available_plan(&self, id: &str) -> Result<String> {
         match self.settings.plans.get(id) {
             Some(plan) if plan.available => Ok(id.to_owned()),
-            _ => Err(Error::invalid(
+            None => Err(Error::not_found(format!(
+                "there is no plan `{id}` (see GET /api/v1/plans)"
+            ))),
+            Some(_) => Err(Error::invalid(
                 "plan",
                 format!("`{id}` is not an available plan (see GET /api/v1/plans)"),
             )),

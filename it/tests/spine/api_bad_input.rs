@@ -106,7 +106,7 @@ async fn bad_input_gets_a_json_4xx_and_writes_nothing() {
         .await;
     assert_eq!(
         very_long.status,
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "{}",
         very_long.text
     );
@@ -119,8 +119,8 @@ async fn bad_input_gets_a_json_4xx_and_writes_nothing() {
     let unknown_position = app
         .get("/api/v1/organizations?position=999999", &token)
         .await;
-    assert_eq!(unknown_position.status, StatusCode::BAD_REQUEST);
-    assert_eq!(unknown_position.body["field"], "position");
+    assert_eq!(unknown_position.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown_position.body["code"], "not_found");
 }
 
 #[tokio::test]

@@ -166,7 +166,7 @@ async fn bad_requests_record_nothing() {
     for (body, status) in [
         (
             json!({ "name": "X", "plan": "platinum" }),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::NOT_FOUND,
         ),
         (
             json!({ "name": "", "plan": "starter" }),
@@ -267,7 +267,7 @@ async fn admins_rename_change_plan_and_delete_and_the_org_keeps_its_workspaces()
         empty.text
     );
     let bad_plan = app.patch(&url, &admin, &json!({ "plan": "nope" })).await;
-    assert_eq!(bad_plan.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_plan.status, StatusCode::NOT_FOUND, "{}", bad_plan.text);
 
     // No API server yet, so no kubeconfig (a broken one would help nobody).
     let kubeconfig = app.get(&format!("{url}/kubeconfig"), &admin).await;

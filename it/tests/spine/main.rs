@@ -9,6 +9,7 @@ mod api_plans;
 mod api_projects;
 mod api_rbac;
 mod api_workspaces;
+mod contract;
 mod invariants;
 mod isolation;
 mod keyring;
