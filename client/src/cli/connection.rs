@@ -3,11 +3,13 @@
 //! are paged through to the end, and reads pass the position of the session's last write.
 
 use std::future::Future;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::str::FromStr;
 
 use progenitor_client::ResponseValue;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
-use super::error::CliError;
+use super::error::{input, CliError};
 use crate::api::{self, types};
 use crate::error::ClientError;
 use crate::session::{self, Session};
@@ -52,8 +54,11 @@ impl Api {
     }
 
     /// The position reads pass: that of the session's last write.
-    pub fn position(&self) -> Option<i64> {
-        self.session.position
+    pub fn position(&self) -> Option<NonZeroU64> {
+        self.session
+            .position
+            .and_then(|p| u64::try_from(p).ok())
+            .and_then(NonZeroU64::new)
     }
 
     /// Run `request` (built anew for a retry); a 401 renews the access token once.
@@ -89,17 +94,20 @@ impl Api {
         }
     }
 
-    /// Every item of a list, page after page (`page` asks for the one after a cursor).
-    pub async fn all<P, F, Fut>(&mut self, page: F) -> Result<Vec<P::Item>, CliError>
+    /// Every item of a list, page after page (`page` asks for the one after a cursor, in the
+    /// list's own cursor type).
+    pub async fn all<P, C, F, Fut>(&mut self, page: F) -> Result<Vec<P::Item>, CliError>
     where
         P: Page,
-        F: Fn(api::Client, Option<String>) -> Fut,
+        C: FromStr + Clone,
+        C::Err: std::fmt::Display,
+        F: Fn(api::Client, Option<C>) -> Fut,
         Fut: Future<Output = Answer<P>>,
     {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let after = cursor.clone();
+            let after: Option<C> = cursor.as_deref().map(|c| input("cursor", c)).transpose()?;
             let (mut batch, next) = self.call(|c| page(c, after.clone())).await?.split();
             items.append(&mut batch);
             match next {
@@ -123,11 +131,17 @@ impl Api {
                 .await
                 .map(drop),
             Scope::Workspace(ws) => self
-                .call(|c| async move { c.list_projects(ws, None, Some(1), Some(position)).await })
+                .call(|c| async move {
+                    c.list_projects(ws, None, Some(NonZeroU32::MIN), Some(position))
+                        .await
+                })
                 .await
                 .map(drop),
             Scope::Project(project) => self
-                .call(|c| async move { c.list_roles(project, None, Some(1), Some(position)).await })
+                .call(|c| async move {
+                    c.list_roles(project, None, Some(NonZeroU32::MIN), Some(position))
+                        .await
+                })
                 .await
                 .map(drop),
         };
@@ -151,8 +165,8 @@ pub enum Scope<'a> {
     Project(&'a str),
 }
 
-/// Largest page the API serves.
-pub const PAGE: u32 = 100;
+/// Largest page the API serves (100).
+pub const PAGE: NonZeroU32 = NonZeroU32::MIN.saturating_add(99);
 
 /// A page of a list: its items and the cursor of the next one.
 pub trait Page {

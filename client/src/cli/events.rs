@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 
 use super::connection::{Api, PAGE};
-use super::error::CliError;
+use super::error::{input, CliError};
 use super::output::{emit, json_text, or_dash, time, Output};
 use super::resolve;
 use crate::api::types;
@@ -45,14 +45,20 @@ fn line(e: &types::AuditEvent) -> String {
 
 pub async fn run(api: &mut Api, args: EventsArgs, output: Output) -> Result<(), CliError> {
     let org = &resolve::organization(api, &args.org).await?;
-    let (kind, since) = (args.aggregate_type.as_deref(), args.since.as_ref());
+    let kind: Option<types::ListOrganizationEventsAggregateType> = args
+        .aggregate_type
+        .as_deref()
+        .map(|kind| input("aggregate-type", kind))
+        .transpose()?;
+    let (kind, since) = (kind.as_ref(), args.since.as_ref());
     let position = api.position();
-    let page = |c: crate::api::Client, cursor: Option<String>| async move {
+    type Cursor = types::ListOrganizationEventsCursor;
+    let page = |c: crate::api::Client, cursor: Option<Cursor>| async move {
         c.list_organization_events(
             org,
             None,
             kind,
-            cursor.as_deref(),
+            cursor.as_ref(),
             Some(PAGE),
             position,
             since,
@@ -75,7 +81,7 @@ pub async fn run(api: &mut Api, args: EventsArgs, output: Output) -> Result<(), 
     }
     let mut cursor: Option<String> = None;
     loop {
-        let after = cursor.clone();
+        let after: Option<Cursor> = cursor.as_deref().map(|c| input("cursor", c)).transpose()?;
         let answer = api.call(|c| page(c, after.clone())).await?;
         for event in &answer.items {
             emit(&match output {

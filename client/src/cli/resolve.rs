@@ -9,7 +9,7 @@ use crate::id::is_id;
 pub async fn organizations(api: &mut Api) -> Result<Vec<types::OrganizationView>, CliError> {
     let position = api.position();
     api.all(|c, cursor| async move {
-        c.list_organizations(cursor.as_deref(), Some(PAGE), position)
+        c.list_organizations(cursor.as_ref(), Some(PAGE), position)
             .await
     })
     .await
@@ -18,7 +18,7 @@ pub async fn organizations(api: &mut Api) -> Result<Vec<types::OrganizationView>
 pub async fn workspaces(api: &mut Api, org: &str) -> Result<Vec<types::WorkspaceView>, CliError> {
     let position = api.position();
     api.all(|c, cursor| async move {
-        c.list_workspaces(org, cursor.as_deref(), Some(PAGE), position)
+        c.list_workspaces(org, cursor.as_ref(), Some(PAGE), position)
             .await
     })
     .await
@@ -27,7 +27,7 @@ pub async fn workspaces(api: &mut Api, org: &str) -> Result<Vec<types::Workspace
 pub async fn projects(api: &mut Api, ws: &str) -> Result<Vec<types::Project>, CliError> {
     let position = api.position();
     api.all(|c, cursor| async move {
-        c.list_projects(ws, cursor.as_deref(), Some(PAGE), position)
+        c.list_projects(ws, cursor.as_ref(), Some(PAGE), position)
             .await
     })
     .await
@@ -36,7 +36,7 @@ pub async fn projects(api: &mut Api, ws: &str) -> Result<Vec<types::Project>, Cl
 pub async fn groups(api: &mut Api, ws: &str) -> Result<Vec<types::Group>, CliError> {
     let position = api.position();
     api.all(|c, cursor| async move {
-        c.list_groups(ws, cursor.as_deref(), Some(PAGE), position)
+        c.list_groups(ws, cursor.as_ref(), Some(PAGE), position)
             .await
     })
     .await
@@ -45,7 +45,7 @@ pub async fn groups(api: &mut Api, ws: &str) -> Result<Vec<types::Group>, CliErr
 pub async fn members(api: &mut Api, org: &str) -> Result<Vec<types::OrganizationMember>, CliError> {
     let position = api.position();
     api.all(|c, cursor| async move {
-        c.list_members(org, cursor.as_deref(), Some(PAGE), position)
+        c.list_members(org, cursor.as_ref(), Some(PAGE), position)
             .await
     })
     .await

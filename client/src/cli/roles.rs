@@ -125,7 +125,7 @@ pub async fn all(api: &mut Api, project: &str) -> Result<Vec<types::ProjectRole>
     let position = api.position();
     let mut roles: Vec<types::ProjectRole> = api
         .all(|c, cursor| async move {
-            c.list_roles(project, cursor.as_deref(), Some(PAGE), position)
+            c.list_roles(project, cursor.as_ref(), Some(PAGE), position)
                 .await
         })
         .await?;

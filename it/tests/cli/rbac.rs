@@ -52,9 +52,10 @@ async fn projects_groups_roles_and_assignments() {
         ran.stdout.lines().nth(2).unwrap().contains(web_id),
         "{ran:?}"
     );
+    // Refused before sending: the document's pattern for a project name.
     cli.run(&["project", "create", ws, "Not_A_Label"])
         .await
-        .refused(7, "(field name)");
+        .refused(7, "name: doesn't match pattern");
     cli.run(&["project", "delete", ws, "web"])
         .await
         .refused(6, "error: ");

@@ -78,7 +78,16 @@ async fn a_command_line_that_cannot_be_understood_exits_with_2() {
 
 #[tokio::test]
 async fn refusals_carry_the_api_message_and_their_exit_code() {
-    let app = TestApp::spawn().await;
+    // Plan `team` withdrawn: it stays in the catalogue, and new workspaces may not choose it.
+    let server = hexabase::server::HttpServer::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let app = TestApp::spawn_on(server, hexabase_it::TestAppOptions::default(), |settings| {
+        if let Some(team) = settings.plans.get_mut("team") {
+            team.available = false;
+        }
+    })
+    .await;
     let (_, admin) = app.user();
     let cli = Cli::with_token(&app, &admin);
     let org = cli.json(&["org", "create", "Acme"]).await;
@@ -125,23 +134,23 @@ async fn refusals_carry_the_api_message_and_their_exit_code() {
     let ran = cli.run(&["org", "delete", org]).await;
     ran.refused(6, ws["id"].as_str().unwrap());
 
-    // 422 (with its field): an unknown plan.
-    let ran = cli
-        .run(&[
-            "workspace",
-            "create",
-            org,
-            "Other",
-            "--plan",
-            "no-such-plan",
-        ])
-        .await;
-    ran.refused(7, "(field plan)");
+    // 404: an unknown plan; 422 (with its field): a plan no longer offered.
+    let create = |plan: &'static str| {
+        let cli = &cli;
+        async move {
+            cli.run(&["workspace", "create", org, "Other", "--plan", plan])
+                .await
+        }
+    };
+    create("no-such-plan")
+        .await
+        .refused(4, "there is no plan `no-such-plan`");
+    create("team").await.refused(7, "(field plan)");
     // Input the generated client refuses before sending it.
     let long = "x".repeat(300);
     cli.run(&["org", "create", &long])
         .await
-        .refused(7, "name: longer than 200 characters");
+        .refused(7, "name: longer than 100 characters");
 }
 
 fn member_token(cli: &Cli) -> String {
