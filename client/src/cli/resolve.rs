@@ -51,6 +51,20 @@ pub async fn members(api: &mut Api, org: &str) -> Result<Vec<types::Organization
     .await
 }
 
+/// The project's roles, presets first.
+pub async fn roles(api: &mut Api, project: &str) -> Result<Vec<types::ProjectRole>, CliError> {
+    let position = api.position();
+    let mut roles: Vec<types::ProjectRole> = api
+        .all(|c, cursor| async move {
+            c.list_roles(project, cursor.as_ref(), Some(PAGE), position)
+                .await
+        })
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    roles.retain(|role| seen.insert(role.id.clone()));
+    Ok(roles)
+}
+
 /// The id of the one item of `items` that `name` names.
 fn pick<T>(
     kind: &str,
@@ -141,7 +155,7 @@ pub async fn role(api: &mut Api, project: &str, arg: &str) -> Result<String, Cli
     if matches!(arg, "admin" | "edit" | "view") || is_id(arg, "role-") {
         return Ok(arg.to_owned());
     }
-    let roles = super::roles::all(api, project).await?;
+    let roles = roles(api, project).await?;
     pick("role", arg, &roles, |r| &r.id, |r| r.name == arg)
 }
 

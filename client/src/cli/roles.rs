@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use super::connection::{Api, Page, Scope, PAGE};
+use super::connection::{Api, Page, Scope};
 use super::error::{input, CliError};
 use super::output::{show, Output, Table};
 use super::resolve;
@@ -120,20 +120,6 @@ impl Page for types::ProjectRoleList {
     }
 }
 
-/// The project's roles, presets first.
-pub async fn all(api: &mut Api, project: &str) -> Result<Vec<types::ProjectRole>, CliError> {
-    let position = api.position();
-    let mut roles: Vec<types::ProjectRole> = api
-        .all(|c, cursor| async move {
-            c.list_roles(project, cursor.as_ref(), Some(PAGE), position)
-                .await
-        })
-        .await?;
-    let mut seen = std::collections::HashSet::new();
-    roles.retain(|role| seen.insert(role.id.clone()));
-    Ok(roles)
-}
-
 /// PROJECT or GROUP as an id, or (given the workspace) looked up by name.
 async fn in_workspace(
     api: &mut Api,
@@ -185,7 +171,7 @@ pub async fn run(api: &mut Api, command: RoleCommand, output: Output) -> Result<
         }
         RoleCommand::List { project, workspace } => {
             let project = &in_workspace(api, workspace.as_deref(), "project", &project).await?;
-            let roles = all(api, project).await?;
+            let roles = resolve::roles(api, project).await?;
             show(output, &roles, |roles| {
                 let mut table = Table::new(&["ID", "NAME", "PRESET", "RULES"]);
                 for r in roles {
