@@ -305,7 +305,10 @@ impl AuthApi {
         jar: &CookieJar,
         provider: Path<String>,
         #[oai(validator(min_length = 1, max_length = 2048))] code: Query<Option<String>>,
-        #[oai(validator(min_length = 1, max_length = 256))] state: Query<Option<String>>,
+        /// The login's `state`, which the provider returns with a code and with an error alike
+        /// (RFC 6749 §4.1.2): an answer without it is refused (400).
+        #[oai(validator(min_length = 1, max_length = 256))]
+        state: Query<String>,
         error: Query<Option<String>>,
         error_description: Query<Option<String>>,
     ) -> ApiResult<CallbackResponse> {
@@ -319,11 +322,9 @@ impl AuthApi {
             let message = format!("the identity provider refused the login: {}", said.trim());
             return Err(Error::unauthorized(message));
         }
-        // An answer without `state` or `code` (and without `error`) cannot finish a login: it is
-        // refused as a failed login, like the identity provider's own refusals.
-        let login_state = state
-            .0
-            .ok_or_else(|| Error::unauthorized("the identity provider's answer has no `state`"))?;
+        // An answer without `code` (and without `error`) cannot finish a login: it is refused as
+        // a failed login, like the identity provider's own refusals.
+        let login_state = state.0;
         let code = code
             .0
             .ok_or_else(|| Error::unauthorized("the identity provider's answer has no `code`"))?;
