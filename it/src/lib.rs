@@ -2,6 +2,7 @@
 //! `scripts/services`; a fresh database and fresh JetStream names for every test app, so tests
 //! run in parallel without seeing each other.
 
+pub mod binary;
 pub mod browser;
 pub mod figures;
 pub mod github;

@@ -211,6 +211,32 @@ impl TestApp {
         (user, token)
     }
 
+    /// Record `user` as signed in once through a provider, with `email` and `name` (so
+    /// `/auth/me` and the member lists know them).
+    pub async fn register(&self, user: &UserId, email: &str, name: &str) {
+        use hexabase_command::user::{ExternalProfile, Identity, UserCommand};
+        use hexabase_command::values::Email;
+        use hexabase_command::CommandMetadata;
+        let command = UserCommand::Register {
+            id: user.clone(),
+            profile: ExternalProfile {
+                identity: Identity {
+                    provider: "dex".into(),
+                    subject: user.to_string(),
+                },
+                email: Some(Email::parse("email", email).expect("an email")),
+                email_verified: true,
+                display_name: Some(name.into()),
+            },
+        };
+        let metadata = CommandMetadata::for_request(user.clone(), "it".into());
+        self.state
+            .users
+            .execute_with_metadata(user.as_str(), command, metadata.into_map())
+            .await
+            .expect("the user is registered");
+    }
+
     pub async fn request(
         &self,
         method: Method,

@@ -5,33 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use hexabase_command::user::{ExternalProfile, Identity, UserCommand};
-use hexabase_command::values::Email;
-use hexabase_command::{CommandMetadata, UserId};
+use hexabase_command::UserId;
 use hexabase_it::TestApp;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The `hexabase` binary: `HEXABASE_BIN`, or the one built next to this test (`scripts/test`
-/// builds it).
-pub fn hexabase_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("HEXABASE_BIN") {
-        return path.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("hexabase"))
-        .unwrap();
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p hexabase --bin hexabase` (scripts/test does)",
-        path.display()
-    );
-    path
-}
+pub use hexabase_it::binary::{hexabase_binary, url_on_stderr};
 
 /// What a run of the CLI did.
 #[derive(Debug)]
@@ -151,34 +130,6 @@ impl Cli {
 
 pub use hexabase_it::browser::SignedInBrowser as Browser;
 
-/// The first `http://…` URL `child` prints on stderr; the rest of stderr is collected.
-pub async fn url_on_stderr(child: &mut Child) -> (String, tokio::task::JoinHandle<String>) {
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = String::new();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            seen.push_str(&line);
-            seen.push('\n');
-            if let Some(at) = line.find("http") {
-                return line[at..].split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("no URL on stderr:\n{seen}");
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no URL on stderr within a minute:\n{seen}"));
-    let rest = tokio::spawn(async move {
-        let mut rest = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    });
-    (url, rest)
-}
-
 /// Wait for `child` to end; its exit code and what it said on stderr after the URL.
 pub async fn finished(child: &mut Child, rest: tokio::task::JoinHandle<String>) -> (i32, String) {
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
@@ -191,24 +142,7 @@ pub async fn finished(child: &mut Child, rest: tokio::task::JoinHandle<String>) 
 /// Record `user` as signed in once through a provider, with `email` (so `/auth/me` knows
 /// them).
 pub async fn register(app: &TestApp, user: &UserId, email: &str) {
-    let command = UserCommand::Register {
-        id: user.clone(),
-        profile: ExternalProfile {
-            identity: Identity {
-                provider: "dex".into(),
-                subject: user.to_string(),
-            },
-            email: Some(Email::parse("email", email).unwrap()),
-            email_verified: true,
-            display_name: Some("Alice Example".into()),
-        },
-    };
-    let metadata = CommandMetadata::for_request(user.clone(), "it".into());
-    app.state
-        .users
-        .execute_with_metadata(user.as_str(), command, metadata.into_map())
-        .await
-        .unwrap();
+    app.register(user, email, "Alice Example").await;
 }
 
 /// The claims of a JWT (unverified: the test reads what it was given).

@@ -120,25 +120,7 @@ pub fn namespace(name: &str) -> Namespace {
     serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap()
 }
 
-/// The `hexabase` binary (kubectl runs it as its credential plugin): `HEXABASE_BIN`, or the one
-/// built next to this test (`scripts/test` builds it).
-pub fn hexabase_binary() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("HEXABASE_BIN") {
-        return path.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("hexabase"))
-        .unwrap();
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p hexabase --bin hexabase` (scripts/test does)",
-        path.display()
-    );
-    path
-}
+pub use hexabase_it::binary::hexabase_binary;
 
 /// The pids of the live processes one of whose arguments satisfies `matches` (what really
 /// runs on the machine, whoever started it).

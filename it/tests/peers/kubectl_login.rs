@@ -12,40 +12,13 @@ use hexabase_command::WorkspaceId;
 use hexabase_it::peers::KubeCluster;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::common::{hexabase_binary, https_app_without_clusters, trusting_cluster};
 
 use hexabase_it::browser::SignedInBrowser as Browser;
 
-/// The first `http(s)://…` URL `child` prints on stderr; the rest of stderr is collected.
-async fn url_on_stderr(child: &mut Child) -> (String, tokio::task::JoinHandle<String>) {
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = String::new();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            seen.push_str(&line);
-            seen.push('\n');
-            if let Some(at) = line.find("http") {
-                return line[at..].split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("no URL on stderr:\n{seen}");
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no URL on stderr within a minute:\n{seen}"));
-    let rest = tokio::spawn(async move {
-        let mut rest = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    });
-    (url, rest)
-}
+use hexabase_it::binary::url_on_stderr;
 
 /// A HOME whose kubeconfig runs `hexabase kubectl-credential` for `ws` against `cluster`.
 fn plugin_home(server: &str, ws: &str, cluster: &KubeCluster, ca_pem: &str) -> PathBuf {

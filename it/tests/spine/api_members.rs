@@ -1,7 +1,6 @@
 //! Organization members: listing, role changes, and deleting the organization.
 
 use hexabase_command::organization::OrganizationCommand;
-use hexabase_command::user::{ExternalProfile, Identity, UserCommand};
 use hexabase_command::values::Email;
 use hexabase_command::{CommandMetadata, UserId, WorkspaceId};
 use hexabase_it::TestApp;
@@ -41,28 +40,6 @@ async fn execute(app: &TestApp, org: &str, actor: &UserId, command: Organization
         .unwrap()
 }
 
-/// Record `user` as signed in once, with `email` and `name`.
-async fn register(app: &TestApp, user: &UserId, email: &str, name: &str) {
-    let command = UserCommand::Register {
-        id: user.clone(),
-        profile: ExternalProfile {
-            identity: Identity {
-                provider: "dex".into(),
-                subject: user.to_string(),
-            },
-            email: Some(Email::parse("email", email).unwrap()),
-            email_verified: true,
-            display_name: Some(name.into()),
-        },
-    };
-    let metadata = CommandMetadata::for_request(user.clone(), "it".into());
-    app.state
-        .users
-        .execute_with_metadata(user.as_str(), command, metadata.into_map())
-        .await
-        .unwrap();
-}
-
 fn user_ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -90,7 +67,7 @@ async fn members_page_by_user_id_with_what_their_sign_in_told() {
     let (carol_id, _) = app.user();
     let (_, mallory) = app.user();
     let (org, _) = app.create_org(&alice, "Acme").await;
-    register(&app, &bob_id, "bob@example.com", "Bob").await;
+    app.register(&bob_id, "bob@example.com", "Bob").await;
     join(&app, &org, &alice, &bob_id, "bob@example.com").await;
     join(&app, &org, &alice, &carol_id, "carol@example.com").await;
     app.caught_up().await;
