@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub use hexabase_identity::config::{AuthSettings, ProviderKind, ProviderSettings, RedisSettings};
 pub use hexabase_sagas::driver::local::LocalDriverSettings;
+pub use hexabase_sagas::driver::vcluster::VclusterSettings;
 pub use hexabase_sagas::engine::RunnerSettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -74,6 +75,17 @@ ready_timeout_secs = 60
 state_dir = ".hexabase/clusters"
 etcd_port = 0
 
+[provisioning.vcluster]
+chart = "vcluster"
+repository = "https://charts.loft.sh"
+version = "0.35.3"
+image_registry = "ghcr.io"
+image_repository = "loft-sh/vcluster-oss"
+image_tag = "0.35.3"
+namespace_prefix = "hxb-"
+control_plane_server = "https://{release}.{namespace}.svc:443"
+delete_timeout_secs = 300
+
 [sagas]
 step_timeout_secs = 300
 concurrency = 8
@@ -119,6 +131,9 @@ pub struct Settings {
 pub enum DriverKind {
     /// A kube-apiserver per workspace on this machine (`provisioning.local`).
     Local,
+    /// A release of the vCluster chart per workspace on a host cluster
+    /// (`provisioning.vcluster`): what production runs.
+    Vcluster,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +147,7 @@ pub struct ProvisioningSettings {
     #[serde(default)]
     pub issuer_ca_file: Option<PathBuf>,
     pub local: LocalDriverSettings,
+    pub vcluster: VclusterSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,6 +8,7 @@ use hexabase_projector::relay::{Relay, TaskRoute};
 use hexabase_projector::run_projection;
 use hexabase_sagas::driver::local::LocalDriver;
 use hexabase_sagas::driver::unavailable::Unavailable;
+use hexabase_sagas::driver::vcluster::VclusterDriver;
 use hexabase_sagas::driver::ClusterDriver;
 use hexabase_sagas::engine::{ensure_task_stream, Registry, Runner, Triggers};
 use hexabase_sagas::workspace::{self, Env, WorkspaceTriggers};
@@ -35,16 +36,23 @@ pub fn spawn_worker_apart(
 
 /// The cluster driver the configuration names; if it cannot start, one that fails every step
 /// with the reason (the worker's other work goes on).
-pub fn driver(settings: &Settings) -> Arc<dyn ClusterDriver> {
-    match settings.provisioning.driver {
-        DriverKind::Local => match LocalDriver::new(settings.provisioning.local.clone()) {
-            Ok(driver) => Arc::new(driver),
-            Err(e) => {
-                tracing::error!(error = %e, "the local cluster driver cannot start; provisioning will fail");
-                Arc::new(Unavailable::new("local", e.to_string()))
-            }
-        },
-    }
+pub async fn driver(settings: &Settings) -> Arc<dyn ClusterDriver> {
+    let (name, made): (_, Result<Arc<dyn ClusterDriver>, _>) = match settings.provisioning.driver {
+        DriverKind::Local => (
+            "local",
+            LocalDriver::new(settings.provisioning.local.clone()).map(|d| Arc::new(d) as _),
+        ),
+        DriverKind::Vcluster => (
+            "vcluster",
+            VclusterDriver::new(settings.provisioning.vcluster.clone())
+                .await
+                .map(|d| Arc::new(d) as _),
+        ),
+    };
+    made.unwrap_or_else(|e| {
+        tracing::error!(driver = name, error = %e, "the cluster driver cannot start; provisioning will fail");
+        Arc::new(Unavailable::new(name, e.to_string()))
+    })
 }
 
 /// What the workspaces' sagas work with, on `driver`.
@@ -94,7 +102,7 @@ pub fn saga_runner(
 /// The worker: the outbox relay, every projection, the sagas and their cluster driver, until
 /// `shutdown`.
 pub async fn run_worker(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let driver = driver(&app.settings);
+    let driver = driver(&app.settings).await;
     let runner = saga_runner(&app, driver.clone(), workspace::registry())?;
     let mut tasks = JoinSet::new();
     let token = shutdown.clone();

@@ -8,4 +8,5 @@
 
 pub mod driver;
 pub mod engine;
+pub mod quota;
 pub mod workspace;

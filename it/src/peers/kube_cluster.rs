@@ -241,8 +241,8 @@ impl KubeCluster {
                 },
                 "spec": { "taints": [] },
                 "status": {
-                    "allocatable": { "cpu": "32", "memory": "256Gi", "pods": "110" },
-                    "capacity": { "cpu": "32", "memory": "256Gi", "pods": "110" },
+                    "allocatable": { "cpu": "32", "memory": "256Gi", "ephemeral-storage": "500Gi", "pods": "110" },
+                    "capacity": { "cpu": "32", "memory": "256Gi", "ephemeral-storage": "500Gi", "pods": "110" },
                 },
             }))
             .expect("node manifest");

@@ -47,3 +47,15 @@ pub fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// The quota of the built-in `starter` plan, for driver tests that make clusters directly.
+pub fn test_quota() -> hexabase_sagas::quota::Quota {
+    hexabase_sagas::quota::Quota {
+        cpu: "4".into(),
+        memory: "8Gi".into(),
+        storage: "50Gi".into(),
+        pods: 50,
+        services: 20,
+        persistent_volume_claims: 10,
+    }
+}

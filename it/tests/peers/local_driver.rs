@@ -29,6 +29,8 @@ fn spec(workspace: &WorkspaceId) -> ClusterSpec {
             workspace,
             Some(&ca.cert_pem),
         ),
+        quota: hexabase_it::peers::test_quota(),
+        dedicated: false,
     }
 }
 

@@ -8,4 +8,5 @@ mod kubectl_login;
 mod local_driver;
 mod provisioning;
 mod stripe;
+mod vcluster_driver;
 mod workspace_tokens;

@@ -12,6 +12,7 @@ use hexabase_command::WorkspaceId;
 use hexabase_it::TestApp;
 use hexabase_it::TestAppOptions;
 use hexabase_sagas::driver::local::{etcd_prefix, LocalDriver};
+use hexabase_sagas::driver::ClusterDriver;
 use hexabase_sagas::engine::testing::{FailingAt, Twice};
 use hexabase_sagas::engine::{Aggregate, Outcome, Registry, Saga};
 use hexabase_sagas::workspace::{self, Env, ProvisionWorkspace, ReconcileWorkspace};
@@ -395,7 +396,7 @@ async fn a_step_that_keeps_failing_ends_failed_with_its_reason_and_the_cluster_u
 }
 
 /// The pipeline alone (no saga runner of the app's own): the test runs its sagas itself.
-async fn app_without_runner() -> TestApp {
+pub async fn app_without_runner() -> TestApp {
     let options = TestAppOptions {
         worker: false,
         ..TestAppOptions::default()
@@ -407,7 +408,12 @@ async fn app_without_runner() -> TestApp {
 }
 
 /// Run `saga` (registered under its kind) for `ws` until it is done or failed.
-async fn run(app: &TestApp, driver: &std::sync::Arc<LocalDriver>, ws: &str, saga: impl Saga<Env>) {
+pub async fn run<D: ClusterDriver>(
+    app: &TestApp,
+    driver: &std::sync::Arc<D>,
+    ws: &str,
+    saga: impl Saga<Env>,
+) {
     let registry = Registry::default().with(saga);
     let runner = hexabase::worker::saga_runner(&app.state, driver.clone(), registry).unwrap();
     let aggregate = Aggregate {
@@ -424,7 +430,7 @@ async fn run(app: &TestApp, driver: &std::sync::Arc<LocalDriver>, ws: &str, saga
     panic!("the saga of {ws} did not end");
 }
 
-async fn status(app: &TestApp, org: &str, ws: &str, admin: &str) -> String {
+pub async fn status(app: &TestApp, org: &str, ws: &str, admin: &str) -> String {
     app.caught_up().await;
     let view = app
         .get(

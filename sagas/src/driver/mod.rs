@@ -5,12 +5,16 @@
 
 pub mod local;
 pub mod unavailable;
+pub mod vcluster;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hexabase_command::{OrganizationId, WorkspaceId};
 use tokio_util::sync::CancellationToken;
+
+use crate::quota::Quota;
 
 /// What a workspace's cluster is created with.
 #[derive(Debug, Clone)]
@@ -20,6 +24,11 @@ pub struct ClusterSpec {
     /// The `AuthenticationConfiguration` (`apiserver.config.k8s.io/v1`) the API server starts
     /// with: it trusts the control plane as OIDC issuer for this workspace's tokens.
     pub authentication: serde_json::Value,
+    /// The plan's quota, for drivers that enforce it around the whole cluster (`vcluster`:
+    /// on the host namespace).
+    pub quota: Quota,
+    /// Whether the workspace runs on nodes of its own (those labelled with its pool).
+    pub dedicated: bool,
 }
 
 /// Where clients reach a workspace's API server.
@@ -77,4 +86,25 @@ pub trait ClusterDriver: Send + Sync + 'static {
     /// Keep the created clusters running until `shutdown` (restart what crashed, bring back
     /// what a previous run had started). Drivers whose clusters run elsewhere return at once.
     async fn supervise(&self, shutdown: CancellationToken);
+}
+
+/// `${HEXABASE_PEERS_DIR:-/var/cache/hexabase/peers}`, where `scripts/peers` keeps its builds.
+fn peers_dir() -> PathBuf {
+    std::env::var_os("HEXABASE_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/hexabase/peers"))
+}
+
+/// The path `scripts/peers`' manifest gives for the program `name` (lines
+/// `name version /abs/path`).
+pub fn peer_binary(name: &str) -> Result<PathBuf, String> {
+    let manifest = peers_dir().join("manifest.txt");
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| format!("no {name} ({}: {e})", manifest.display()))?;
+    text.lines()
+        .find_map(|line| {
+            let mut parts = line.split_whitespace();
+            (parts.next() == Some(name)).then(|| parts.nth(1).map(PathBuf::from))?
+        })
+        .ok_or_else(|| format!("{name} is not in {}", manifest.display()))
 }

@@ -30,7 +30,9 @@ pub use provision::ProvisionWorkspace;
 pub use reconcile::ReconcileWorkspace;
 pub use request::ConfirmWorkspace;
 
-use crate::driver::{ClusterDriver, DriverError};
+use hexabase_identity::issuer::authentication_configuration;
+
+use crate::driver::{ClusterDriver, ClusterSpec, DriverError};
 use crate::engine::log::NewSaga;
 use crate::engine::{Aggregate as SagaAggregate, Cx, Registry, StepError, Triggers};
 
@@ -128,6 +130,30 @@ async fn state_and_quota(
         StepError::Permanent(format!("plan `{}` is not in the catalogue", state.plan))
     })?;
     Ok((ws, state, quota))
+}
+
+/// What the driver creates (or brings up to date) the workspace's cluster with: its API server
+/// trusting the control plane for this workspace's tokens, the plan's quota.
+async fn cluster_spec(cx: &Cx<'_, Env>) -> Result<ClusterSpec, StepError> {
+    let (ws, state, quota) = state_and_quota(cx).await?;
+    if !cx.env.issuer.starts_with("https://") {
+        return Err(StepError::Permanent(format!(
+            "the control plane's issuer `{}` (http.public_url) is not https; a workspace's API \
+             server trusts only an https issuer",
+            cx.env.issuer
+        )));
+    }
+    Ok(ClusterSpec {
+        authentication: authentication_configuration(
+            &cx.env.issuer,
+            &ws,
+            cx.env.issuer_ca.as_deref(),
+        ),
+        workspace: ws,
+        organization: state.organization,
+        quota,
+        dedicated: false,
+    })
 }
 
 fn driver_error(error: DriverError) -> StepError {

@@ -15,8 +15,10 @@
 use hexabase_command::rbac::{PresetRole, RoleRef};
 use hexabase_command::workspace::{ClusterState, ADMINS_GROUP, MEMBERS_GROUP};
 use hexabase_identity::issuer::CLAIM_PREFIX;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+pub use crate::quota::Quota;
+use crate::quota::{LIMIT_DEFAULT, LIMIT_DEFAULT_REQUEST};
 
 /// The label every object the control plane manages carries.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
@@ -24,72 +26,6 @@ pub const MANAGER: &str = "hexabase";
 pub const WORKSPACE_LABEL: &str = "hexabase.ai/workspace";
 pub const PROJECT_LABEL: &str = "hexabase.ai/project";
 pub const PARENT_LABEL: &str = "hexabase.ai/parent";
-
-/// A workspace's resource quota on its plan, in Kubernetes quantities.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Quota {
-    pub cpu: String,
-    pub memory: String,
-    pub storage: String,
-    pub pods: u32,
-    pub services: u32,
-    pub persistent_volume_claims: u32,
-}
-
-impl Quota {
-    /// Whether Kubernetes takes these quantities (`4`, `500m`, `8Gi`, `1e3`).
-    pub fn check(&self) -> Result<(), String> {
-        for (field, value) in [
-            ("cpu", &self.cpu),
-            ("memory", &self.memory),
-            ("storage", &self.storage),
-        ] {
-            if !is_quantity(value) {
-                return Err(format!(
-                    "the plan's quota {field} `{value}` is not a Kubernetes quantity"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A Kubernetes quantity: a decimal number and an optional binary (`Ki`…`Ei`), decimal
-/// (`n`, `u`, `m`, `k`, `M`…`E`) or exponent (`e3`) suffix.
-fn is_quantity(value: &str) -> bool {
-    let number_end = value
-        .char_indices()
-        .find(|(i, c)| !(c.is_ascii_digit() || *c == '.' || (*i == 0 && (*c == '+' || *c == '-'))))
-        .map_or(value.len(), |(i, _)| i);
-    let (number, suffix) = value.split_at(number_end);
-    let digits = number.trim_start_matches(['+', '-']);
-    let number_ok = !digits.is_empty()
-        && digits.chars().any(|c| c.is_ascii_digit())
-        && digits.matches('.').count() <= 1;
-    let suffix_ok = matches!(
-        suffix,
-        "" | "Ki"
-            | "Mi"
-            | "Gi"
-            | "Ti"
-            | "Pi"
-            | "Ei"
-            | "n"
-            | "u"
-            | "m"
-            | "k"
-            | "M"
-            | "G"
-            | "T"
-            | "P"
-            | "E"
-    ) || suffix
-        .strip_prefix(['e', 'E'])
-        .map(|e| e.trim_start_matches(['+', '-']))
-        .is_some_and(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()));
-    number_ok && suffix_ok
-}
 
 /// The kinds of object the control plane manages, in the order they are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -311,8 +247,8 @@ pub fn desired(state: &ClusterState, quota: &Quota) -> Vec<Desired> {
             &[],
             json!({ "spec": { "limits": [{
                 "type": "Container",
-                "default": { "cpu": "500m", "memory": "512Mi" },
-                "defaultRequest": { "cpu": "100m", "memory": "128Mi" },
+                "default": LIMIT_DEFAULT.json(),
+                "defaultRequest": LIMIT_DEFAULT_REQUEST.json(),
             }]}}),
         ));
     }
@@ -379,17 +315,6 @@ mod tests {
             services: 20,
             persistent_volume_claims: 10,
         }
-    }
-
-    #[test]
-    fn quantities_kubernetes_takes_and_refuses() {
-        for good in ["4", "500m", "8Gi", "1.5", "1e3", "128974848", "+1k"] {
-            assert!(is_quantity(good), "{good}");
-        }
-        for bad in ["lots", "", "4 Gi", "1.2.3", "Gi", "8gi", "1e"] {
-            assert!(!is_quantity(bad), "{bad}");
-        }
-        assert!(quota().check().is_ok());
     }
 
     #[test]

@@ -16,16 +16,14 @@
 //! records the reason.
 
 use hexabase_command::workspace::WorkspaceCommand;
-use hexabase_identity::issuer::authentication_configuration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::objects::{desired, Kind};
 use super::{
-    done, driver_error, record, record_step_failure, state, state_and_quota, workspace_of, Env,
-    PROVISION,
+    cluster_spec, done, driver_error, record, record_step_failure, state_and_quota, workspace_of,
+    Env, PROVISION,
 };
-use crate::driver::ClusterSpec;
 use crate::engine::{action, Cx, Saga, Step, StepError, StepFuture};
 
 pub struct ProvisionWorkspace;
@@ -48,24 +46,7 @@ async fn start(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
 }
 
 async fn create_cluster(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
-    let (ws, state) = state(cx).await?;
-    let state = state.ok_or_else(|| StepError::Permanent("the workspace does not exist".into()))?;
-    if !cx.env.issuer.starts_with("https://") {
-        return Err(StepError::Permanent(format!(
-            "the control plane's issuer `{}` (http.public_url) is not https; a workspace's API \
-             server trusts only an https issuer",
-            cx.env.issuer
-        )));
-    }
-    let spec = ClusterSpec {
-        authentication: authentication_configuration(
-            &cx.env.issuer,
-            &ws,
-            cx.env.issuer_ca.as_deref(),
-        ),
-        workspace: ws,
-        organization: state.organization,
-    };
+    let spec = cluster_spec(cx).await?;
     cx.env.driver.create(&spec).await.map_err(driver_error)?;
     done()
 }

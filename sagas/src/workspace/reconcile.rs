@@ -8,7 +8,7 @@ use hexabase_command::workspace::WorkspaceStatus;
 use serde_json::{json, Value};
 
 use super::objects::desired;
-use super::{driver_error, state, state_and_quota, Env, RECONCILE};
+use super::{cluster_spec, driver_error, state, state_and_quota, Env, RECONCILE};
 use crate::engine::{action, Cx, Saga, Step, StepError};
 
 pub struct ReconcileWorkspace;
@@ -20,6 +20,10 @@ async fn reconcile(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
     if state.is_none_or(|s| s.status != WorkspaceStatus::Ready) {
         return Ok(json!({ "skipped": "the workspace is not Ready" }));
     }
+    // The cluster itself follows the workspace too (a plan change upgrades a vCluster's
+    // release); unchanged, this changes nothing.
+    let spec = cluster_spec(cx).await?;
+    cx.env.driver.create(&spec).await.map_err(driver_error)?;
     let (ws, state, quota) = state_and_quota(cx).await?;
     let objects = desired(&state, &quota);
     let client = cx

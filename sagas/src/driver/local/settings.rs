@@ -56,36 +56,12 @@ impl Binaries {
     }
 }
 
-/// `${HEXABASE_PEERS_DIR:-/var/cache/hexabase/peers}`, where `scripts/peers` keeps its builds.
-fn peers_dir() -> PathBuf {
-    std::env::var_os("HEXABASE_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/hexabase/peers"))
-}
-
 const HOW: &str = "build it with `scripts/peers`, or set its path in the local driver's settings";
 
-/// The path `scripts/peers`' manifest gives for `name` (lines `name version /abs/path`).
+/// The path `scripts/peers`' manifest gives for `name`.
 fn from_manifest(name: &str) -> Result<PathBuf, DriverError> {
-    let manifest = peers_dir().join("manifest.txt");
-    let text = std::fs::read_to_string(&manifest).map_err(|e| {
-        DriverError::Permanent(format!(
-            "local driver: no {name} ({}: {e}); {HOW}",
-            manifest.display()
-        ))
-    })?;
-    let path = text
-        .lines()
-        .find_map(|line| {
-            let mut parts = line.split_whitespace();
-            (parts.next() == Some(name)).then(|| parts.nth(1).map(PathBuf::from))?
-        })
-        .ok_or_else(|| {
-            DriverError::Permanent(format!(
-                "local driver: {name} is not in {}; {HOW}",
-                manifest.display()
-            ))
-        })?;
+    let path = crate::driver::peer_binary(name)
+        .map_err(|e| DriverError::Permanent(format!("local driver: {e}; {HOW}")))?;
     exists(path, name, "listed in the peers manifest")
 }
 
