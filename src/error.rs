@@ -212,6 +212,7 @@ impl From<AggregateError<WorkspaceError>> for Error {
                 WorkspaceError::InvalidRules(message) => Self::invalid("rules", message),
                 WorkspaceError::AlreadyExists
                 | WorkspaceError::BeingDeleted
+                | WorkspaceError::NotRunning(_)
                 | WorkspaceError::GroupNameTaken(_)
                 | WorkspaceError::PresetGroup(_)
                 | WorkspaceError::GroupHasChildren(_)

@@ -75,19 +75,28 @@ pub enum WorkspaceAction {
     Read,
     Update,
     Delete,
+    /// Suspend or resume its cluster (what billing does too): organization admins only.
+    Suspend,
 }
 
-/// Organization admins manage every workspace of their organization; `WSAdmins` manage theirs;
-/// the workspace's members read it; everybody else — other members of the organization
-/// included — does not see it.
+/// Organization admins manage every workspace of their organization; `WSAdmins` manage theirs
+/// (but do not suspend or resume it); the workspace's members read it; everybody else — other
+/// members of the organization included — does not see it.
 pub fn decide_workspace(access: WorkspaceAccess, action: WorkspaceAction) -> Decision {
     match access.org_role {
         None => Decision::NotFound,
         Some(OrgRole::Admin) => Decision::Allowed,
+        Some(OrgRole::Member)
+            if action == WorkspaceAction::Suspend && (access.ws_admin || access.ws_member) =>
+        {
+            Decision::Forbidden
+        }
         Some(OrgRole::Member) if access.ws_admin => Decision::Allowed,
         Some(OrgRole::Member) if access.ws_member => match action {
             WorkspaceAction::Read => Decision::Allowed,
-            WorkspaceAction::Update | WorkspaceAction::Delete => Decision::Forbidden,
+            WorkspaceAction::Update | WorkspaceAction::Delete | WorkspaceAction::Suspend => {
+                Decision::Forbidden
+            }
         },
         Some(OrgRole::Member) => Decision::NotFound,
     }

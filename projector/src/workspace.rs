@@ -296,6 +296,23 @@ impl Projection for WorkspacesProjection {
             WorkspaceEvent::WorkspaceDeleted => {
                 set_status(db, ws_id, &[], WorkspaceStatus::Deleted, None, at).await?;
             }
+            WorkspaceEvent::WorkspaceSuspensionRequested { reason, .. } => {
+                let from = [WorkspaceStatus::Ready, WorkspaceStatus::Resuming];
+                let reason = reason.as_deref();
+                set_status(db, ws_id, &from, WorkspaceStatus::Suspending, reason, at).await?;
+            }
+            WorkspaceEvent::WorkspaceSuspended => {
+                let from = [WorkspaceStatus::Suspending];
+                set_status(db, ws_id, &from, WorkspaceStatus::Suspended, None, at).await?;
+            }
+            WorkspaceEvent::WorkspaceResumptionRequested { .. } => {
+                let from = [WorkspaceStatus::Suspended, WorkspaceStatus::Suspending];
+                set_status(db, ws_id, &from, WorkspaceStatus::Resuming, None, at).await?;
+            }
+            WorkspaceEvent::WorkspaceResumed => {
+                let from = [WorkspaceStatus::Resuming];
+                set_status(db, ws_id, &from, WorkspaceStatus::Ready, None, at).await?;
+            }
             // In the history only: the workspace's status does not change until its saga ends.
             WorkspaceEvent::WorkspaceStepFailed { .. } => {}
         }
@@ -305,7 +322,8 @@ impl Projection for WorkspacesProjection {
 
 /// Move the workspace to `status` (with `reason`), if it is in one of `from` (any, when empty):
 /// the aggregate's own rules, so a deletion requested during provisioning stays `Deleting`. A
-/// workspace that failed or is deleted has no API server any more.
+/// workspace that failed or is deleted has no API server any more; a suspended one keeps the
+/// reason its suspension was asked for with.
 async fn set_status(
     db: &mut PgConnection,
     ws_id: &str,
@@ -316,7 +334,8 @@ async fn set_status(
 ) -> Result<(), ProjectionError> {
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     sqlx::query(
-        "UPDATE rm_workspaces SET status = $2, status_reason = $3, updated_at = $4, \
+        "UPDATE rm_workspaces SET status = $2, updated_at = $4, \
+             status_reason = CASE WHEN $2 = 'Suspended' THEN status_reason ELSE $3 END, \
              api_server = CASE WHEN $2 IN ('Failed', 'Deleted') THEN NULL ELSE api_server END, \
              api_server_ca = CASE WHEN $2 IN ('Failed', 'Deleted') THEN NULL ELSE api_server_ca END \
          WHERE id = $1 AND (cardinality($5::text[]) = 0 OR status = ANY($5))",

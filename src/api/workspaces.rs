@@ -53,6 +53,18 @@ pub struct UpdateWorkspace {
     pub plan: Option<Text>,
 }
 
+/// Why the workspace is suspended (shown as its `status_reason`).
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
+pub struct SuspendWorkspace {
+    #[oai(validator(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub reason: Option<Text>,
+}
+
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct WorkspaceLinks {
@@ -68,7 +80,8 @@ pub struct WorkspaceView {
     pub org_id: String,
     pub name: String,
     pub plan: String,
-    /// `Requested`, `Provisioning`, `Ready`, `Suspended`, `Deleting`, `Deleted` or `Failed`.
+    /// `Requested`, `Provisioning`, `Ready`, `Suspending`, `Suspended`, `Resuming`, `Deleting`,
+    /// `Deleted` or `Failed`.
     pub status: String,
     /// Why it failed, when `status` is `Failed`.
     pub status_reason: Option<String>,
@@ -315,6 +328,55 @@ impl WorkspacesApi {
         Ok(ctx
             .app
             .delete_workspace(&ctx.op(&auth), &org, &ws)
+            .await?
+            .into())
+    }
+
+    /// Suspend the workspace (organization admins): its cluster's control plane is stopped
+    /// and its workloads removed, its data and endpoint kept. Answers 202 with the workspace
+    /// `Suspending` (`Suspended` once done); 409 unless it is `Ready` (or already suspending
+    /// or suspended, which changes nothing).
+    #[oai(
+        path = "/organizations/:org_id/workspaces/:ws_id/suspend",
+        method = "post",
+        operation_id = "suspendWorkspace"
+    )]
+    async fn suspend(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        #[oai(name = "ws_id")] ws_id: Path<String>,
+        body: Json<SuspendWorkspace>,
+    ) -> ApiResult<WorkspaceAccepted> {
+        let (org, ws) = ids(&org_id, &ws_id)?;
+        let reason = body.0.reason.map(|r| r.trim().to_owned());
+        Ok(ctx
+            .app
+            .suspend_workspace(&ctx.op(&auth), &org, &ws, reason)
+            .await?
+            .into())
+    }
+
+    /// Resume a suspended workspace (organization admins): its cluster starts again with the
+    /// same data and endpoint. Answers 202 with the workspace `Resuming` (`Ready` once its API
+    /// server answers); 409 unless it is suspending or suspended (or already running).
+    #[oai(
+        path = "/organizations/:org_id/workspaces/:ws_id/resume",
+        method = "post",
+        operation_id = "resumeWorkspace"
+    )]
+    async fn resume(
+        &self,
+        auth: SignedIn,
+        ctx: Ctx,
+        #[oai(name = "org_id")] org_id: Path<String>,
+        #[oai(name = "ws_id")] ws_id: Path<String>,
+    ) -> ApiResult<WorkspaceAccepted> {
+        let (org, ws) = ids(&org_id, &ws_id)?;
+        Ok(ctx
+            .app
+            .resume_workspace(&ctx.op(&auth), &org, &ws)
             .await?
             .into())
     }

@@ -186,6 +186,65 @@ impl App {
         })
     }
 
+    /// Suspend the workspace's cluster (organization admins): recorded as requested, stopped
+    /// asynchronously. Asking again while it is suspending or suspended records nothing.
+    pub async fn suspend_workspace(
+        &self,
+        op: &OpContext,
+        org: &OrganizationId,
+        ws: &WorkspaceId,
+        reason: Option<String>,
+    ) -> Result<AcceptedWorkspace> {
+        let command = WorkspaceCommand::RequestSuspension {
+            actor: Some(op.user().clone()),
+            reason,
+        };
+        self.suspend_or_resume(op, org, ws, command, WorkspaceStatus::Suspending)
+            .await
+    }
+
+    /// Resume a suspended workspace's cluster (organization admins), asynchronously; asking
+    /// while it is resuming or running records nothing.
+    pub async fn resume_workspace(
+        &self,
+        op: &OpContext,
+        org: &OrganizationId,
+        ws: &WorkspaceId,
+    ) -> Result<AcceptedWorkspace> {
+        let command = WorkspaceCommand::RequestResumption {
+            actor: Some(op.user().clone()),
+        };
+        self.suspend_or_resume(op, org, ws, command, WorkspaceStatus::Resuming)
+            .await
+    }
+
+    async fn suspend_or_resume(
+        &self,
+        op: &OpContext,
+        org: &OrganizationId,
+        ws: &WorkspaceId,
+        command: WorkspaceCommand,
+        asked: WorkspaceStatus,
+    ) -> Result<AcceptedWorkspace> {
+        let row = self
+            .authorize_workspace_of(org, ws, op.user(), WorkspaceAction::Suspend)
+            .await?;
+        let recorded = self.execute_workspace(ws, command, op.metadata()).await?;
+        let (status, position) = match recorded {
+            Some(position) => (asked, position),
+            // Nothing new: as the workspace is.
+            None => (WorkspaceStatus::parse(&row.status).unwrap_or(asked), 0),
+        };
+        Ok(AcceptedWorkspace {
+            id: ws.clone(),
+            org_id: org.clone(),
+            name: row.name,
+            plan: row.plan,
+            status,
+            position,
+        })
+    }
+
     /// A kubeconfig for the workspace's API server, whose user is the credential plugin; a
     /// conflict while the workspace has no API server yet.
     pub async fn kubeconfig(

@@ -1,5 +1,5 @@
 //! `hexabase workspace`: an organization's workspaces — requesting one, following it while it
-//! is provisioned, its kubeconfig, deleting it.
+//! is provisioned, its kubeconfig, suspending and resuming it, deleting it.
 
 use std::time::Duration;
 
@@ -41,6 +41,16 @@ pub enum WorkspaceCommand {
     Kubeconfig { org: String, ws: String },
     /// Request the workspace's deletion (its cluster and data go).
     Delete { org: String, ws: String },
+    /// Suspend the workspace (organization admins): its cluster stops, its data stays.
+    Suspend {
+        org: String,
+        ws: String,
+        /// Why (shown as the workspace's reason).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a suspended workspace (organization admins); `wait` follows it to Ready.
+    Resume { org: String, ws: String },
 }
 
 fn details(w: &types::WorkspaceView) -> Table {
@@ -145,6 +155,33 @@ pub async fn run(api: &mut Api, command: WorkspaceCommand, output: Output) -> Re
                 Table::details(&[("ID", w.id.clone()), ("STATUS", w.status.clone())])
             })
         }
+        WorkspaceCommand::Suspend { org, ws, reason } => {
+            let org = &resolve::organization(api, &org).await?;
+            let ws = &resolve::workspace(api, org, &ws).await?;
+            let body = &types::SuspendWorkspace {
+                reason: reason.as_deref().map(|r| input("reason", r)).transpose()?,
+            };
+            api.settle(Scope::Organization(org)).await;
+            let accepted = api
+                .call(|c| async move { c.suspend_workspace(org, ws, body).await })
+                .await?;
+            api.wrote(Some(accepted.position)).await;
+            show(output, &accepted, |w| {
+                Table::details(&[("ID", w.id.clone()), ("STATUS", w.status.clone())])
+            })
+        }
+        WorkspaceCommand::Resume { org, ws } => {
+            let org = &resolve::organization(api, &org).await?;
+            let ws = &resolve::workspace(api, org, &ws).await?;
+            api.settle(Scope::Organization(org)).await;
+            let accepted = api
+                .call(|c| async move { c.resume_workspace(org, ws).await })
+                .await?;
+            api.wrote(Some(accepted.position)).await;
+            show(output, &accepted, |w| {
+                Table::details(&[("ID", w.id.clone()), ("STATUS", w.status.clone())])
+            })
+        }
     }
 }
 
@@ -185,7 +222,7 @@ async fn wait(
                     view.status_reason.as_deref().unwrap_or("no reason given")
                 )))
             }
-            "Suspended" | "Deleting" | "Deleted" => {
+            "Suspending" | "Suspended" | "Deleting" | "Deleted" => {
                 return Err(failed(format!("will not be ready: it is {}", view.status)))
             }
             _ => {}

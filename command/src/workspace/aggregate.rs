@@ -61,6 +61,8 @@ pub enum WorkspaceError {
     InvalidEndpoint,
     #[error("the group already has this role ({0})")]
     AlreadyAssigned(String),
+    #[error("the workspace is {0}; only a Ready workspace can be suspended or resumed")]
+    NotRunning(&'static str),
 }
 
 /// Where a workspace is in its life.
@@ -70,19 +72,42 @@ pub enum WorkspaceStatus {
     Requested,
     Provisioning,
     Ready,
+    /// Its cluster is being stopped.
+    Suspending,
     Suspended,
+    /// Its cluster is being started again.
+    Resuming,
     Deleting,
     Deleted,
     Failed,
 }
 
 impl WorkspaceStatus {
+    pub const ALL: [WorkspaceStatus; 9] = [
+        WorkspaceStatus::Requested,
+        WorkspaceStatus::Provisioning,
+        WorkspaceStatus::Ready,
+        WorkspaceStatus::Suspending,
+        WorkspaceStatus::Suspended,
+        WorkspaceStatus::Resuming,
+        WorkspaceStatus::Deleting,
+        WorkspaceStatus::Deleted,
+        WorkspaceStatus::Failed,
+    ];
+
+    /// The status named `name` (as `as_str` spells it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             WorkspaceStatus::Requested => "Requested",
             WorkspaceStatus::Provisioning => "Provisioning",
             WorkspaceStatus::Ready => "Ready",
+            WorkspaceStatus::Suspending => "Suspending",
             WorkspaceStatus::Suspended => "Suspended",
+            WorkspaceStatus::Resuming => "Resuming",
             WorkspaceStatus::Deleting => "Deleting",
             WorkspaceStatus::Deleted => "Deleted",
             WorkspaceStatus::Failed => "Failed",
@@ -290,7 +315,11 @@ impl Aggregate for Workspace {
             | WorkspaceCommand::CompleteProvisioning
             | WorkspaceCommand::RecordStepFailure { .. }
             | WorkspaceCommand::FailProvisioning { .. }
-            | WorkspaceCommand::CompleteDeletion) => self.handle_lifecycle(lifecycle)?,
+            | WorkspaceCommand::CompleteDeletion
+            | WorkspaceCommand::RequestSuspension { .. }
+            | WorkspaceCommand::RequestResumption { .. }
+            | WorkspaceCommand::CompleteSuspension
+            | WorkspaceCommand::CompleteResumption) => self.handle_lifecycle(lifecycle)?,
             WorkspaceCommand::RequestDeletion { actor } => {
                 self.existing()?;
                 vec![WorkspaceEvent::WorkspaceDeletionRequested {
@@ -393,7 +422,11 @@ impl Aggregate for Workspace {
             | WorkspaceEvent::WorkspaceProvisioned
             | WorkspaceEvent::WorkspaceStepFailed { .. }
             | WorkspaceEvent::WorkspaceProvisioningFailed { .. }
-            | WorkspaceEvent::WorkspaceDeleted) => self.apply_lifecycle(lifecycle),
+            | WorkspaceEvent::WorkspaceDeleted
+            | WorkspaceEvent::WorkspaceSuspensionRequested { .. }
+            | WorkspaceEvent::WorkspaceSuspended
+            | WorkspaceEvent::WorkspaceResumptionRequested { .. }
+            | WorkspaceEvent::WorkspaceResumed) => self.apply_lifecycle(lifecycle),
         }
     }
 }

@@ -28,6 +28,20 @@ pub enum WorkspaceCommand {
     RequestDeletion {
         actor: UserId,
     },
+    /// Stop the workspace's cluster, keeping its data (`actor`: an organization admin; `None`:
+    /// the control plane itself, as billing does).
+    RequestSuspension {
+        actor: Option<UserId>,
+        reason: Option<String>,
+    },
+    /// Start a suspended workspace's cluster again.
+    RequestResumption {
+        actor: Option<UserId>,
+    },
+    /// The suspension saga stopped the cluster.
+    CompleteSuspension,
+    /// The resumption saga found the cluster ready again.
+    CompleteResumption,
     /// A group below `parent` (default: `WorkspaceMembers`).
     CreateGroup {
         id: GroupId,

@@ -123,6 +123,19 @@ pub enum WorkspaceEvent {
     },
     /// The cluster and its data are gone.
     WorkspaceDeleted,
+    /// The cluster is to stop, its data kept (`requested_by` `None`: by the control plane).
+    WorkspaceSuspensionRequested {
+        requested_by: Option<UserId>,
+        reason: Option<String>,
+    },
+    /// The cluster's control plane is stopped.
+    WorkspaceSuspended,
+    /// The suspended cluster is to start again.
+    WorkspaceResumptionRequested {
+        requested_by: Option<UserId>,
+    },
+    /// The cluster answers again, with its data and endpoint.
+    WorkspaceResumed,
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -154,6 +167,10 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::WorkspaceStepFailed { .. } => "WorkspaceStepFailed",
             WorkspaceEvent::WorkspaceProvisioningFailed { .. } => "WorkspaceProvisioningFailed",
             WorkspaceEvent::WorkspaceDeleted => "WorkspaceDeleted",
+            WorkspaceEvent::WorkspaceSuspensionRequested { .. } => "WorkspaceSuspensionRequested",
+            WorkspaceEvent::WorkspaceSuspended => "WorkspaceSuspended",
+            WorkspaceEvent::WorkspaceResumptionRequested { .. } => "WorkspaceResumptionRequested",
+            WorkspaceEvent::WorkspaceResumed => "WorkspaceResumed",
         }
         .to_owned()
     }

@@ -1,5 +1,6 @@
 //! The workspace's life as its sagas record it: provisioning started, step failed, provisioned
-//! or failed; deleted. The sagas retry their steps, so every command here is idempotent: what
+//! or failed; suspended and resumed (asked for by an organization admin or by the control
+//! plane, done by a saga); deleted. The sagas retry their steps, so every command here is idempotent: what
 //! is already recorded records nothing. A deletion requested meanwhile wins: the workspace stays
 //! `Deleting` whatever provisioning records, until its cluster is gone.
 
@@ -18,6 +19,14 @@ fn bounded(reason: String) -> String {
         end -= 1;
     }
     format!("{}…", &reason[..end])
+}
+
+/// Suspending and resuming need a cluster that is there and not going.
+fn not_running(status: WorkspaceStatus) -> WorkspaceError {
+    match status {
+        WorkspaceStatus::Deleting | WorkspaceStatus::Deleted => WorkspaceError::BeingDeleted,
+        other => WorkspaceError::NotRunning(other.as_str()),
+    }
 }
 
 impl Workspace {
@@ -65,6 +74,33 @@ impl Workspace {
                 WorkspaceStatus::Deleting => vec![WorkspaceEvent::WorkspaceDeleted],
                 _ => vec![],
             },
+            WorkspaceCommand::RequestSuspension { actor, reason } => match status {
+                WorkspaceStatus::Ready | WorkspaceStatus::Resuming => {
+                    vec![WorkspaceEvent::WorkspaceSuspensionRequested {
+                        requested_by: actor,
+                        reason: reason.map(bounded),
+                    }]
+                }
+                WorkspaceStatus::Suspending | WorkspaceStatus::Suspended => vec![],
+                other => return Err(not_running(other)),
+            },
+            WorkspaceCommand::RequestResumption { actor } => match status {
+                WorkspaceStatus::Suspended | WorkspaceStatus::Suspending => {
+                    vec![WorkspaceEvent::WorkspaceResumptionRequested {
+                        requested_by: actor,
+                    }]
+                }
+                WorkspaceStatus::Ready | WorkspaceStatus::Resuming => vec![],
+                other => return Err(not_running(other)),
+            },
+            WorkspaceCommand::CompleteSuspension => match status {
+                WorkspaceStatus::Suspending => vec![WorkspaceEvent::WorkspaceSuspended],
+                _ => vec![],
+            },
+            WorkspaceCommand::CompleteResumption => match status {
+                WorkspaceStatus::Resuming => vec![WorkspaceEvent::WorkspaceResumed],
+                _ => vec![],
+            },
             _ => vec![],
         };
         Ok(events)
@@ -96,6 +132,28 @@ impl Workspace {
             WorkspaceEvent::WorkspaceDeleted => {
                 self.status = WorkspaceStatus::Deleted;
                 self.endpoint = None;
+            }
+            WorkspaceEvent::WorkspaceSuspensionRequested { .. }
+                if matches!(
+                    self.status,
+                    WorkspaceStatus::Ready | WorkspaceStatus::Resuming
+                ) =>
+            {
+                self.status = WorkspaceStatus::Suspending;
+            }
+            WorkspaceEvent::WorkspaceSuspended if self.status == WorkspaceStatus::Suspending => {
+                self.status = WorkspaceStatus::Suspended;
+            }
+            WorkspaceEvent::WorkspaceResumptionRequested { .. }
+                if matches!(
+                    self.status,
+                    WorkspaceStatus::Suspended | WorkspaceStatus::Suspending
+                ) =>
+            {
+                self.status = WorkspaceStatus::Resuming;
+            }
+            WorkspaceEvent::WorkspaceResumed if self.status == WorkspaceStatus::Resuming => {
+                self.status = WorkspaceStatus::Ready;
             }
             _ => {}
         }
@@ -205,5 +263,88 @@ mod tests {
             ])
             .when(WorkspaceCommand::CompleteDeletion)
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_ready_workspace_is_suspended_and_resumed_and_repeats_record_nothing() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        let ready = vec![
+            requested(&id, &alice),
+            WorkspaceEvent::WorkspaceProvisioningStarted { task: "t".into() },
+            WorkspaceEvent::WorkspaceProvisioned,
+        ];
+        let asked = WorkspaceEvent::WorkspaceSuspensionRequested {
+            requested_by: Some(alice.clone()),
+            reason: None,
+        };
+        Given::with(())
+            .given(ready.clone())
+            .when(WorkspaceCommand::RequestSuspension {
+                actor: Some(alice.clone()),
+                reason: None,
+            })
+            .then_expect_events(vec![asked.clone()]);
+        let mut suspending = ready.clone();
+        suspending.push(asked.clone());
+        Given::with(())
+            .given(suspending.clone())
+            .when(WorkspaceCommand::RequestSuspension {
+                actor: Some(alice.clone()),
+                reason: None,
+            })
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(suspending.clone())
+            .when(WorkspaceCommand::CompleteSuspension)
+            .then_expect_events(vec![WorkspaceEvent::WorkspaceSuspended]);
+        let mut suspended = suspending.clone();
+        suspended.push(WorkspaceEvent::WorkspaceSuspended);
+        Given::with(())
+            .given(suspended.clone())
+            .when(WorkspaceCommand::CompleteSuspension)
+            .then_expect_events(vec![]);
+        let resuming = WorkspaceEvent::WorkspaceResumptionRequested {
+            requested_by: Some(alice.clone()),
+        };
+        Given::with(())
+            .given(suspended.clone())
+            .when(WorkspaceCommand::RequestResumption {
+                actor: Some(alice.clone()),
+            })
+            .then_expect_events(vec![resuming.clone()]);
+        let mut ws = Workspace::default();
+        for event in suspended
+            .into_iter()
+            .chain([resuming, WorkspaceEvent::WorkspaceResumed])
+        {
+            ws.apply(event);
+        }
+        assert_eq!(ws.status(), WorkspaceStatus::Ready);
+        // Resuming a running workspace records nothing.
+        Given::with(())
+            .given(ready)
+            .when(WorkspaceCommand::RequestResumption { actor: None })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn only_a_running_workspace_is_suspended() {
+        let (id, alice) = (WorkspaceId::generate(), UserId::generate());
+        Given::with(())
+            .given(vec![requested(&id, &alice)])
+            .when(WorkspaceCommand::RequestSuspension {
+                actor: None,
+                reason: None,
+            })
+            .then_expect_error(WorkspaceError::NotRunning("Requested"));
+        Given::with(())
+            .given(vec![
+                requested(&id, &alice),
+                WorkspaceEvent::WorkspaceDeletionRequested {
+                    requested_by: alice.clone(),
+                },
+            ])
+            .when(WorkspaceCommand::RequestResumption { actor: None })
+            .then_expect_error(WorkspaceError::BeingDeleted);
     }
 }

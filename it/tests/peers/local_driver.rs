@@ -298,3 +298,48 @@ async fn an_api_server_that_refuses_its_configuration_fails_for_good() {
     driver.delete(&ws).await.unwrap();
     driver.shut_down();
 }
+
+#[tokio::test]
+async fn a_suspended_cluster_stops_its_api_server_and_resumes_with_its_data_and_endpoint() {
+    let dir = TempDir::new("hxb-local-driver");
+    let driver = driver(&dir);
+    let (shutdown, supervisor) = supervise(&driver);
+    let ws = WorkspaceId::generate();
+    driver.create(&spec(&ws)).await.unwrap();
+    driver.wait_ready(&ws, READY).await.unwrap();
+    let endpoint = driver.endpoint(&ws).await.unwrap();
+    put_config_map(&driver, &ws, "kept-while-suspended").await;
+    let pid = driver.apiserver_pid(&ws).unwrap();
+
+    driver.suspend(&ws).await.unwrap();
+    assert_eq!(driver.apiserver_pid(&ws), None);
+    let port = port_of(&endpoint.server);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens on the suspended API server's port"
+    );
+    // Supervision does not bring it back, and suspending again changes nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(driver.apiserver_pid(&ws), None);
+    assert_eq!(processes_with(&format!("--secure-port={port}")), 0);
+    driver.suspend(&ws).await.unwrap();
+    assert!(matches!(
+        driver.wait_ready(&ws, READY).await,
+        Err(DriverError::Transient(m)) if m.contains("suspended")
+    ));
+
+    driver.resume(&ws).await.unwrap();
+    driver.resume(&ws).await.unwrap();
+    driver.wait_ready(&ws, READY).await.unwrap();
+    assert_ne!(driver.apiserver_pid(&ws), Some(pid), "a new API server");
+    assert_eq!(driver.endpoint(&ws).await.unwrap(), endpoint);
+    config_maps(&driver, &ws)
+        .await
+        .get("kept-while-suspended")
+        .await
+        .expect("the data is kept");
+
+    driver.delete(&ws).await.unwrap();
+    shutdown.cancel();
+    supervisor.await.unwrap();
+}

@@ -472,6 +472,7 @@ async fn every_workspace_saga_ends_the_same_with_each_step_run_twice_and_undoes_
         .get("team")
         .await
         .expect("the project's namespace");
+    suspend_and_resume_sagas(&app, &driver, (&org, &ws, &admin)).await;
     let deleted = app
         .delete(
             &format!("/api/v1/organizations/{org}/workspaces/{ws}"),
@@ -530,6 +531,192 @@ async fn every_workspace_saga_ends_the_same_with_each_step_run_twice_and_undoes_
             kubeconfig.status,
             StatusCode::CONFLICT,
             "failing at step {at}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_org_admin_suspends_a_workspace_whose_cluster_stops_and_resumes_it_with_its_data() {
+    let (app, ca_pem) = https_app_configured(|_| {}).await;
+    let (alice, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
+    let link = format!("/api/v1/organizations/{org}/workspaces/{ws}");
+    let (view, _) = wait_for_status(&app, &link, &admin, "Ready").await;
+    assert_eq!(view["status"], "Ready", "{view}");
+    let kubeconfig = app.get(&format!("{link}/kubeconfig"), &admin).await;
+    let home = home(&kubeconfig.text, &ca_pem);
+    let (ok, out) = kubectl(
+        &home,
+        &admin,
+        &["create", "configmap", "kept", "--from-literal=a=b"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let server = serde_json::from_str::<Value>(&kubeconfig.text).unwrap()["clusters"][0]["cluster"]
+        ["server"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let suspended = app
+        .post(
+            &format!("{link}/suspend"),
+            &admin,
+            &json!({ "reason": "maintenance" }),
+        )
+        .await;
+    assert_eq!(suspended.status, StatusCode::ACCEPTED, "{}", suspended.text);
+    assert_eq!(suspended.body["status"], "Suspending");
+    let (view, _) = wait_for_status(&app, &link, &admin, "Suspended").await;
+    assert_eq!(view["status"], "Suspended", "{view}");
+    assert_eq!(view["status_reason"], "maintenance");
+    assert!(
+        !port_answers(&server),
+        "the suspended API server still listens at {server}"
+    );
+    // Asking again changes nothing.
+    let again = app
+        .post(&format!("{link}/suspend"), &admin, &json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.text);
+    assert_eq!(again.body["status"], "Suspended");
+
+    let resumed = app
+        .post(&format!("{link}/resume"), &admin, &json!({}))
+        .await;
+    assert_eq!(resumed.status, StatusCode::ACCEPTED, "{}", resumed.text);
+    assert_eq!(resumed.body["status"], "Resuming");
+    let (view, _) = wait_for_status(&app, &link, &admin, "Ready").await;
+    assert_eq!(view["status"], "Ready", "{view}");
+    // The same endpoint, the same data.
+    let after = app.get(&format!("{link}/kubeconfig"), &admin).await;
+    assert_eq!(after.text, kubeconfig.text);
+    let (ok, out) = kubectl(&home, &admin, &["get", "configmap", "kept", "-o", "name"]).await;
+    assert!(ok && out.contains("configmap/kept"), "{out}");
+
+    // The history says who asked, each time.
+    let history = app
+        .get(
+            &format!("/api/v1/organizations/{org}/events?aggregate_type=Workspace&limit=100"),
+            &admin,
+        )
+        .await;
+    let events: Vec<(&str, Option<&str>)> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["event_type"].as_str().unwrap(), e["actor"].as_str()))
+        .filter(|(t, _)| t.contains("Suspen") || t.contains("Resum"))
+        .collect();
+    let mut types: Vec<&str> = events.iter().map(|(t, _)| *t).collect();
+    types.sort_unstable();
+    assert_eq!(
+        types,
+        [
+            "WorkspaceResumed",
+            "WorkspaceResumptionRequested",
+            "WorkspaceSuspended",
+            "WorkspaceSuspensionRequested"
+        ]
+    );
+    for (event_type, actor) in &events {
+        if event_type.ends_with("Requested") {
+            assert_eq!(*actor, Some(alice.as_str()), "{event_type}");
+        }
+    }
+}
+
+/// The suspension and resumption sagas of the Ready workspace `ws` on `driver`: each step run
+/// twice ends the same (suspended: the cluster does not answer; resumed: it does), and a
+/// failure at any step leaves the workspace where an admin can ask again either way.
+pub async fn suspend_and_resume_sagas<D: ClusterDriver>(
+    app: &TestApp,
+    driver: &std::sync::Arc<D>,
+    (org, ws, admin): (&str, &str, &str),
+) {
+    use hexabase_sagas::workspace::{ResumeWorkspace, SuspendWorkspace};
+    let link = format!("/api/v1/organizations/{org}/workspaces/{ws}");
+    let ws_id = WorkspaceId::parse(ws).unwrap();
+    let running = || async {
+        driver
+            .wait_ready(&ws_id, Duration::from_secs(2))
+            .await
+            .is_ok()
+    };
+    let ask = |action: &'static str| {
+        let link = link.clone();
+        async move {
+            let reply = app
+                .post(&format!("{link}/{action}"), admin, &json!({}))
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::ACCEPTED,
+                "{action}: {}",
+                reply.text
+            );
+            app.caught_up().await;
+        }
+    };
+
+    ask("suspend").await;
+    run(app, driver, ws, Twice(SuspendWorkspace)).await;
+    assert_eq!(status(app, org, ws, admin).await, "Suspended");
+    assert!(!running().await, "a suspended cluster answers");
+    ask("resume").await;
+    run(app, driver, ws, Twice(ResumeWorkspace)).await;
+    assert_eq!(status(app, org, ws, admin).await, "Ready");
+    assert!(running().await, "a resumed cluster does not answer");
+
+    for at in 0..SuspendWorkspace.steps().len() {
+        ask("suspend").await;
+        let saga = FailingAt {
+            saga: SuspendWorkspace,
+            at,
+        };
+        run(app, driver, ws, saga).await;
+        assert_eq!(
+            status(app, org, ws, admin).await,
+            "Suspending",
+            "failing at {at}"
+        );
+        ask("resume").await;
+        run(app, driver, ws, ResumeWorkspace).await;
+        assert_eq!(
+            status(app, org, ws, admin).await,
+            "Ready",
+            "failing at {at}"
+        );
+        assert!(running().await, "failing at {at}");
+    }
+    for at in 0..ResumeWorkspace.steps().len() {
+        ask("suspend").await;
+        run(app, driver, ws, SuspendWorkspace).await;
+        ask("resume").await;
+        let saga = FailingAt {
+            saga: ResumeWorkspace,
+            at,
+        };
+        run(app, driver, ws, saga).await;
+        assert_eq!(
+            status(app, org, ws, admin).await,
+            "Resuming",
+            "failing at {at}"
+        );
+        ask("suspend").await;
+        run(app, driver, ws, SuspendWorkspace).await;
+        assert_eq!(
+            status(app, org, ws, admin).await,
+            "Suspended",
+            "failing at {at}"
+        );
+        ask("resume").await;
+        run(app, driver, ws, ResumeWorkspace).await;
+        assert_eq!(
+            status(app, org, ws, admin).await,
+            "Ready",
+            "failing at {at}"
         );
     }
 }

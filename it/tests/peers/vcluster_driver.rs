@@ -290,6 +290,75 @@ async fn a_release_of_the_real_chart_holds_what_the_plan_says_and_deletion_leave
         matches!(driver.endpoint(&ws).await, Err(DriverError::Transient(m)) if m.contains("vc-"))
     );
 
+    // Suspended as `vcluster pause` does: annotated, scaled to 0, synced workloads deleted;
+    // the data claim and the Service (the endpoint) stay.
+    let synced: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "web-x-default-x-vcluster",
+            "labels": { "vcluster.loft.sh/managed-by": at.release },
+        },
+        "spec": { "containers": [{ "name": "web", "image": "nginx",
+            "resources": { "requests": { "cpu": "100m", "memory": "64Mi" },
+                           "limits": { "cpu": "100m", "memory": "64Mi" } } }] },
+    }))
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &at.namespace);
+    pods.create(&PostParams::default(), &synced).await.unwrap();
+    let service = services.get(&at.release).await.unwrap();
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(client.clone(), &at.namespace);
+    let claim_name = format!("data-{}-0", at.release);
+    let claim = claims.get(&claim_name).await.unwrap();
+    driver.suspend(&ws).await.unwrap();
+    driver.suspend(&ws).await.unwrap();
+    let set = sets.get(&at.release).await.unwrap();
+    let annotations = set.metadata.annotations.clone().unwrap();
+    assert_eq!(annotations["loft.sh/paused"], "true");
+    assert_eq!(annotations["loft.sh/paused-replicas"], "1");
+    assert_eq!(set.spec.unwrap().replicas, Some(0));
+    let deadline = std::time::Instant::now() + READY;
+    while !pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pods are not gone"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(driver
+        .wait_ready(&ws, Duration::from_secs(2))
+        .await
+        .is_err());
+    // Resumed: the replicas it had, the annotations gone, the same data and endpoint.
+    driver.resume(&ws).await.unwrap();
+    driver.resume(&ws).await.unwrap();
+    let set = sets.get(&at.release).await.unwrap();
+    assert_eq!(set.spec.unwrap().replicas, Some(1));
+    assert!(!set
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .contains_key("loft.sh/paused"));
+    if let Err(e) = driver.wait_ready(&ws, READY).await {
+        panic!("{e}\n{}", describe(&host, &at.namespace).await);
+    }
+    assert_eq!(
+        claims.get(&claim_name).await.unwrap().metadata.uid,
+        claim.metadata.uid
+    );
+    let again = services.get(&at.release).await.unwrap();
+    assert_eq!(
+        again.spec.unwrap().cluster_ip,
+        service.spec.unwrap().cluster_ip
+    );
+
     // A plan change upgrades the release, and the host's quota follows.
     spec.quota.cpu = "8".into();
     spec.quota.memory = "16Gi".into();

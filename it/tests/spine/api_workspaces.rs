@@ -322,3 +322,83 @@ async fn admins_rename_change_plan_and_delete_and_the_org_keeps_its_workspaces()
     })
     .await;
 }
+
+#[tokio::test]
+async fn suspending_is_for_org_admins_and_running_workspaces_and_a_refusal_records_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let ws = app.create_workspace(&admin, &org, "Staging").await;
+    app.caught_up().await;
+    let link = format!("/api/v1/organizations/{org}/workspaces/{ws}");
+    // A member of the organization who administers the workspace, one who only uses it, and
+    // somebody from elsewhere.
+    let (ws_admin_id, ws_admin) = app.member_of(&org, &admin, "member").await;
+    let (member_id, member) = app.member_of(&org, &admin, "member").await;
+    let admins = app.group_id(&ws, &admin, "WSAdmins").await;
+    let members = app.group_id(&ws, &admin, "WorkspaceMembers").await;
+    app.add_to_group(&ws, &admins, &admin, ws_admin_id.as_str())
+        .await;
+    app.add_to_group(&ws, &members, &admin, member_id.as_str())
+        .await;
+    let (_, outsider) = app.user();
+    app.caught_up().await;
+    let history = format!("/api/v1/organizations/{org}/events?aggregate_type=Workspace&limit=100");
+    let recorded = || async {
+        app.get(&history, &admin).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = recorded().await;
+
+    for (who, token, status) in [
+        ("a WSAdmin", &ws_admin, StatusCode::FORBIDDEN),
+        ("a member", &member, StatusCode::FORBIDDEN),
+        ("an outsider", &outsider, StatusCode::NOT_FOUND),
+    ] {
+        for action in ["suspend", "resume"] {
+            let reply = app
+                .post(&format!("{link}/{action}"), token, &json!({}))
+                .await;
+            assert_eq!(reply.status, status, "{who} {action}: {}", reply.text);
+        }
+    }
+    // Bad bodies: an unknown field, an empty reason.
+    for body in [
+        json!({ "why": "x" }),
+        json!({ "reason": " " }),
+        json!({ "reason": "" }),
+    ] {
+        let reply = app.post(&format!("{link}/suspend"), &admin, &body).await;
+        assert!(reply.status.is_client_error(), "{body}: {}", reply.text);
+        assert_ne!(reply.status, StatusCode::CONFLICT, "{body}: {}", reply.text);
+    }
+    // This workspace never became Ready (no https issuer here): nothing to suspend or resume.
+    for action in ["suspend", "resume"] {
+        let reply = app
+            .post(
+                &format!("{link}/{action}"),
+                &admin,
+                &json!({ "reason": "unpaid" }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CONFLICT,
+            "{action}: {}",
+            reply.text
+        );
+        assert_eq!(reply.body["code"], "conflict", "{}", reply.text);
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("only a Ready workspace"),
+            "{}",
+            reply.text
+        );
+    }
+    app.caught_up().await;
+    assert_eq!(recorded().await, before, "refusals recorded nothing");
+}

@@ -83,6 +83,14 @@ pub trait ClusterDriver: Send + Sync + 'static {
     /// Remove the cluster and all its data; a cluster already gone is success.
     async fn delete(&self, workspace: &WorkspaceId) -> Result<(), DriverError>;
 
+    /// Stop the cluster's control plane (and, where the driver runs them, its workloads),
+    /// keeping its data and its endpoint; a cluster already suspended is success.
+    async fn suspend(&self, workspace: &WorkspaceId) -> Result<(), DriverError>;
+
+    /// Start a suspended cluster again with the same data and endpoint (`wait_ready` says
+    /// when it answers); a running one is success.
+    async fn resume(&self, workspace: &WorkspaceId) -> Result<(), DriverError>;
+
     /// Keep the created clusters running until `shutdown` (restart what crashed, bring back
     /// what a previous run had started). Drivers whose clusters run elsewhere return at once.
     async fn supervise(&self, shutdown: CancellationToken);

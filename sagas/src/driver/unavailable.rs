@@ -58,6 +58,14 @@ impl ClusterDriver for Unavailable {
         self.refuse()
     }
 
+    async fn suspend(&self, _: &WorkspaceId) -> Result<(), DriverError> {
+        self.refuse()
+    }
+
+    async fn resume(&self, _: &WorkspaceId) -> Result<(), DriverError> {
+        self.refuse()
+    }
+
     async fn supervise(&self, shutdown: CancellationToken) {
         shutdown.cancelled().await
     }

@@ -1,5 +1,5 @@
 //! The workspace's sagas: `provision` (on `WorkspaceRequested`), `delete` (on
-//! `WorkspaceDeletionRequested`) and `reconcile` (on the events that change what the cluster
+//! `WorkspaceDeletionRequested`), `suspend` and `resume` (on their requests), and `reconcile` (on the events that change what the cluster
 //! should hold, and on the maintenance pass), with what they share: the environment, the
 //! commands they record on the workspace, and which events start them.
 
@@ -9,6 +9,7 @@ pub mod objects;
 mod provision;
 mod reconcile;
 mod request;
+mod suspend;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use objects::Quota;
 pub use provision::ProvisionWorkspace;
 pub use reconcile::ReconcileWorkspace;
 pub use request::ConfirmWorkspace;
+pub use suspend::{ResumeWorkspace, SuspendWorkspace};
 
 use hexabase_identity::issuer::authentication_configuration;
 
@@ -56,6 +58,8 @@ pub const PROVISION: &str = "workspace.provision";
 pub const DELETE: &str = "workspace.delete";
 pub const RECONCILE: &str = "workspace.reconcile";
 pub const CONFIRM: &str = "workspace.confirm";
+pub const SUSPEND: &str = "workspace.suspend";
+pub const RESUME: &str = "workspace.resume";
 
 /// Every saga of a workspace.
 pub fn registry() -> Registry<Env> {
@@ -64,6 +68,8 @@ pub fn registry() -> Registry<Env> {
         .with(DeleteWorkspace)
         .with(ReconcileWorkspace)
         .with(ConfirmWorkspace)
+        .with(SuspendWorkspace)
+        .with(ResumeWorkspace)
 }
 
 /// The workspace a saga works for.
@@ -188,12 +194,16 @@ const RECONCILED: &[&str] = &[
     "RoleUnassigned",
     "ClusterRoleAssigned",
     "ClusterRoleUnassigned",
+    // What changed while the cluster was suspended.
+    "WorkspaceResumed",
 ];
 
 fn kind_for(event_type: &str) -> Option<&'static str> {
     match event_type {
         "WorkspaceRequested" => Some(PROVISION),
         "WorkspaceDeletionRequested" => Some(DELETE),
+        "WorkspaceSuspensionRequested" => Some(SUSPEND),
+        "WorkspaceResumptionRequested" => Some(RESUME),
         other if RECONCILED.contains(&other) => Some(RECONCILE),
         _ => None,
     }

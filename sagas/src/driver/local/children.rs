@@ -153,14 +153,22 @@ impl Children {
         let dir = WorkspaceDir::new(&self.state_dir, workspace);
         let spec = dir.read_spec()?;
         let mut state = self.state();
-        let Some(spec) = spec else {
-            if let Some(mut owned) = state.apiservers.remove(workspace) {
-                if let Some(child) = owned.child.as_mut() {
-                    tracing::info!(%workspace, pid = child.id(), "local driver: API server stopped (workspace deleted)");
-                    kill(child);
+        let spec = match spec {
+            Some(spec) if !dir.is_suspended() => spec,
+            gone_or_suspended => {
+                if let Some(mut owned) = state.apiservers.remove(workspace) {
+                    if let Some(child) = owned.child.as_mut() {
+                        let why = if gone_or_suspended.is_some() {
+                            "suspended"
+                        } else {
+                            "deleted"
+                        };
+                        tracing::info!(%workspace, pid = child.id(), "local driver: API server stopped (workspace {why})");
+                        kill(child);
+                    }
                 }
+                return Ok(());
             }
-            return Ok(());
         };
         if self.stopped.load(Ordering::SeqCst) {
             return Ok(());

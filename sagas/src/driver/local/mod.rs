@@ -263,6 +263,11 @@ impl ClusterDriver for LocalDriver {
             if dir.read_spec()?.is_none() {
                 return Err(DriverError::NotFound(workspace.to_string()));
             }
+            if dir.is_suspended() {
+                return Err(DriverError::Transient(format!(
+                    "local driver: {workspace} is suspended"
+                )));
+            }
             self.children.ensure_etcd()?;
             self.children.ensure_apiserver(workspace)?;
             if probe.ready().await {
@@ -329,6 +334,47 @@ impl ClusterDriver for LocalDriver {
                 }
             }
         }
+    }
+
+    /// Marks the workspace suspended, which stops its API server wherever it runs (every
+    /// supervisor looks at the mark), and waits until nobody runs it; etcd keeps its data.
+    #[tracing::instrument(skip(self))]
+    async fn suspend(&self, workspace: &WorkspaceId) -> Result<(), DriverError> {
+        let dir = self.dir(workspace);
+        self.spec(workspace)?;
+        dir.set_suspended(true)?;
+        let deadline = Instant::now() + HANDOVER;
+        loop {
+            self.children.ensure_apiserver(workspace)?;
+            match Lock::try_acquire(&dir.lock_path()) {
+                Ok(Some(_free)) => break,
+                Ok(None) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                Ok(None) => {
+                    return Err(DriverError::Transient(format!(
+                        "local driver: another worker still runs the API server of {workspace}"
+                    )))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(DriverError::NotFound(workspace.to_string()))
+                }
+                Err(e) => {
+                    return Err(DriverError::Transient(format!(
+                        "local driver: cannot lock {}: {e}",
+                        dir.lock_path().display()
+                    )))
+                }
+            }
+        }
+        tracing::info!(%workspace, "local driver: cluster suspended");
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn resume(&self, workspace: &WorkspaceId) -> Result<(), DriverError> {
+        self.spec(workspace)?;
+        self.dir(workspace).set_suspended(false)?;
+        self.children.ensure_etcd()?;
+        self.children.ensure_apiserver(workspace)
     }
 
     async fn supervise(&self, shutdown: CancellationToken) {

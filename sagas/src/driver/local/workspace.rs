@@ -76,6 +76,29 @@ impl WorkspaceDir {
         self.file("apiserver.pid")
     }
 
+    /// Present while the workspace is suspended: nobody runs its API server.
+    fn suspended_path(&self) -> PathBuf {
+        self.file("suspended")
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_path().exists()
+    }
+
+    /// Mark the workspace suspended (`true`) or running (`false`).
+    pub fn set_suspended(&self, suspended: bool) -> Result<(), DriverError> {
+        let path = self.suspended_path();
+        let result = if suspended {
+            write_replace(&path, b"suspended\n")
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        };
+        result.map_err(|e| DriverError::Transient(format!("local driver: {}: {e}", path.display())))
+    }
+
     fn exits_path(&self) -> PathBuf {
         self.file("exits.json")
     }

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use hexabase_command::WorkspaceId;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +44,12 @@ pub const VALUES_ANNOTATION: &str = "hexabase.ai/release-values";
 pub const ORGANIZATION_LABEL: &str = "hexabase.ai/organization";
 pub const WORKSPACE_LABEL: &str = "hexabase.ai/workspace";
 const FIELD_MANAGER: &str = "hexabase";
+/// The annotations `vcluster pause` puts on a paused vCluster's StatefulSet.
+pub const PAUSED: &str = "loft.sh/paused";
+pub const PAUSED_REPLICAS: &str = "loft.sh/paused-replicas";
+pub const PAUSED_DATE: &str = "loft.sh/paused-date";
+/// The label of the host pods a vCluster synced from inside it.
+pub const MANAGED_BY_VCLUSTER: &str = "vcluster.loft.sh/managed-by";
 const POLL: Duration = Duration::from_millis(500);
 
 pub struct VclusterDriver {
@@ -410,6 +416,79 @@ impl ClusterDriver for VclusterDriver {
             }
         }
         tracing::info!(release = %at.release, namespace = %at.namespace, "vcluster driver: release and namespace deleted");
+        Ok(())
+    }
+
+    /// What `vcluster pause` does: the StatefulSet annotated `loft.sh/paused` with the
+    /// replicas it had, scaled to 0, and the workloads the vCluster synced to the host (pods
+    /// labelled `vcluster.loft.sh/managed-by=<release>`) deleted. Data volume, Services and
+    /// Secrets stay, so the endpoint and the data come back with `resume`.
+    #[tracing::instrument(skip(self))]
+    async fn suspend(&self, workspace: &WorkspaceId) -> Result<(), DriverError> {
+        let at = self.placement(workspace);
+        let sets: Api<StatefulSet> = Api::namespaced(self.host.clone(), &at.namespace);
+        let set = sets
+            .get_opt(&at.release)
+            .await
+            .map_err(|e| host_error("read the StatefulSet", e))?
+            .ok_or_else(|| DriverError::NotFound(workspace.to_string()))?;
+        let annotations = set.metadata.annotations.clone().unwrap_or_default();
+        if annotations.get(PAUSED).map(String::as_str) != Some("true") {
+            let replicas = set
+                .spec
+                .as_ref()
+                .and_then(|s| s.replicas)
+                .unwrap_or(1)
+                .max(1);
+            let patch = json!({
+                "metadata": { "annotations": {
+                    PAUSED: "true",
+                    PAUSED_REPLICAS: replicas.to_string(),
+                    PAUSED_DATE: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                }},
+                "spec": { "replicas": 0 },
+            });
+            sets.patch(&at.release, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| host_error("scale the StatefulSet to 0", e))?;
+        }
+        let pods: Api<Pod> = Api::namespaced(self.host.clone(), &at.namespace);
+        let synced = ListParams::default().labels(&format!("{MANAGED_BY_VCLUSTER}={}", at.release));
+        pods.delete_collection(&DeleteParams::default(), &synced)
+            .await
+            .map_err(|e| host_error("delete the synced pods", e))?;
+        tracing::info!(release = %at.release, namespace = %at.namespace, "vcluster driver: suspended");
+        Ok(())
+    }
+
+    /// What `vcluster resume` does: back to the replicas recorded at suspension, the pause
+    /// annotations removed.
+    #[tracing::instrument(skip(self))]
+    async fn resume(&self, workspace: &WorkspaceId) -> Result<(), DriverError> {
+        let at = self.placement(workspace);
+        let sets: Api<StatefulSet> = Api::namespaced(self.host.clone(), &at.namespace);
+        let set = sets
+            .get_opt(&at.release)
+            .await
+            .map_err(|e| host_error("read the StatefulSet", e))?
+            .ok_or_else(|| DriverError::NotFound(workspace.to_string()))?;
+        let annotations = set.metadata.annotations.unwrap_or_default();
+        if !annotations.contains_key(PAUSED) && !annotations.contains_key(PAUSED_REPLICAS) {
+            return Ok(());
+        }
+        let replicas: i32 = annotations
+            .get(PAUSED_REPLICAS)
+            .and_then(|r| r.parse().ok())
+            .filter(|r| *r > 0)
+            .unwrap_or(1);
+        let patch = json!({
+            "metadata": { "annotations": { PAUSED: null, PAUSED_REPLICAS: null, PAUSED_DATE: null } },
+            "spec": { "replicas": replicas },
+        });
+        sets.patch(&at.release, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| host_error("scale the StatefulSet back", e))?;
+        tracing::info!(release = %at.release, namespace = %at.namespace, replicas, "vcluster driver: resumed");
         Ok(())
     }
 
