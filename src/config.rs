@@ -65,6 +65,7 @@ name = "Enterprise"
 price_id = "price_enterprise_monthly"
 max_projects = 200
 dedicated_nodes = true
+max_dedicated_nodes = 10
 quota = { cpu = "128", memory = "512Gi", storage = "5Ti", pods = 3000, services = 1000, persistent_volume_claims = 500 }
 
 [provisioning]
@@ -85,6 +86,7 @@ image_tag = "0.35.3"
 namespace_prefix = "hxb-"
 control_plane_server = "https://{release}.{namespace}.svc:443"
 delete_timeout_secs = 300
+free_pool = "free"
 
 [sagas]
 step_timeout_secs = 300
@@ -160,6 +162,9 @@ pub struct PlanSettings {
     pub max_projects: u32,
     /// Whether workspaces on this plan may have nodes of their own.
     pub dedicated_nodes: bool,
+    /// How many (those a workspace has and has asked for), when it may.
+    #[serde(default)]
+    pub max_dedicated_nodes: u32,
     pub quota: QuotaSettings,
     /// Whether new workspaces may choose it; a withdrawn plan stays with the workspaces that
     /// have it. (The catalogue adds to the built-in plans, so withdrawing is how one goes.)

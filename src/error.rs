@@ -207,12 +207,15 @@ impl From<AggregateError<WorkspaceError>> for Error {
                 | WorkspaceError::NotInGroup(_)
                 | WorkspaceError::RoleNotFound(_)
                 | WorkspaceError::AssignmentNotFound(_)
-                | WorkspaceError::ClusterAssignmentNotFound(_) => Self::not_found(e.to_string()),
+                | WorkspaceError::ClusterAssignmentNotFound(_)
+                | WorkspaceError::NodeNotFound(_) => Self::not_found(e.to_string()),
+                WorkspaceError::InvalidNodeCount(_) => Self::invalid("count", e.to_string()),
                 WorkspaceError::InvalidEndpoint => Self::invalid("server", e.to_string()),
                 WorkspaceError::InvalidRules(message) => Self::invalid("rules", message),
                 WorkspaceError::AlreadyExists
                 | WorkspaceError::BeingDeleted
                 | WorkspaceError::NotRunning(_)
+                | WorkspaceError::NodeLimit(_)
                 | WorkspaceError::GroupNameTaken(_)
                 | WorkspaceError::PresetGroup(_)
                 | WorkspaceError::GroupHasChildren(_)

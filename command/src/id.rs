@@ -82,6 +82,7 @@ typed_id!(RoleId, "role-", "role");
 typed_id!(RoleAssignmentId, "ra-", "role assignment");
 typed_id!(ClusterRoleAssignmentId, "cra-", "cluster role assignment");
 typed_id!(TaskId, "task-", "task");
+typed_id!(NodeRequestId, "nreq-", "node request");
 
 #[cfg(test)]
 mod tests {

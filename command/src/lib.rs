@@ -17,7 +17,7 @@ pub mod values;
 pub mod workspace;
 
 pub use id::{
-    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, TaskId,
-    UserId, WorkspaceId,
+    ClusterRoleAssignmentId, GroupId, NodeRequestId, OrganizationId, ProjectId, RoleAssignmentId,
+    RoleId, TaskId, UserId, WorkspaceId,
 };
 pub use metadata::CommandMetadata;

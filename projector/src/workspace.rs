@@ -295,6 +295,67 @@ impl Projection for WorkspacesProjection {
             }
             WorkspaceEvent::WorkspaceDeleted => {
                 set_status(db, ws_id, &[], WorkspaceStatus::Deleted, None, at).await?;
+                // Its nodes went back to the pool with its cluster.
+                sqlx::query("DELETE FROM rm_dedicated_nodes WHERE ws_id = $1")
+                    .bind(ws_id)
+                    .execute(&mut *db)
+                    .await?;
+            }
+            WorkspaceEvent::DedicatedNodesRequested {
+                request,
+                count,
+                requested_by,
+            } => {
+                sqlx::query(
+                    "INSERT INTO rm_node_requests (id, ws_id, count, status, requested_by, \
+                     requested_at, updated_at) VALUES ($1, $2, $3, 'Pending', $4, $5, $5) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(request.as_str())
+                .bind(ws_id)
+                .bind(i32::try_from(count).unwrap_or(i32::MAX))
+                .bind(requested_by.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::DedicatedNodesAssigned { request, nodes } => {
+                sqlx::query(
+                    "UPDATE rm_node_requests SET status = 'Assigned', updated_at = $2 WHERE id = $1",
+                )
+                .bind(request.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO rm_dedicated_nodes (node, ws_id, request_id, assigned_at) \
+                     SELECT unnest($1::text[]), $2, $3, $4 \
+                     ON CONFLICT (node) DO UPDATE SET ws_id = $2, request_id = $3, assigned_at = $4",
+                )
+                .bind(&nodes)
+                .bind(ws_id)
+                .bind(request.as_str())
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::DedicatedNodesRequestFailed { request, reason } => {
+                sqlx::query(
+                    "UPDATE rm_node_requests SET status = 'Failed', reason = $2, updated_at = $3 \
+                     WHERE id = $1",
+                )
+                .bind(request.as_str())
+                .bind(&reason)
+                .bind(at)
+                .execute(&mut *db)
+                .await?;
+            }
+            WorkspaceEvent::DedicatedNodeReleased { node, .. } => {
+                sqlx::query("DELETE FROM rm_dedicated_nodes WHERE node = $1 AND ws_id = $2")
+                    .bind(&node)
+                    .bind(ws_id)
+                    .execute(&mut *db)
+                    .await?;
             }
             WorkspaceEvent::WorkspaceSuspensionRequested { reason, .. } => {
                 let from = [WorkspaceStatus::Ready, WorkspaceStatus::Resuming];

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod consistency;
+pub mod nodes;
 pub mod organization;
 pub mod page;
 pub mod read_model;

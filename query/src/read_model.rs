@@ -90,6 +90,8 @@ pub const WORKSPACES: ReadModel = ReadModel {
         "rm_roles",
         "rm_role_assignments",
         "rm_cluster_role_assignments",
+        "rm_node_requests",
+        "rm_dedicated_nodes",
     ],
     aggregate_types: &[WORKSPACE],
     by_position: None,

@@ -9,6 +9,7 @@ pub mod error;
 mod groups;
 mod idempotency;
 pub mod middleware;
+mod nodes;
 mod oauth;
 mod ops;
 mod organizations;
@@ -46,6 +47,7 @@ pub type Apis = (
     workspaces::WorkspacesApi,
     groups::GroupsApi,
     projects::ProjectsApi,
+    nodes::NodesApi,
     roles::RbacApi,
     tasks::TasksApi,
     oauth::OidcApi,
@@ -61,6 +63,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             workspaces::WorkspacesApi,
             groups::GroupsApi,
             projects::ProjectsApi,
+            nodes::NodesApi,
             roles::RbacApi,
             tasks::TasksApi,
             oauth::OidcApi,

@@ -52,6 +52,8 @@ pub struct Plan {
     pub max_projects: u32,
     /// Whether workspaces on this plan may have nodes of their own.
     pub dedicated_nodes: bool,
+    /// How many dedicated nodes a workspace may have (and have asked for) at once.
+    pub max_dedicated_nodes: u32,
     pub quota: Quota,
     /// Whether new workspaces may choose it (false: withdrawn).
     pub available: bool,
@@ -65,6 +67,11 @@ impl Plan {
             price_id: plan.price_id.clone(),
             max_projects: plan.max_projects,
             dedicated_nodes: plan.dedicated_nodes,
+            max_dedicated_nodes: if plan.dedicated_nodes {
+                plan.max_dedicated_nodes
+            } else {
+                0
+            },
             quota: (&plan.quota).into(),
             available: plan.available,
         }

@@ -10,6 +10,7 @@ mod audit;
 mod authz;
 mod consistency;
 mod groups;
+mod nodes;
 pub mod oauth;
 mod organizations;
 mod plans;
@@ -19,6 +20,9 @@ pub mod sessions;
 pub mod tasks;
 mod tokens;
 mod workspaces;
+
+use hexabase_sagas::driver::vcluster::node_pool;
+use hexabase_sagas::driver::vcluster::nodes::NodePool;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +46,7 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::config::Settings;
+use crate::config::{DriverKind, Settings};
 
 pub use organizations::OrganizationDetail;
 pub use workspaces::AcceptedWorkspace;
@@ -91,6 +95,8 @@ pub struct App {
     pub new_organizations: store::Store<Organization>,
     pub users: Cqrs<User>,
     pub workspaces: Cqrs<Workspace>,
+    /// The host's dedicated nodes (with the `vcluster` driver), or why there are none.
+    pub node_pool: Result<NodePool, String>,
     /// Issued tokens: one new aggregate each, appended without reading first.
     pub credentials: store::Store<Credential>,
     /// Workspaces' and organizations' current states, for deciding who may hold workspace
@@ -164,7 +170,16 @@ impl App {
             store::cqrs(pool.clone(), ()),
             settings.auth.login_ttl_secs,
         );
+        let node_pool = match settings.provisioning.driver {
+            DriverKind::Vcluster => node_pool(&settings.provisioning.vcluster)
+                .await
+                .map_err(|e| e.to_string()),
+            DriverKind::Local => Err(
+                "this control plane's `local` cluster driver has no host nodes to dedicate".into(),
+            ),
+        };
         Ok(Arc::new(Self {
+            node_pool,
             organizations: store::cqrs(pool.clone(), ()),
             new_organizations: store::store(pool.clone()),
             users: store::cqrs(pool.clone(), ()),

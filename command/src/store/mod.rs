@@ -19,7 +19,8 @@ use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use sqlx::PgPool;
 
 pub use read::{
-    aggregate_events, event_at, head_position, stream_all, two_aggregates_events, StoredEvent,
+    aggregate_events, event_at, head_position, nodes_promised, stream_all, two_aggregates_events,
+    StoredEvent,
 };
 pub use repository::{if_unchanged, with_position, ChainedRepository, EventStoreBusy, ReadAt};
 pub use state::{load_state, LoadError, StateCache};

@@ -178,3 +178,23 @@ pub(crate) fn stream_all_by_aggregate<'e>(
     )
     .fetch(db)
 }
+
+/// How many dedicated nodes requests of every workspace were promised and not answered yet
+/// (neither assigned nor refused, the workspace not deleted): read from the event store, so a
+/// request recorded a moment ago counts at once.
+pub async fn nodes_promised(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum((r.payload->'DedicatedNodesRequested'->>'count')::bigint), 0)::bigint \
+         FROM events r \
+         WHERE r.aggregate_type = 'Workspace' AND r.event_type = 'DedicatedNodesRequested' \
+           AND NOT EXISTS ( \
+             SELECT 1 FROM events d \
+             WHERE d.aggregate_type = 'Workspace' AND d.aggregate_id = r.aggregate_id \
+               AND (d.event_type = 'WorkspaceDeleted' \
+                 OR (d.event_type IN ('DedicatedNodesAssigned', 'DedicatedNodesRequestFailed') \
+                     AND d.payload->(d.event_type)->>'request' \
+                       = r.payload->'DedicatedNodesRequested'->>'request')))",
+    )
+    .fetch_one(db)
+    .await
+}

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{WorkspaceCommand, WorkspaceEvent, ADMINS_GROUP, MEMBERS_GROUP};
 use crate::id::{
-    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, UserId,
-    WorkspaceId,
+    ClusterRoleAssignmentId, GroupId, NodeRequestId, OrganizationId, ProjectId, RoleAssignmentId,
+    RoleId, UserId, WorkspaceId,
 };
 use crate::rbac::{PolicyRule, PresetRole, RoleRef};
 
@@ -63,6 +63,14 @@ pub enum WorkspaceError {
     AlreadyAssigned(String),
     #[error("the workspace is {0}; only a Ready workspace can be suspended or resumed")]
     NotRunning(&'static str),
+    #[error(
+        "the workspace's plan allows {0} dedicated nodes (those it has and has asked for count)"
+    )]
+    NodeLimit(u32),
+    #[error("between 1 and {0} nodes can be asked for at once")]
+    InvalidNodeCount(u32),
+    #[error("node {0} is not one of the workspace's dedicated nodes")]
+    NodeNotFound(String),
 }
 
 /// Where a workspace is in its life.
@@ -170,6 +178,12 @@ pub struct Workspace {
     pub(super) status_reason: Option<String>,
     pub(super) assignments: BTreeMap<RoleAssignmentId, Assignment>,
     pub(super) cluster_assignments: BTreeMap<ClusterRoleAssignmentId, ClusterAssignment>,
+    /// Host nodes dedicated to the workspace.
+    #[serde(default)]
+    pub(super) dedicated_nodes: BTreeSet<String>,
+    /// Requests for dedicated nodes not answered yet: count by request id.
+    #[serde(default)]
+    pub(super) node_requests: BTreeMap<NodeRequestId, u32>,
 }
 
 /// `id` and its ancestors (by `parent`), each with its entry; stops at a missing entry and never
@@ -340,6 +354,18 @@ impl Aggregate for Workspace {
                 self.existing()?;
                 self.handle_project(project)?
             }
+            nodes @ (WorkspaceCommand::RequestDedicatedNodes { .. }
+            | WorkspaceCommand::ReleaseDedicatedNode { .. }) => {
+                self.existing()?;
+                self.handle_nodes(nodes)?
+            }
+            nodes @ (WorkspaceCommand::AssignDedicatedNodes { .. }
+            | WorkspaceCommand::FailDedicatedNodes { .. }) => {
+                if self.id.is_none() {
+                    return Err(WorkspaceError::NotFound);
+                }
+                self.handle_nodes(nodes)?
+            }
             rbac @ (WorkspaceCommand::CreateRole { .. }
             | WorkspaceCommand::UpdateRole { .. }
             | WorkspaceCommand::DeleteRole { .. }
@@ -408,6 +434,10 @@ impl Aggregate for Workspace {
             project @ (WorkspaceEvent::ProjectCreated { .. }
             | WorkspaceEvent::ProjectMoved { .. }
             | WorkspaceEvent::ProjectDeleted { .. }) => self.apply_project(project),
+            nodes @ (WorkspaceEvent::DedicatedNodesRequested { .. }
+            | WorkspaceEvent::DedicatedNodesAssigned { .. }
+            | WorkspaceEvent::DedicatedNodesRequestFailed { .. }
+            | WorkspaceEvent::DedicatedNodeReleased { .. }) => self.apply_nodes(nodes),
             rbac @ (WorkspaceEvent::RoleCreated { .. }
             | WorkspaceEvent::RoleRulesChanged { .. }
             | WorkspaceEvent::RoleDeleted { .. }

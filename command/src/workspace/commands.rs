@@ -1,6 +1,6 @@
 use crate::id::{
-    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, UserId,
-    WorkspaceId,
+    ClusterRoleAssignmentId, GroupId, NodeRequestId, OrganizationId, ProjectId, RoleAssignmentId,
+    RoleId, UserId, WorkspaceId,
 };
 use crate::rbac::{PolicyRule, PresetRole, RoleRef};
 use crate::values::{DisplayName, DnsLabel, GroupName};
@@ -37,6 +37,29 @@ pub enum WorkspaceCommand {
     /// Start a suspended workspace's cluster again.
     RequestResumption {
         actor: Option<UserId>,
+    },
+    /// Ask for `count` of the host's free nodes (`max`: the plan's limit on those the
+    /// workspace has and has asked for).
+    RequestDedicatedNodes {
+        request: NodeRequestId,
+        count: u32,
+        max: u32,
+        actor: UserId,
+    },
+    /// The node saga claimed these nodes on the host for `request`.
+    AssignDedicatedNodes {
+        request: NodeRequestId,
+        nodes: Vec<String>,
+    },
+    /// The node saga could not answer `request` (too few nodes free).
+    FailDedicatedNodes {
+        request: NodeRequestId,
+        reason: String,
+    },
+    /// The workspace gives `node` back to the pool.
+    ReleaseDedicatedNode {
+        node: String,
+        actor: UserId,
     },
     /// The suspension saga stopped the cluster.
     CompleteSuspension,

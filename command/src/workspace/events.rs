@@ -2,8 +2,8 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{
-    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId, UserId,
-    WorkspaceId,
+    ClusterRoleAssignmentId, GroupId, NodeRequestId, OrganizationId, ProjectId, RoleAssignmentId,
+    RoleId, UserId, WorkspaceId,
 };
 use crate::rbac::{PolicyRule, PresetRole, RoleRef};
 
@@ -136,6 +136,24 @@ pub enum WorkspaceEvent {
     },
     /// The cluster answers again, with its data and endpoint.
     WorkspaceResumed,
+    DedicatedNodesRequested {
+        request: NodeRequestId,
+        count: u32,
+        requested_by: UserId,
+    },
+    /// The host nodes now labelled and tainted as the workspace's pool.
+    DedicatedNodesAssigned {
+        request: NodeRequestId,
+        nodes: Vec<String>,
+    },
+    DedicatedNodesRequestFailed {
+        request: NodeRequestId,
+        reason: String,
+    },
+    DedicatedNodeReleased {
+        node: String,
+        released_by: UserId,
+    },
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -171,6 +189,10 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::WorkspaceSuspended => "WorkspaceSuspended",
             WorkspaceEvent::WorkspaceResumptionRequested { .. } => "WorkspaceResumptionRequested",
             WorkspaceEvent::WorkspaceResumed => "WorkspaceResumed",
+            WorkspaceEvent::DedicatedNodesRequested { .. } => "DedicatedNodesRequested",
+            WorkspaceEvent::DedicatedNodesAssigned { .. } => "DedicatedNodesAssigned",
+            WorkspaceEvent::DedicatedNodesRequestFailed { .. } => "DedicatedNodesRequestFailed",
+            WorkspaceEvent::DedicatedNodeReleased { .. } => "DedicatedNodeReleased",
         }
         .to_owned()
     }

@@ -1,8 +1,8 @@
 //! The Workspace aggregate: one vCluster of an organization, with its groups.
 //!
 //! A workspace is requested by an organization admin and then provisioned by sagas (later);
-//! its lifecycle is Requested → Provisioning → Ready → Suspended → Deleting → Deleted, or Failed
-//! with a reason. Every workspace starts with two preset groups: `WorkspaceMembers` and, below
+//! its lifecycle is Requested → Provisioning → Ready (⇄ Suspending → Suspended → Resuming) →
+//! Deleting → Deleted, or Failed with a reason. It may have nodes of its own (`nodes`). Every workspace starts with two preset groups: `WorkspaceMembers` and, below
 //! it, `WSAdmins` with the creator in it (membership of a group implies membership of its
 //! ancestors).
 
@@ -11,6 +11,7 @@ mod commands;
 mod events;
 mod groups;
 mod lifecycle;
+mod nodes;
 mod projects;
 mod rbac;
 mod snapshot;
@@ -20,6 +21,7 @@ mod test_support;
 pub use aggregate::{Workspace, WorkspaceError, WorkspaceStatus};
 pub use commands::WorkspaceCommand;
 pub use events::WorkspaceEvent;
+pub use nodes::MAX_PER_REQUEST as MAX_NODES_PER_REQUEST;
 pub use snapshot::{
     AssignmentState, ClusterAssignmentState, ClusterState, ProjectState, RoleState,
 };

@@ -2,12 +2,12 @@
 //! namespaces, in their hierarchy), groups, custom roles and assignments. The sagas that keep
 //! the cluster in step read this rather than the read models, which may lag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::aggregate::{Workspace, WorkspaceStatus};
 use crate::id::{
-    ClusterRoleAssignmentId, GroupId, OrganizationId, ProjectId, RoleAssignmentId, RoleId,
-    WorkspaceId,
+    ClusterRoleAssignmentId, GroupId, NodeRequestId, OrganizationId, ProjectId, RoleAssignmentId,
+    RoleId, WorkspaceId,
 };
 use crate::rbac::{PolicyRule, PresetRole, RoleRef};
 
@@ -53,6 +53,10 @@ pub struct ClusterState {
     pub roles: Vec<RoleState>,
     pub assignments: Vec<AssignmentState>,
     pub cluster_assignments: Vec<ClusterAssignmentState>,
+    /// Host nodes dedicated to the workspace.
+    pub dedicated_nodes: BTreeSet<String>,
+    /// Requests for dedicated nodes not answered yet: count by request id.
+    pub node_requests: BTreeMap<NodeRequestId, u32>,
 }
 
 impl ClusterState {
@@ -132,6 +136,8 @@ impl Workspace {
                     role: a.role,
                 })
                 .collect(),
+            dedicated_nodes: self.dedicated_nodes.clone(),
+            node_requests: self.node_requests.clone(),
         })
     }
 }

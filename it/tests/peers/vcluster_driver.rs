@@ -48,6 +48,7 @@ pub fn settings(host: &KubeCluster) -> VclusterSettings {
         ingress_domain: None,
         storage_class: None,
         delete_timeout_secs: 120,
+        free_pool: "free".into(),
     }
 }
 
@@ -628,4 +629,321 @@ async fn every_workspace_saga_on_the_vcluster_driver_ends_the_same_with_each_ste
     }
     stop.cancel();
     stand_in.await.unwrap();
+}
+
+/// Label `nodes` of `host` as the free pool.
+async fn free_pool(client: &kube::Client, nodes: &[&str]) {
+    let api: Api<Node> = Api::all(client.clone());
+    for node in nodes {
+        let patch = json!({ "metadata": { "labels": { NODE_POOL_LABEL: "free" } } });
+        api.patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+}
+
+/// The nodes in `pool`, by name, each with whether it carries the pool's taint.
+async fn pool(client: &kube::Client, pool: &str) -> BTreeMap<String, bool> {
+    Api::<Node>::all(client.clone())
+        .list(&ListParams::default().labels(&format!("{NODE_POOL_LABEL}={pool}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|n| {
+            let tainted = n
+                .spec
+                .and_then(|s| s.taints)
+                .unwrap_or_default()
+                .iter()
+                .any(|t| {
+                    t.key == "dedicated"
+                        && t.value.as_deref() == Some(pool)
+                        && t.effect == "NoSchedule"
+                });
+            (n.metadata.name.unwrap(), tainted)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspaces_claiming_nodes_at_once_never_get_the_same_one() {
+    use hexabase_sagas::driver::vcluster::node_pool;
+    let host = KubeCluster::start_with(KubeClusterOptions { nodes: 5 }).await;
+    let client = host.client().await;
+    free_pool(
+        &client,
+        &["kwok-node-0", "kwok-node-1", "kwok-node-2", "kwok-node-3"],
+    )
+    .await;
+    let nodes = node_pool(&settings(&host)).await.unwrap();
+    assert_eq!(nodes.free().await.unwrap().len(), 4);
+
+    let workspaces: Vec<WorkspaceId> = (0..5).map(|_| WorkspaceId::generate()).collect();
+    let claims = futures::future::join_all(workspaces.iter().map(|ws| {
+        let nodes = nodes.clone();
+        async move { nodes.claim(ws.as_str(), "nreq-1", 1).await }
+    }))
+    .await;
+    let mut given: Vec<String> = claims.iter().flatten().flatten().cloned().collect();
+    let refused = claims.iter().filter(|c| c.is_err()).count();
+    assert_eq!((given.len(), refused), (4, 1), "{claims:?}");
+    given.sort();
+    given.dedup();
+    assert_eq!(given.len(), 4, "a node was given twice: {claims:?}");
+    for ws in &workspaces {
+        let mine = pool(&client, ws.as_str()).await;
+        assert!(
+            mine.len() <= 1 && mine.values().all(|tainted| *tainted),
+            "{mine:?}"
+        );
+    }
+    // Claiming again for the same request changes nothing.
+    let (winner, _) = workspaces
+        .iter()
+        .zip(&claims)
+        .find(|(_, c)| c.is_ok())
+        .unwrap();
+    let again = nodes.claim(winner.as_str(), "nreq-1", 1).await.unwrap();
+    assert_eq!(pool(&client, winner.as_str()).await.len(), 1);
+    // Released: back in the free pool, untainted.
+    nodes
+        .release(winner.as_str(), &Default::default())
+        .await
+        .unwrap();
+    assert!(pool(&client, winner.as_str()).await.is_empty());
+    assert_eq!(pool(&client, "free").await.get(&again[0]), Some(&false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedicated_nodes_are_asked_for_within_the_plan_and_the_pool_and_go_back_when_released() {
+    use hexabase_sagas::engine::testing::{FailingAt, Twice};
+    use hexabase_sagas::engine::Saga;
+    use hexabase_sagas::workspace::{DedicateNodes, DeleteWorkspace};
+    use reqwest::StatusCode;
+
+    use super::common::https_app_with_options;
+    use super::provisioning::run;
+
+    let host = KubeCluster::start_with(KubeClusterOptions { nodes: 4 }).await;
+    let client = host.client().await;
+    free_pool(&client, &["kwok-node-0", "kwok-node-1", "kwok-node-2"]).await;
+    let vcluster = settings(&host);
+    let options = hexabase_it::TestAppOptions {
+        worker: false,
+        ..Default::default()
+    };
+    let (app, _) = https_app_with_options(options, |s| {
+        s.provisioning.driver = hexabase::config::DriverKind::Vcluster;
+        s.provisioning.vcluster = vcluster.clone();
+    })
+    .await;
+    let (state, token) = (
+        app.state.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    tokio::spawn(async move { hexabase::worker::run_pipeline(state, token).await });
+    let driver = std::sync::Arc::new(VclusterDriver::new(vcluster.clone()).await.unwrap());
+    let (_, admin) = app.user();
+    let (org, _) = app.create_org(&admin, "Acme").await;
+    let create = |name: &'static str, plan: &'static str| {
+        let (app, admin, org) = (&app, &admin, &org);
+        async move {
+            let reply = app
+                .post(
+                    &format!("/api/v1/organizations/{org}/workspaces"),
+                    admin,
+                    &json!({ "name": name, "plan": plan }),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+            reply.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (a, b, starter) = (
+        create("A", "enterprise").await,
+        create("B", "enterprise").await,
+        create("S", "starter").await,
+    );
+    app.caught_up().await;
+    let ask = |ws: &str, count: u32| {
+        let path = format!("/api/v1/workspaces/{ws}/nodes");
+        let (app, admin) = (&app, &admin);
+        async move { app.post(&path, admin, &json!({ "count": count })).await }
+    };
+    let history = format!("/api/v1/organizations/{org}/events?aggregate_type=Workspace&limit=100");
+    let requested = || async {
+        app.get(&history, &admin).await.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event_type"] == "DedicatedNodesRequested")
+            .count()
+    };
+
+    // Refused, recording nothing: a plan without dedicated nodes, more than the pool has,
+    // more than the plan allows, a count out of range.
+    let reply = ask(&starter, 1).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
+    assert!(reply.text.contains("no dedicated nodes"), "{}", reply.text);
+    let reply = ask(&a, 4).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
+    assert!(reply.text.contains("3 free"), "{}", reply.text);
+    for count in [0, 101] {
+        let reply = ask(&a, count).await;
+        assert!(
+            reply.status.is_client_error() && reply.status != StatusCode::CONFLICT,
+            "{}",
+            reply.text
+        );
+    }
+    app.caught_up().await;
+    assert_eq!(requested().await, 0);
+
+    // Two workspaces asking for 2 of the 3 free nodes at once: one is answered, one refused.
+    let (first, second) = tokio::join!(ask(&a, 2), ask(&b, 2));
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::ACCEPTED, StatusCode::CONFLICT],
+        "{} / {}",
+        first.text,
+        second.text
+    );
+    app.caught_up().await;
+    assert_eq!(requested().await, 1);
+    let (winner, loser) = if first.status == StatusCode::ACCEPTED {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    run(&app, &driver, winner, DedicateNodes).await;
+    let mine = pool(&client, winner).await;
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(mine.values().all(|tainted| *tainted), "{mine:?}");
+    app.caught_up().await;
+    let listed = app
+        .get(&format!("/api/v1/workspaces/{winner}/nodes"), &admin)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let names: Vec<&str> = listed.body["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, mine.keys().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(listed.body["requests"][0]["status"], "Assigned");
+
+    // The other gets the last free node; nobody shares one.
+    let reply = ask(loser, 1).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    app.caught_up().await;
+    run(&app, &driver, loser, DedicateNodes).await;
+    let theirs = pool(&client, loser).await;
+    assert_eq!(theirs.len(), 1);
+    assert!(theirs.keys().all(|n| !mine.contains_key(n)));
+    assert!(pool(&client, "free").await.is_empty());
+
+    // Released: back to the pool, untainted; an unknown node is not found.
+    let node = mine.keys().next().unwrap().clone();
+    let reply = app
+        .delete(&format!("/api/v1/workspaces/{winner}/nodes/{node}"), &admin)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let reply = app
+        .delete(
+            &format!("/api/v1/workspaces/{winner}/nodes/kwok-node-3"),
+            &admin,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+    app.caught_up().await;
+    run(&app, &driver, winner, DedicateNodes).await;
+    assert_eq!(
+        pool(&client, "free").await,
+        BTreeMap::from([(node.clone(), false)])
+    );
+    assert_eq!(pool(&client, winner).await.len(), 1);
+
+    // The node saga with each step run twice, and failing at each step: afterwards (and after
+    // the next run) the host holds exactly the nodes the workspace's record names.
+    let recorded = || async {
+        app.caught_up().await;
+        let listed = app
+            .get(&format!("/api/v1/workspaces/{winner}/nodes"), &admin)
+            .await;
+        listed.body["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let on_host = || async { pool(&client, winner).await.into_keys().collect::<Vec<_>>() };
+    let release_all_but_one = || async {
+        for node in recorded().await.into_iter().skip(1) {
+            let path = format!("/api/v1/workspaces/{winner}/nodes/{node}");
+            assert_eq!(app.delete(&path, &admin).await.status, StatusCode::OK);
+        }
+        app.caught_up().await;
+        run(&app, &driver, winner, DedicateNodes).await;
+    };
+    assert_eq!(ask(winner, 1).await.status, StatusCode::ACCEPTED);
+    app.caught_up().await;
+    run(&app, &driver, winner, Twice(DedicateNodes)).await;
+    assert_eq!(recorded().await.len(), 2);
+    assert_eq!(on_host().await, recorded().await);
+    release_all_but_one().await;
+    for at in 0..DedicateNodes.steps().len() {
+        assert_eq!(
+            ask(winner, 1).await.status,
+            StatusCode::ACCEPTED,
+            "failing at {at}"
+        );
+        app.caught_up().await;
+        run(
+            &app,
+            &driver,
+            winner,
+            FailingAt {
+                saga: DedicateNodes,
+                at,
+            },
+        )
+        .await;
+        assert_eq!(on_host().await, recorded().await, "failing at {at}");
+        // Failing before claiming refuses the request; after, the nodes are the workspace's.
+        let listed = app
+            .get(&format!("/api/v1/workspaces/{winner}/nodes"), &admin)
+            .await;
+        let (status, held) = if at == 0 {
+            ("Failed", 1)
+        } else {
+            ("Assigned", 2)
+        };
+        assert_eq!(
+            listed.body["requests"][0]["status"], status,
+            "failing at {at}: {}",
+            listed.text
+        );
+        assert_eq!(recorded().await.len(), held, "failing at {at}");
+        assert_eq!(on_host().await, recorded().await, "failing at {at}");
+        release_all_but_one().await;
+        assert_eq!(on_host().await, recorded().await, "failing at {at}");
+    }
+
+    // Deleting the workspace gives back the rest.
+    let reply = app
+        .delete(
+            &format!("/api/v1/organizations/{org}/workspaces/{winner}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    app.caught_up().await;
+    run(&app, &driver, winner, DeleteWorkspace).await;
+    assert!(pool(&client, winner).await.is_empty());
+    assert_eq!(pool(&client, "free").await.len(), 2);
 }

@@ -7,6 +7,7 @@ pub mod local;
 pub mod unavailable;
 pub mod vcluster;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -91,6 +92,34 @@ pub trait ClusterDriver: Send + Sync + 'static {
     /// when it answers); a running one is success.
     async fn resume(&self, workspace: &WorkspaceId) -> Result<(), DriverError>;
 
+    /// The names of the host's nodes free to be dedicated to a workspace; refused by drivers
+    /// without host nodes.
+    async fn free_nodes(&self) -> Result<Vec<String>, DriverError> {
+        Err(no_nodes(self.name()))
+    }
+
+    /// Dedicate `count` free nodes to the workspace for `request` (labelled and tainted as
+    /// its pool); safe to repeat. `Permanent` when too few are free, having claimed nothing.
+    async fn claim_nodes(
+        &self,
+        workspace: &WorkspaceId,
+        request: &str,
+        count: usize,
+    ) -> Result<Vec<String>, DriverError> {
+        let _ = (workspace, request, count);
+        Err(no_nodes(self.name()))
+    }
+
+    /// Give every node of the workspace's pool not in `keep` back to the free pool.
+    async fn release_nodes(
+        &self,
+        workspace: &WorkspaceId,
+        keep: &BTreeSet<String>,
+    ) -> Result<(), DriverError> {
+        let _ = (workspace, keep);
+        Ok(())
+    }
+
     /// Keep the created clusters running until `shutdown` (restart what crashed, bring back
     /// what a previous run had started). Drivers whose clusters run elsewhere return at once.
     async fn supervise(&self, shutdown: CancellationToken);
@@ -115,4 +144,10 @@ pub fn peer_binary(name: &str) -> Result<PathBuf, String> {
             (parts.next() == Some(name)).then(|| parts.nth(1).map(PathBuf::from))?
         })
         .ok_or_else(|| format!("{name} is not in {}", manifest.display()))
+}
+
+fn no_nodes(driver: &str) -> DriverError {
+    DriverError::Permanent(format!(
+        "the `{driver}` cluster driver has no host nodes to dedicate to a workspace"
+    ))
 }

@@ -4,8 +4,9 @@
 //!
 //! 1. `delete-cluster`: the driver removes the cluster and all its data (with it go the
 //!    namespaces, quotas and RBAC provisioning made); a cluster never made is already gone.
-//! 2. `deleted`: record `WorkspaceDeleted` (status `Deleted`).
-//! 3. `detach`: the organization lets go of it (`WorkspaceDetached`), so it no longer holds the
+//! 2. `release-nodes`: its dedicated nodes go back to the host's free pool.
+//! 3. `deleted`: record `WorkspaceDeleted` (status `Deleted`).
+//! 4. `detach`: the organization lets go of it (`WorkspaceDetached`), so it no longer holds the
 //!    organization's deletion back.
 
 use cqrs_es::AggregateError;
@@ -22,6 +23,16 @@ pub struct DeleteWorkspace;
 async fn delete_cluster(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
     let ws = workspace_of(cx)?;
     cx.env.driver.delete(&ws).await.map_err(driver_error)?;
+    done()
+}
+
+async fn release_nodes(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
+    let ws = workspace_of(cx)?;
+    cx.env
+        .driver
+        .release_nodes(&ws, &std::collections::BTreeSet::new())
+        .await
+        .map_err(driver_error)?;
     done()
 }
 
@@ -60,6 +71,11 @@ impl Saga<Env> for DeleteWorkspace {
             Step {
                 name: "delete-cluster",
                 action: action(|cx| Box::pin(delete_cluster(cx))),
+                undo: None,
+            },
+            Step {
+                name: "release-nodes",
+                action: action(|cx| Box::pin(release_nodes(cx))),
                 undo: None,
             },
             Step {

@@ -1,10 +1,12 @@
 //! The workspace's sagas: `provision` (on `WorkspaceRequested`), `delete` (on
-//! `WorkspaceDeletionRequested`), `suspend` and `resume` (on their requests), and `reconcile` (on the events that change what the cluster
+//! `WorkspaceDeletionRequested`), `suspend` and `resume` (on their requests), `nodes` (on
+//! requests for dedicated nodes and their release), and `reconcile` (on the events that change what the cluster
 //! should hold, and on the maintenance pass), with what they share: the environment, the
 //! commands they record on the workspace, and which events start them.
 
 pub mod apply;
 mod delete;
+mod nodes;
 pub mod objects;
 mod provision;
 mod reconcile;
@@ -26,6 +28,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 pub use delete::DeleteWorkspace;
+pub use nodes::DedicateNodes;
 pub use objects::Quota;
 pub use provision::ProvisionWorkspace;
 pub use reconcile::ReconcileWorkspace;
@@ -60,6 +63,7 @@ pub const RECONCILE: &str = "workspace.reconcile";
 pub const CONFIRM: &str = "workspace.confirm";
 pub const SUSPEND: &str = "workspace.suspend";
 pub const RESUME: &str = "workspace.resume";
+pub const NODES: &str = "workspace.nodes";
 
 /// Every saga of a workspace.
 pub fn registry() -> Registry<Env> {
@@ -70,6 +74,7 @@ pub fn registry() -> Registry<Env> {
         .with(ConfirmWorkspace)
         .with(SuspendWorkspace)
         .with(ResumeWorkspace)
+        .with(DedicateNodes)
 }
 
 /// The workspace a saga works for.
@@ -158,7 +163,7 @@ async fn cluster_spec(cx: &Cx<'_, Env>) -> Result<ClusterSpec, StepError> {
         workspace: ws,
         organization: state.organization,
         quota,
-        dedicated: false,
+        dedicated: !state.dedicated_nodes.is_empty(),
     })
 }
 
@@ -204,6 +209,7 @@ fn kind_for(event_type: &str) -> Option<&'static str> {
         "WorkspaceDeletionRequested" => Some(DELETE),
         "WorkspaceSuspensionRequested" => Some(SUSPEND),
         "WorkspaceResumptionRequested" => Some(RESUME),
+        "DedicatedNodesRequested" | "DedicatedNodeReleased" => Some(NODES),
         other if RECONCILED.contains(&other) => Some(RECONCILE),
         _ => None,
     }

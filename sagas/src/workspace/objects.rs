@@ -334,6 +334,8 @@ mod tests {
             organization: OrganizationId::generate(),
             plan: "starter".into(),
             status: WorkspaceStatus::Ready,
+            dedicated_nodes: Default::default(),
+            node_requests: BTreeMap::new(),
             groups: BTreeMap::from([(devs.clone(), "developers".to_owned())]),
             projects: vec![
                 ProjectState {

@@ -17,10 +17,11 @@
 //!   waits until both are gone.
 
 mod helm;
+pub mod nodes;
 mod settings;
 pub mod values;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -33,6 +34,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use self::helm::{Chart, Helm};
+use self::nodes::NodePool;
 use self::values::{Placement, AUTHENTICATION_KEY, AUTHENTICATION_SECRET};
 use super::{ClusterDriver, ClusterSpec, DriverError, Endpoint};
 
@@ -56,6 +58,32 @@ pub struct VclusterDriver {
     settings: VclusterSettings,
     helm: Helm,
     host: kube::Client,
+    pool: NodePool,
+}
+
+/// A client of the host cluster: the configured kubeconfig, else in-cluster or the usual one.
+pub async fn host_client(settings: &VclusterSettings) -> Result<kube::Client, DriverError> {
+    let config = match &settings.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| permanent(&format!("kubeconfig {}", path.display()), e))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| permanent("host kubeconfig", e))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| permanent("no host cluster configured", e))?,
+    };
+    kube::Client::try_from(config).map_err(|e| permanent("host client", e))
+}
+
+/// The host's pool of dedicated nodes.
+pub async fn node_pool(settings: &VclusterSettings) -> Result<NodePool, DriverError> {
+    Ok(NodePool::new(
+        host_client(settings).await?,
+        settings.free_pool.clone(),
+    ))
 }
 
 fn transient(what: &str, e: impl std::fmt::Display) -> DriverError {
@@ -84,19 +112,7 @@ impl VclusterDriver {
     /// Connect to the host cluster (configured kubeconfig, else in-cluster or the usual
     /// kubeconfig) and find `helm`.
     pub async fn new(settings: VclusterSettings) -> Result<Self, DriverError> {
-        let config = match &settings.kubeconfig {
-            Some(path) => {
-                let kubeconfig = Kubeconfig::read_from(path)
-                    .map_err(|e| permanent(&format!("kubeconfig {}", path.display()), e))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                    .await
-                    .map_err(|e| permanent("host kubeconfig", e))?
-            }
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| permanent("no host cluster configured", e))?,
-        };
-        let host = kube::Client::try_from(config).map_err(|e| permanent("host client", e))?;
+        let host = host_client(&settings).await?;
         let program = match &settings.helm {
             Some(path) => path.clone(),
             None => super::peer_binary("helm").unwrap_or_else(|_| "helm".into()),
@@ -106,6 +122,7 @@ impl VclusterDriver {
                 program,
                 kubeconfig: settings.kubeconfig.clone(),
             },
+            pool: NodePool::new(host.clone(), settings.free_pool.clone()),
             settings,
             host,
         })
@@ -490,6 +507,27 @@ impl ClusterDriver for VclusterDriver {
             .map_err(|e| host_error("scale the StatefulSet back", e))?;
         tracing::info!(release = %at.release, namespace = %at.namespace, replicas, "vcluster driver: resumed");
         Ok(())
+    }
+
+    async fn free_nodes(&self) -> Result<Vec<String>, DriverError> {
+        self.pool.free().await
+    }
+
+    async fn claim_nodes(
+        &self,
+        workspace: &WorkspaceId,
+        request: &str,
+        count: usize,
+    ) -> Result<Vec<String>, DriverError> {
+        self.pool.claim(workspace.as_str(), request, count).await
+    }
+
+    async fn release_nodes(
+        &self,
+        workspace: &WorkspaceId,
+        keep: &BTreeSet<String>,
+    ) -> Result<(), DriverError> {
+        self.pool.release(workspace.as_str(), keep).await
     }
 
     async fn supervise(&self, _shutdown: CancellationToken) {}

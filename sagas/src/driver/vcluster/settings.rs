@@ -41,4 +41,7 @@ pub struct VclusterSettings {
     pub storage_class: Option<String>,
     /// How long `delete` waits for the release and the namespace to go.
     pub delete_timeout_secs: u64,
+    /// The host's nodes labelled `hexabase.ai/node-pool=<free_pool>` can be dedicated to
+    /// workspaces.
+    pub free_pool: String,
 }

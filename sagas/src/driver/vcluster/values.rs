@@ -224,6 +224,7 @@ mod tests {
             ingress_domain: None,
             storage_class: None,
             delete_timeout_secs: 120,
+            free_pool: "free".into(),
         }
     }
 
