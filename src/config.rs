@@ -9,6 +9,7 @@ pub use hexabase_identity::config::{AuthSettings, ProviderKind, ProviderSettings
 pub use hexabase_sagas::driver::local::LocalDriverSettings;
 pub use hexabase_sagas::driver::vcluster::VclusterSettings;
 pub use hexabase_sagas::engine::RunnerSettings;
+pub use hexabase_sagas::workspace::hnc::{Hierarchy, WorkspaceSettings};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -68,6 +69,10 @@ dedicated_nodes = true
 max_dedicated_nodes = 10
 quota = { cpu = "128", memory = "512Gi", storage = "5Ti", pods = 3000, services = 1000, persistent_volume_claims = 500 }
 
+[workspace]
+hierarchy = "native"
+hnc_image = "gcr.io/k8s-staging-multitenancy/hnc-manager:v1.1.0"
+
 [provisioning]
 driver = "local"
 ready_timeout_secs = 60
@@ -121,6 +126,9 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// The plan catalogue by id (`plans.<id>`).
     pub plans: BTreeMap<String, PlanSettings>,
+    /// How the workspaces' clusters are laid out: how a project's roles reach its
+    /// descendants (`native` copies, or `hnc`).
+    pub workspace: WorkspaceSettings,
     pub provisioning: ProvisioningSettings,
     pub sagas: RunnerSettings,
     pub log: LogSettings,

@@ -79,6 +79,7 @@ pub fn saga_env(app: &App, driver: Arc<dyn ClusterDriver>) -> anyhow::Result<Env
         issuer: settings.http.public_url.trim_end_matches('/').to_owned(),
         issuer_ca,
         ready_timeout: Duration::from_secs(settings.provisioning.ready_timeout_secs),
+        layout: settings.workspace.clone(),
     };
     Ok(env)
 }

@@ -2,6 +2,7 @@
 
 mod common;
 mod crash;
+mod hnc;
 mod identity;
 mod kube;
 mod kubectl_login;

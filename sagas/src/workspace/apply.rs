@@ -111,18 +111,27 @@ pub async fn prune(
     let selector = selector(workspace);
     let mut pruned = 0;
     let order = [
+        Kind::HierarchyConfiguration,
+        Kind::Deployment,
         Kind::RoleBinding,
         Kind::Role,
+        Kind::ServiceAccount,
         Kind::ResourceQuota,
         Kind::LimitRange,
         Kind::ClusterRoleBinding,
+        Kind::CustomResourceDefinition,
         Kind::Namespace,
     ];
     for kind in order {
-        let listed = api(client, kind, None)
+        let listed = match api(client, kind, None)
             .list(&ListParams::default().labels(&selector))
             .await
-            .map_err(|e| kube_error(&format!("list {kind:?}"), e))?;
+        {
+            Ok(listed) => listed,
+            // A kind the cluster does not know (HNC's, without HNC) holds nothing to prune.
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(kube_error(&format!("list {kind:?}"), e)),
+        };
         let mut stale = Vec::new();
         for item in listed.items {
             let Some(name) = item.metadata.name else {

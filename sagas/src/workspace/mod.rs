@@ -6,6 +6,7 @@
 
 pub mod apply;
 mod delete;
+pub mod hnc;
 mod nodes;
 pub mod objects;
 mod provision;
@@ -55,6 +56,8 @@ pub struct Env {
     pub issuer_ca: Option<String>,
     /// How long one attempt waits for a new API server to answer `/readyz`.
     pub ready_timeout: Duration,
+    /// How the clusters are laid out (`workspace.*`: the hierarchy, HNC's image).
+    pub layout: objects::WorkspaceSettings,
 }
 
 pub const PROVISION: &str = "workspace.provision";

@@ -17,6 +17,8 @@ use hexabase_command::workspace::{ClusterState, ADMINS_GROUP, MEMBERS_GROUP};
 use hexabase_identity::issuer::CLAIM_PREFIX;
 use serde_json::{json, Value};
 
+use super::hnc::INHERITED_FROM;
+pub use super::hnc::{Hierarchy, WorkspaceSettings};
 pub use crate::quota::Quota;
 use crate::quota::{LIMIT_DEFAULT, LIMIT_DEFAULT_REQUEST};
 
@@ -31,21 +33,29 @@ pub const PARENT_LABEL: &str = "hexabase.ai/parent";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Namespace,
+    CustomResourceDefinition,
+    ServiceAccount,
     Role,
     RoleBinding,
     ResourceQuota,
     LimitRange,
     ClusterRoleBinding,
+    Deployment,
+    HierarchyConfiguration,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Namespace,
+        Kind::CustomResourceDefinition,
+        Kind::ServiceAccount,
         Kind::Role,
         Kind::RoleBinding,
         Kind::ResourceQuota,
         Kind::LimitRange,
         Kind::ClusterRoleBinding,
+        Kind::Deployment,
+        Kind::HierarchyConfiguration,
     ];
 
     /// (group, version, kind)
@@ -57,11 +67,20 @@ impl Kind {
             Kind::ResourceQuota => ("", "v1", "ResourceQuota"),
             Kind::LimitRange => ("", "v1", "LimitRange"),
             Kind::ClusterRoleBinding => ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+            Kind::CustomResourceDefinition => {
+                ("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
+            }
+            Kind::ServiceAccount => ("", "v1", "ServiceAccount"),
+            Kind::Deployment => ("apps", "v1", "Deployment"),
+            Kind::HierarchyConfiguration => ("hnc.x-k8s.io", "v1alpha2", "HierarchyConfiguration"),
         }
     }
 
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::ClusterRoleBinding)
+        !matches!(
+            self,
+            Kind::Namespace | Kind::ClusterRoleBinding | Kind::CustomResourceDefinition
+        )
     }
 
     fn api_version(self) -> String {
@@ -88,7 +107,7 @@ pub const LIMITS_NAME: &str = "hexabase-defaults";
 pub const ADMINS_BINDING: &str = "hexabase-wsadmins";
 pub const MEMBERS_BINDING: &str = "hexabase-workspace-members";
 
-fn labels(state: &ClusterState, extra: &[(&str, &str)]) -> Value {
+pub(super) fn labels(state: &ClusterState, extra: &[(&str, &str)]) -> Value {
     let mut labels = json!({
         MANAGED_BY: MANAGER,
         WORKSPACE_LABEL: state.workspace.as_str(),
@@ -140,9 +159,14 @@ fn cluster_role(name: &str) -> Value {
     json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name })
 }
 
-/// Every object `state` asks for, in apply order (namespaces first).
-pub fn desired(state: &ClusterState, quota: &Quota) -> Vec<Desired> {
+/// Every object `state` asks for, in apply order (namespaces first): roles and bindings reach
+/// the descendants' namespaces as copies (`Native`) or through HNC, installed beside them.
+pub fn desired(state: &ClusterState, quota: &Quota, layout: &WorkspaceSettings) -> Vec<Desired> {
     let mut out = Vec::new();
+    let hnc = layout.hierarchy == Hierarchy::Hnc;
+    if hnc {
+        out.extend(super::hnc::installation(state, &layout.hnc_image));
+    }
     let name_of = |project: &hexabase_command::ProjectId| {
         state
             .projects
@@ -164,10 +188,26 @@ pub fn desired(state: &ClusterState, quota: &Quota) -> Vec<Desired> {
             &extra,
             json!({}),
         ));
+        if let (true, Some(parent)) = (hnc, parent) {
+            out.push(super::hnc::hierarchy_configuration(
+                state,
+                &project.name,
+                parent,
+            ));
+        }
     }
     for project in &state.projects {
         let origin = [(PROJECT_LABEL, project.id.as_str())];
-        for target in state.descendants_of(&project.id) {
+        let targets = if hnc {
+            state
+                .projects
+                .iter()
+                .filter(|p| p.id == project.id)
+                .collect()
+        } else {
+            state.descendants_of(&project.id)
+        };
+        for target in targets {
             let ns = Some(target.name.as_str());
             for role in state.roles.iter().filter(|r| r.project == project.id) {
                 let rules: Vec<Value> = role
@@ -290,8 +330,10 @@ pub fn desired(state: &ClusterState, quota: &Quota) -> Vec<Desired> {
 }
 
 /// The label selector of what the control plane manages in `workspace`'s cluster.
+/// What the control plane manages in the workspace's cluster (and not the copies HNC made of
+/// it, which carry its labels too).
 pub fn selector(workspace: &str) -> String {
-    format!("{MANAGED_BY}={MANAGER},{WORKSPACE_LABEL}={workspace}")
+    format!("{MANAGED_BY}={MANAGER},{WORKSPACE_LABEL}={workspace},!{INHERITED_FROM}")
 }
 
 #[cfg(test)]
@@ -305,6 +347,13 @@ mod tests {
     };
 
     use super::*;
+
+    fn native() -> WorkspaceSettings {
+        WorkspaceSettings {
+            hierarchy: Hierarchy::Native,
+            hnc_image: "hnc".into(),
+        }
+    }
 
     fn quota() -> Quota {
         Quota {
@@ -373,7 +422,7 @@ mod tests {
             }],
             cluster_assignments: vec![],
         };
-        let objects = desired(&state, &quota());
+        let objects = desired(&state, &quota(), &native());
         let placed = |kind: Kind, name: &str| -> Vec<String> {
             let mut found: Vec<String> = objects
                 .iter()
@@ -412,5 +461,52 @@ mod tests {
         assert!(objects
             .iter()
             .all(|o| o.manifest["metadata"]["labels"][MANAGED_BY] == MANAGER));
+        assert!(!objects
+            .iter()
+            .any(|o| o.kind == Kind::HierarchyConfiguration));
+
+        // With HNC: roles and bindings only where they were made, the child's namespace names
+        // its parent, and HNC itself is installed.
+        let hnc = WorkspaceSettings {
+            hierarchy: Hierarchy::Hnc,
+            hnc_image: "registry.example/hnc-manager:v1.1.0".into(),
+        };
+        let objects = desired(&state, &quota(), &hnc);
+        let placed = |kind: Kind, name: &str| -> Vec<String> {
+            objects
+                .iter()
+                .filter(|o| o.kind == kind && o.name == name)
+                .filter_map(|o| o.namespace.clone())
+                .collect()
+        };
+        assert_eq!(placed(Kind::RoleBinding, assignment.as_str()), ["team"]);
+        assert_eq!(placed(Kind::Role, role.as_str()), ["team"]);
+        let hierarchy: Vec<&Desired> = objects
+            .iter()
+            .filter(|o| o.kind == Kind::HierarchyConfiguration)
+            .collect();
+        assert_eq!(hierarchy.len(), 1);
+        assert_eq!(hierarchy[0].namespace.as_deref(), Some("team-api"));
+        assert_eq!(hierarchy[0].manifest["spec"]["parent"], "team");
+        let crds: Vec<&str> = objects
+            .iter()
+            .filter(|o| o.kind == Kind::CustomResourceDefinition)
+            .map(|o| o.name.as_str())
+            .collect();
+        assert!(
+            crds.contains(&"hierarchyconfigurations.hnc.x-k8s.io"),
+            "{crds:?}"
+        );
+        assert_eq!(crds.len(), 4);
+        let manager = objects.iter().find(|o| o.kind == Kind::Deployment).unwrap();
+        assert_eq!(
+            manager.manifest["spec"]["template"]["spec"]["containers"][0]["image"],
+            "registry.example/hnc-manager:v1.1.0"
+        );
+        // Kinds are applied after the kinds they need.
+        let order = |kind: Kind| Kind::ALL.iter().position(|k| *k == kind).unwrap();
+        assert!(order(Kind::CustomResourceDefinition) < order(Kind::HierarchyConfiguration));
+        assert!(order(Kind::Namespace) < order(Kind::HierarchyConfiguration));
+        assert!(selector("ws").contains("!hnc.x-k8s.io/inherited-from"));
     }
 }

@@ -5,7 +5,9 @@
 //!    plane as OIDC issuer for this workspace's tokens (groups prefixed `hxb:`).
 //! 3. `endpoint`: wait for `/readyz`; record `EndpointAssigned` (server, CA).
 //! 4. `namespaces`: a namespace per project, with the roles and role bindings of each project
-//!    propagated to its descendants.
+//!    propagated to its descendants (by the control plane, or with `workspace.hierarchy =
+//!    "hnc"` by HNC, which this step installs, each child's namespace placed below its
+//!    parent's).
 //! 5. `quotas`: the plan's ResourceQuota and LimitRange in every project namespace.
 //! 6. `rbac`: `hxb:WSAdmins` → `cluster-admin`, `hxb:WorkspaceMembers` → `view`, and the
 //!    cluster role assignments.
@@ -83,7 +85,7 @@ async fn endpoint(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
 /// Apply what the workspace's state asks for of `kinds`.
 async fn apply_kinds(cx: &Cx<'_, Env>, kinds: &[Kind]) -> Result<Value, StepError> {
     let (ws, state, quota) = state_and_quota(cx).await?;
-    let objects: Vec<_> = desired(&state, &quota)
+    let objects: Vec<_> = desired(&state, &quota, &cx.env.layout)
         .into_iter()
         .filter(|o| kinds.contains(&o.kind))
         .collect();
@@ -98,7 +100,19 @@ async fn apply_kinds(cx: &Cx<'_, Env>, kinds: &[Kind]) -> Result<Value, StepErro
 }
 
 async fn namespaces(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
-    apply_kinds(cx, &[Kind::Namespace, Kind::Role, Kind::RoleBinding]).await
+    apply_kinds(
+        cx,
+        &[
+            Kind::Namespace,
+            Kind::CustomResourceDefinition,
+            Kind::ServiceAccount,
+            Kind::Deployment,
+            Kind::HierarchyConfiguration,
+            Kind::Role,
+            Kind::RoleBinding,
+        ],
+    )
+    .await
 }
 
 async fn quotas(cx: &Cx<'_, Env>) -> Result<Value, StepError> {

@@ -25,7 +25,7 @@ async fn reconcile(cx: &Cx<'_, Env>) -> Result<Value, StepError> {
     let spec = cluster_spec(cx).await?;
     cx.env.driver.create(&spec).await.map_err(driver_error)?;
     let (ws, state, quota) = state_and_quota(cx).await?;
-    let objects = desired(&state, &quota);
+    let objects = desired(&state, &quota, &cx.env.layout);
     let client = cx
         .env
         .driver
