@@ -348,6 +348,12 @@ impl WorkspacesApi {
         #[oai(name = "org_id")] org_id: Path<String>,
         #[oai(name = "ws_id")] ws_id: Path<String>,
         body: Json<SuspendWorkspace>,
+        /// Replays the first response for a repeated request with the same key.
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
+        _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<WorkspaceAccepted> {
         let (org, ws) = ids(&org_id, &ws_id)?;
         let reason = body.0.reason.map(|r| r.trim().to_owned());
@@ -372,6 +378,12 @@ impl WorkspacesApi {
         ctx: Ctx,
         #[oai(name = "org_id")] org_id: Path<String>,
         #[oai(name = "ws_id")] ws_id: Path<String>,
+        /// Replays the first response for a repeated request with the same key.
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
+        _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<WorkspaceAccepted> {
         let (org, ws) = ids(&org_id, &ws_id)?;
         Ok(ctx

@@ -163,7 +163,7 @@ pub async fn run(api: &mut Api, command: WorkspaceCommand, output: Output) -> Re
             };
             api.settle(Scope::Organization(org)).await;
             let accepted = api
-                .call(|c| async move { c.suspend_workspace(org, ws, body).await })
+                .call(|c| async move { c.suspend_workspace(org, ws, None, body).await })
                 .await?;
             api.wrote(Some(accepted.position)).await;
             show(output, &accepted, |w| {
@@ -175,7 +175,7 @@ pub async fn run(api: &mut Api, command: WorkspaceCommand, output: Output) -> Re
             let ws = &resolve::workspace(api, org, &ws).await?;
             api.settle(Scope::Organization(org)).await;
             let accepted = api
-                .call(|c| async move { c.resume_workspace(org, ws).await })
+                .call(|c| async move { c.resume_workspace(org, ws, None).await })
                 .await?;
             api.wrote(Some(accepted.position)).await;
             show(output, &accepted, |w| {

@@ -33,6 +33,7 @@ async fn signed_in_users_read_the_built_in_plans() {
         "price_id": "price_team_monthly",
         "max_projects": 25,
         "dedicated_nodes": false,
+        "max_dedicated_nodes": 0,
         "quota": {
             "cpu": "16",
             "memory": "64Gi",

@@ -1,5 +1,6 @@
 //! DESIGN.md §2, items 1–4, 6 and 8, against the real Postgres and JetStream.
 
+use hexabase_command::workspace::WorkspaceCommand;
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
@@ -630,6 +631,33 @@ async fn replay_rebuilds_read_models_equal_to_the_live_ones() {
         app.state
             .users
             .execute_with_metadata(user.as_str(), command, metadata.into_map())
+            .await
+            .unwrap();
+    }
+    // Dedicated nodes, as the node saga records them (this control plane has no host).
+    let (alice_id, _) = app.user();
+    let request = hexabase_command::NodeRequestId::generate();
+    for command in [
+        WorkspaceCommand::RequestDedicatedNodes {
+            request: request.clone(),
+            count: 2,
+            max: 10,
+            actor: alice_id.clone(),
+        },
+        WorkspaceCommand::AssignDedicatedNodes {
+            request,
+            nodes: vec!["node-a".into(), "node-b".into()],
+        },
+        WorkspaceCommand::ReleaseDedicatedNode {
+            node: "node-b".into(),
+            actor: alice_id.clone(),
+        },
+    ] {
+        let metadata =
+            hexabase_command::CommandMetadata::for_request(alice_id.clone(), "it".into());
+        app.state
+            .workspaces
+            .execute_with_metadata(&ws, command, metadata.into_map())
             .await
             .unwrap();
     }

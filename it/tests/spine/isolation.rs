@@ -247,6 +247,16 @@ fn matrix() -> Vec<Entry> {
                                                                                       [200, 404, 200, 403, 404, 401])
             .fresh(GroupMember),
 
+        // The workspace never became Ready (no https issuer here): nothing to suspend or resume.
+        Entry::session("post", "/api/v1/organizations/{org_id}/workspaces/{ws_id}/suspend", [409, 404, 403, 403, 404, 401])
+            .body(|_, _| json!({})),
+        Entry::session("post", "/api/v1/organizations/{org_id}/workspaces/{ws_id}/resume",  [409, 404, 403, 403, 404, 401]),
+        // Its plan has no dedicated nodes, and this control plane no host.
+        Entry::session("post", "/api/v1/workspaces/{ws_id}/nodes",                   [409, 404, 409, 403, 404, 401])
+            .body(|_, _| json!({ "count": 1 })),
+        Entry::session("get", "/api/v1/workspaces/{ws_id}/nodes",                    [200, 404, 200, 200, 404, 401]),
+        Entry::session("delete", "/api/v1/workspaces/{ws_id}/nodes/{node}",          [404, 404, 404, 403, 404, 401]),
+
         Entry::session("post", "/api/v1/workspaces/{ws_id}/projects",                [201, 404, 201, 403, 404, 401])
             .body(|_, n| json!({ "name": format!("project-{n}") })),
         Entry::session("get", "/api/v1/workspaces/{ws_id}/projects",                 [200, 404, 200, 200, 404, 401]),
@@ -408,6 +418,8 @@ impl Vars {
             (_, "task_id") => &self.task,
             (_, "plan_id") => PLAN,
             (_, "provider") => PROVIDER,
+            // A node nobody has.
+            (_, "node") => "kwok-node-0",
             _ => return None,
         };
         Some(value).filter(|v| !v.is_empty())
