@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::objects::{labels, Desired, Kind};
+use super::kinds::{labels, Desired, Kind};
 use hexabase_command::workspace::ClusterState;
 
 /// How a project's roles and role bindings reach the namespaces of its descendants.

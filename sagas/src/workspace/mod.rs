@@ -7,6 +7,7 @@
 pub mod apply;
 mod delete;
 pub mod hnc;
+mod kinds;
 mod nodes;
 pub mod objects;
 mod provision;
