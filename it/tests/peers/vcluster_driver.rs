@@ -631,10 +631,25 @@ async fn every_workspace_saga_on_the_vcluster_driver_ends_the_same_with_each_ste
     stand_in.await.unwrap();
 }
 
-/// Label `nodes` of `host` as the free pool.
+/// Label `nodes` of `host` as the free pool, once KWOK has made them Ready (only Ready nodes
+/// are given out).
 async fn free_pool(client: &kube::Client, nodes: &[&str]) {
     let api: Api<Node> = Api::all(client.clone());
+    let deadline = std::time::Instant::now() + READY;
     for node in nodes {
+        loop {
+            let ready = api
+                .get(node)
+                .await
+                .ok()
+                .and_then(|n| n.status?.conditions)
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            if ready {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{node} is not Ready");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let patch = json!({ "metadata": { "labels": { NODE_POOL_LABEL: "free" } } });
         api.patch(node, &PatchParams::default(), &Patch::Merge(&patch))
             .await
