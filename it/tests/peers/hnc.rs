@@ -164,17 +164,17 @@ async fn with_hnc_a_child_projects_namespace_inherits_its_parents_role_bindings(
     assert_eq!(copy.subjects.unwrap()[0].name, "hxb:developers");
 
     // Maintenance passes reconcile the workspace meanwhile: the copy stays.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let tasks = app
-        .get(&format!("/api/v1/workspaces/{ws}/tasks?limit=100"), &admin)
-        .await;
-    let reconciled = tasks.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["kind"] == "workspace.reconcile" && t["state"] == "done")
-        .count();
-    assert!(reconciled >= 2, "{}", tasks.text);
+    let tasks = format!("/api/v1/workspaces/{ws}/tasks?limit=100");
+    eventually("two reconciliations", &log, async || {
+        let listed = app.get(&tasks, &admin).await;
+        let done = listed.body["items"]
+            .as_array()?
+            .iter()
+            .filter(|t| t["kind"] == "workspace.reconcile" && t["state"] == "done")
+            .count();
+        (done >= 2).then_some(())
+    })
+    .await;
     let copy = in_child.get_opt(&assignment).await.unwrap();
     assert!(copy.is_some(), "the control plane pruned HNC's copy");
 
