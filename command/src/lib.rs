@@ -12,6 +12,7 @@ pub mod organization;
 pub mod policy;
 pub mod rbac;
 pub mod store;
+pub mod stripe_event;
 pub mod user;
 pub mod values;
 pub mod workspace;

@@ -70,6 +70,22 @@ impl CommandMetadata {
         )
     }
 
+    /// Metadata of a command a saga issues on account of something outside the control plane
+    /// (`cause`: a Stripe event's id), within the saga's correlation.
+    pub fn for_saga_caused_by(
+        cause: &str,
+        correlation_id: Option<&str>,
+    ) -> HashMap<String, String> {
+        let request_id = Self::new_request_id();
+        metadata_map(
+            SYSTEM_ACTOR.to_owned(),
+            request_id.clone(),
+            correlation_id.map_or(request_id, str::to_owned),
+            cause.to_owned(),
+            Utc::now(),
+        )
+    }
+
     /// Metadata of a command the control plane issues on its own: the actor is
     /// [`SYSTEM_ACTOR`], `cause` names what triggered it (e.g. `keyring:sessions`), and the
     /// command gets a request id of its own.

@@ -40,6 +40,8 @@ pub enum OrgAction {
     ChangeRole,
     Delete,
     CreateWorkspace,
+    /// Checkout, the billing portal, the billing state.
+    ManageBilling,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

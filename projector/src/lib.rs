@@ -6,6 +6,7 @@
 //!   `replay`, which rebuilds a read model from the event store alone.
 
 pub mod audit;
+mod billing;
 pub mod organization;
 mod projection;
 pub mod relay;

@@ -184,7 +184,11 @@ async fn apply(
             .await?;
         }
         OrganizationEvent::OrganizationDeleted { .. } => {
-            for table in ["rm_organization_members", "rm_organization_invitations"] {
+            for table in [
+                "rm_organization_members",
+                "rm_organization_invitations",
+                "rm_billing",
+            ] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE org_id = $1"))
                     .bind(org_id)
                     .execute(&mut *db)
@@ -194,6 +198,16 @@ async fn apply(
                 .bind(org_id)
                 .execute(&mut *db)
                 .await?;
+        }
+        billing @ (OrganizationEvent::BillingCustomerRequested
+        | OrganizationEvent::BillingCustomerCreated { .. }
+        | OrganizationEvent::SubscriptionActivated { .. }
+        | OrganizationEvent::SubscriptionChanged { .. }
+        | OrganizationEvent::SubscriptionCanceled { .. }
+        | OrganizationEvent::PaymentSucceeded { .. }
+        | OrganizationEvent::PaymentFailed { .. }
+        | OrganizationEvent::BillingSuspended { .. }) => {
+            crate::billing::apply(db, org_id, at, billing).await?;
         }
         // The workspaces projection keeps the organization's workspaces.
         OrganizationEvent::WorkspaceAttached { .. }

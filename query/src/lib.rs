@@ -4,6 +4,7 @@
 //! resolve a read-your-writes position), with bound parameters only.
 
 pub mod audit;
+pub mod billing;
 pub mod consistency;
 pub mod nodes;
 pub mod organization;

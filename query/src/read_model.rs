@@ -55,6 +55,7 @@ pub const ORGANIZATIONS: ReadModel = ReadModel {
         "rm_organizations",
         "rm_organization_members",
         "rm_organization_invitations",
+        "rm_billing",
     ],
     aggregate_types: &[ORGANIZATION],
     by_position: None,

@@ -4,6 +4,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
+use super::billing::Billing;
 use super::{OrganizationCommand, OrganizationEvent};
 use crate::id::{OrganizationId, UserId, WorkspaceId};
 use crate::policy::{self, Decision, OrgAction, OrgRole};
@@ -30,6 +31,8 @@ pub enum OrganizationError {
     HasWorkspaces(String),
     #[error("workspace {0} is already part of the organization")]
     WorkspaceExists(String),
+    #[error("the organization already has the Stripe customer {0}")]
+    CustomerExists(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -40,6 +43,8 @@ pub struct Organization {
     invitations: BTreeMap<String, OrgRole>,
     workspaces: BTreeSet<WorkspaceId>,
     deleted: bool,
+    #[serde(default)]
+    billing: Billing,
 }
 
 impl Organization {
@@ -60,6 +65,38 @@ impl Organization {
             Decision::Forbidden => Err(OrganizationError::Forbidden),
             Decision::NotFound => Err(OrganizationError::NotFound),
         }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn billing(&self) -> &Billing {
+        &self.billing
+    }
+
+    /// The workspaces it has.
+    pub fn workspaces(&self) -> &BTreeSet<WorkspaceId> {
+        &self.workspaces
+    }
+
+    /// Its admins, while it exists.
+    pub fn admin_ids(&self) -> Vec<UserId> {
+        if self.id.is_none() || self.deleted {
+            return Vec::new();
+        }
+        self.members
+            .iter()
+            .filter(|(_, role)| **role == OrgRole::Admin)
+            .map(|(user, _)| user.clone())
+            .collect()
+    }
+
+    fn exists(&self) -> Result<(), OrganizationError> {
+        if self.id.is_none() || self.deleted {
+            return Err(OrganizationError::NotFound);
+        }
+        Ok(())
     }
 
     fn admins(&self) -> usize {
@@ -83,6 +120,65 @@ impl Aggregate for Organization {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        let events = match command {
+            OrganizationCommand::RequestBillingCustomer => {
+                self.exists()?;
+                if self.billing.customer_id.is_some() {
+                    return Ok(());
+                }
+                vec![OrganizationEvent::BillingCustomerRequested]
+            }
+            OrganizationCommand::RecordBillingCustomer { customer_id } => {
+                self.exists()?;
+                match &self.billing.customer_id {
+                    Some(known) if *known == customer_id => return Ok(()),
+                    Some(known) => {
+                        return Err(OrganizationError::CustomerExists(known.clone()));
+                    }
+                    None => vec![OrganizationEvent::BillingCustomerCreated { customer_id }],
+                }
+            }
+            OrganizationCommand::SyncSubscription {
+                subscription,
+                deleted,
+                now,
+            } => {
+                self.exists()?;
+                self.billing.subscription_events(subscription, deleted, now)
+            }
+            OrganizationCommand::RecordPayment {
+                payment,
+                subscription_id,
+                grace_until,
+            } => {
+                self.exists()?;
+                self.billing
+                    .payment_events(payment, subscription_id, grace_until)
+            }
+            OrganizationCommand::SuspendForNonPayment { now } => {
+                self.exists()?;
+                self.billing.suspension_events(&self.workspaces, now)
+            }
+            command => self.decide(command)?.into_iter().collect(),
+        };
+        for event in events {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.billing.apply(&event);
+        self.apply_membership(event);
+    }
+}
+
+impl Organization {
+    /// The event a membership or workspace command records.
+    fn decide(
+        &self,
+        command: OrganizationCommand,
+    ) -> Result<Option<OrganizationEvent>, OrganizationError> {
         let event = match command {
             OrganizationCommand::CreateOrganization { id, name, actor } => {
                 if self.id.is_some() {
@@ -98,7 +194,7 @@ impl Aggregate for Organization {
                 self.authorize(&actor, OrgAction::Rename)?;
                 if self.name == name.as_str() {
                     // Renaming to the current name changes nothing, so it records nothing.
-                    return Ok(());
+                    return Ok(None);
                 }
                 OrganizationEvent::OrganizationRenamed {
                     name: name.to_string(),
@@ -137,7 +233,7 @@ impl Aggregate for Organization {
                     .get(&user_id)
                     .ok_or_else(|| OrganizationError::MemberNotFound(user_id.to_string()))?;
                 if current == role {
-                    return Ok(());
+                    return Ok(None);
                 }
                 if current == OrgRole::Admin && self.admins() == 1 {
                     return Err(OrganizationError::LastAdmin);
@@ -165,7 +261,7 @@ impl Aggregate for Organization {
             }
             OrganizationCommand::DetachWorkspace { workspace_id } => {
                 if !self.workspaces.contains(&workspace_id) {
-                    return Ok(());
+                    return Ok(None);
                 }
                 OrganizationEvent::WorkspaceDetached { workspace_id }
             }
@@ -193,12 +289,19 @@ impl Aggregate for Organization {
                     role,
                 }
             }
+            // Billing's commands are decided in `handle`.
+            OrganizationCommand::RequestBillingCustomer
+            | OrganizationCommand::RecordBillingCustomer { .. }
+            | OrganizationCommand::SyncSubscription { .. }
+            | OrganizationCommand::RecordPayment { .. }
+            | OrganizationCommand::SuspendForNonPayment { .. } => {
+                return Err(OrganizationError::NotFound)
+            }
         };
-        sink.write(event, self).await;
-        Ok(())
+        Ok(Some(event))
     }
 
-    fn apply(&mut self, event: Self::Event) {
+    fn apply_membership(&mut self, event: OrganizationEvent) {
         match event {
             OrganizationEvent::OrganizationCreated {
                 id,
@@ -234,6 +337,15 @@ impl Aggregate for Organization {
             OrganizationEvent::WorkspaceDetached { workspace_id } => {
                 self.workspaces.remove(&workspace_id);
             }
+            // `billing` keeps these.
+            OrganizationEvent::BillingCustomerRequested
+            | OrganizationEvent::BillingCustomerCreated { .. }
+            | OrganizationEvent::SubscriptionActivated { .. }
+            | OrganizationEvent::SubscriptionChanged { .. }
+            | OrganizationEvent::SubscriptionCanceled { .. }
+            | OrganizationEvent::PaymentSucceeded { .. }
+            | OrganizationEvent::PaymentFailed { .. }
+            | OrganizationEvent::BillingSuspended { .. } => {}
         }
     }
 }

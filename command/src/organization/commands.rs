@@ -1,3 +1,6 @@
+use chrono::{DateTime, Utc};
+
+use super::billing::{PaymentState, SubscriptionState};
 use crate::id::{OrganizationId, UserId, WorkspaceId};
 use crate::policy::OrgRole;
 use crate::values::{DisplayName, Email};
@@ -47,5 +50,29 @@ pub enum OrganizationCommand {
     AcceptInvitation {
         verified_email: Email,
         actor: UserId,
+    },
+    /// Ask for a Stripe customer, unless the organization has one.
+    RequestBillingCustomer,
+    /// The Stripe customer created for the organization.
+    RecordBillingCustomer {
+        customer_id: String,
+    },
+    /// What a Stripe event says about the subscription (`deleted`: Stripe ended it), recorded
+    /// at `now`; older than what is recorded, it changes nothing.
+    SyncSubscription {
+        subscription: SubscriptionState,
+        deleted: bool,
+        now: DateTime<Utc>,
+    },
+    /// An invoice paid or failed; `grace_until`: the end of the grace period a failure now
+    /// would start.
+    RecordPayment {
+        payment: PaymentState,
+        subscription_id: Option<String>,
+        grace_until: DateTime<Utc>,
+    },
+    /// Suspend the workspaces if the payment deadline has passed at `now`.
+    SuspendForNonPayment {
+        now: DateTime<Utc>,
     },
 }

@@ -1,6 +1,8 @@
+use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use super::billing::{PaymentState, SubscriptionState};
 use crate::id::{OrganizationId, UserId, WorkspaceId};
 use crate::policy::OrgRole;
 
@@ -41,6 +43,43 @@ pub enum OrganizationEvent {
     WorkspaceDetached {
         workspace_id: WorkspaceId,
     },
+    /// The organization needs a Stripe customer (one is created on its creation; this asks
+    /// again for one created before billing was configured).
+    BillingCustomerRequested,
+    BillingCustomerCreated {
+        customer_id: String,
+    },
+    /// A subscription now pays for its plan; `resumed`: the workspaces billing had suspended.
+    SubscriptionActivated {
+        subscription: SubscriptionState,
+        resumed: Vec<WorkspaceId>,
+    },
+    /// Its plan, status, period or cancellation changed.
+    SubscriptionChanged {
+        subscription: SubscriptionState,
+        previous_plan: Option<String>,
+    },
+    /// Stripe ended the subscription: the workspaces are suspended after `suspend_after`.
+    SubscriptionCanceled {
+        subscription: SubscriptionState,
+        suspend_after: DateTime<Utc>,
+    },
+    PaymentSucceeded {
+        payment: PaymentState,
+        subscription_id: Option<String>,
+        resumed: Vec<WorkspaceId>,
+    },
+    /// The workspaces are suspended after `grace_until` unless a payment succeeds first.
+    PaymentFailed {
+        payment: PaymentState,
+        subscription_id: Option<String>,
+        grace_until: DateTime<Utc>,
+    },
+    /// The deadline passed unpaid: these workspaces are suspended until a payment succeeds.
+    BillingSuspended {
+        workspaces: Vec<WorkspaceId>,
+        reason: String,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -55,6 +94,14 @@ impl DomainEvent for OrganizationEvent {
             OrganizationEvent::OrganizationDeleted { .. } => "OrganizationDeleted",
             OrganizationEvent::WorkspaceAttached { .. } => "WorkspaceAttached",
             OrganizationEvent::WorkspaceDetached { .. } => "WorkspaceDetached",
+            OrganizationEvent::BillingCustomerRequested => "BillingCustomerRequested",
+            OrganizationEvent::BillingCustomerCreated { .. } => "BillingCustomerCreated",
+            OrganizationEvent::SubscriptionActivated { .. } => "SubscriptionActivated",
+            OrganizationEvent::SubscriptionChanged { .. } => "SubscriptionChanged",
+            OrganizationEvent::SubscriptionCanceled { .. } => "SubscriptionCanceled",
+            OrganizationEvent::PaymentSucceeded { .. } => "PaymentSucceeded",
+            OrganizationEvent::PaymentFailed { .. } => "PaymentFailed",
+            OrganizationEvent::BillingSuspended { .. } => "BillingSuspended",
         }
         .to_owned()
     }
