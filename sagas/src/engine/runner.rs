@@ -103,9 +103,10 @@ impl Default for RunnerSettings {
 }
 
 /// The subjects task messages travel on.
-pub const TASK_SUBJECTS: [&str; 3] = [
+pub const TASK_SUBJECTS: [&str; 4] = [
     "vcluster.provisioning.>",
     "vcluster.hnc.>",
+    "stripe.webhook.>",
     "system.maintenance.>",
 ];
 
@@ -651,21 +652,39 @@ fn task_subjects(settings: &RunnerSettings) -> Vec<String> {
     TASK_SUBJECTS.iter().map(|s| settings.subject(s)).collect()
 }
 
-/// The stream of task messages: the spec's task subjects, duplicates dropped by message id.
+/// The stream of task messages: the spec's task subjects, duplicates dropped by message id. A
+/// stream made by an earlier version gets the subjects added since.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     settings: &RunnerSettings,
 ) -> Result<stream::Stream, RunError> {
-    js.get_or_create_stream(stream::Config {
+    let config = stream::Config {
         name: settings.stream.clone(),
         subjects: task_subjects(settings),
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(10 * 60),
         max_age: Duration::from_secs(7 * 24 * 3600),
         ..Default::default()
-    })
-    .await
-    .map_err(js_err)
+    };
+    let mut stream = js
+        .get_or_create_stream(config.clone())
+        .await
+        .map_err(js_err)?;
+    let missing = config
+        .subjects
+        .iter()
+        .any(|s| !stream.cached_info().config.subjects.contains(s));
+    if missing {
+        let mut updated = stream.cached_info().config.clone();
+        for subject in &config.subjects {
+            if !updated.subjects.contains(subject) {
+                updated.subjects.push(subject.clone());
+            }
+        }
+        js.update_stream(updated).await.map_err(js_err)?;
+        stream = js.get_stream(&settings.stream).await.map_err(js_err)?;
+    }
+    Ok(stream)
 }
 
 /// The consumer every worker shares, created or brought to this worker's settings (so a

@@ -59,6 +59,10 @@ pub struct Env {
     pub ready_timeout: Duration,
     /// How the clusters are laid out (`workspace.*`: the hierarchy, HNC's image).
     pub layout: objects::WorkspaceSettings,
+    /// JetStream, for what sagas publish (the admins' notifications).
+    pub js: async_nats::jetstream::Context,
+    /// Stripe and the billing rules.
+    pub billing: crate::billing::BillingEnv,
 }
 
 pub const PROVISION: &str = "workspace.provision";
