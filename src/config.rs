@@ -69,6 +69,15 @@ dedicated_nodes = true
 max_dedicated_nodes = 10
 quota = { cpu = "128", memory = "512Gi", storage = "5Ti", pods = 3000, services = 1000, persistent_volume_claims = 500 }
 
+[billing]
+api_url = "https://api.stripe.com"
+webhook_tolerance_secs = 300
+grace_period_secs = 604800
+success_url = "http://127.0.0.1:8080/?billing=success&session_id={CHECKOUT_SESSION_ID}"
+cancel_url = "http://127.0.0.1:8080/?billing=canceled"
+portal_return_url = "http://127.0.0.1:8080/"
+notification_stream = "HEXABASE_NOTIFICATIONS"
+
 [workspace]
 hierarchy = "native"
 hnc_image = "gcr.io/k8s-staging-multitenancy/hnc-manager:v1.1.0"
@@ -126,6 +135,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// The plan catalogue by id (`plans.<id>`).
     pub plans: BTreeMap<String, PlanSettings>,
+    /// Stripe: keys, webhook secrets, the grace period, Checkout's URLs.
+    pub billing: BillingSettings,
     /// How the workspaces' clusters are laid out: how a project's roles reach its
     /// descendants (`native` copies, or `hnc`).
     pub workspace: WorkspaceSettings,
@@ -164,8 +175,10 @@ pub struct ProvisioningSettings {
 #[serde(deny_unknown_fields)]
 pub struct PlanSettings {
     pub name: String,
-    /// The Stripe price organizations on this plan are billed with.
-    pub price_id: String,
+    /// The Stripe price organizations on this plan are billed with; none: a free plan, which
+    /// needs no subscription.
+    #[serde(default)]
+    pub price_id: Option<String>,
     /// Projects (namespaces) a workspace on this plan may have.
     pub max_projects: u32,
     /// Whether workspaces on this plan may have nodes of their own.
@@ -178,6 +191,40 @@ pub struct PlanSettings {
     /// have it. (The catalogue adds to the built-in plans, so withdrawing is how one goes.)
     #[serde(default = "yes")]
     pub available: bool,
+}
+
+/// Billing through Stripe. Billing is on when `secret_key` is set: organizations then get a
+/// Stripe customer, workspaces on a paid plan need the organization's subscription to pay for
+/// it, and `/webhooks/stripe` takes events signed with one of `webhook_secrets`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSettings {
+    /// Stripe's secret API key (`sk_…`).
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
+    /// Stripe's API (stripe-mock's in tests).
+    pub api_url: String,
+    /// The webhook endpoint's signing secrets (`whsec_…`); during a rotation both the new and
+    /// the old one.
+    #[serde(default)]
+    pub webhook_secrets: Vec<SecretString>,
+    /// How old a signed webhook may be.
+    pub webhook_tolerance_secs: u64,
+    /// How long after a failed payment the organization's workspaces are suspended.
+    pub grace_period_secs: u64,
+    /// Where Checkout sends the buyer back to (`{CHECKOUT_SESSION_ID}` is Stripe's placeholder).
+    pub success_url: String,
+    pub cancel_url: String,
+    /// Where the Billing Portal returns to.
+    pub portal_return_url: String,
+    /// The JetStream stream of the `user.notification.*` messages.
+    pub notification_stream: String,
+}
+
+impl BillingSettings {
+    pub fn enabled(&self) -> bool {
+        self.secret_key.is_some()
+    }
 }
 
 fn yes() -> bool {

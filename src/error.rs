@@ -36,6 +36,10 @@ pub enum Error {
     /// Well-formed but invalid values (422), naming the field.
     #[error("{message}")]
     Invalid { field: String, message: String },
+    /// The organization's subscription does not pay for this (402); `checkout` is where to
+    /// start paying.
+    #[error("{message}")]
+    PaymentRequired { message: String, checkout: String },
     /// Over a rate limit (429); retry after `retry_after` seconds.
     #[error("too many requests; retry in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
@@ -168,7 +172,8 @@ impl From<AggregateError<OrganizationError>> for Error {
                 | OrganizationError::AlreadyInvited(_)
                 | OrganizationError::LastAdmin
                 | OrganizationError::HasWorkspaces(_)
-                | OrganizationError::WorkspaceExists(_) => Self::conflict(e.to_string()),
+                | OrganizationError::WorkspaceExists(_)
+                | OrganizationError::CustomerExists(_) => Self::conflict(e.to_string()),
             },
             AggregateError::AggregateConflict => {
                 Self::conflict("the organization was changed concurrently; re-read it and retry")

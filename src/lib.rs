@@ -7,6 +7,7 @@ pub mod config;
 pub mod dev;
 pub mod error;
 pub mod server;
+pub mod stripe_signature;
 pub mod telemetry;
 pub mod tls;
 pub mod worker;

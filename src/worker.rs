@@ -6,12 +6,16 @@ use std::time::Duration;
 
 use hexabase_projector::relay::{Relay, TaskRoute};
 use hexabase_projector::run_projection;
+use hexabase_sagas::billing::stripe::Stripe;
+use hexabase_sagas::billing::BillingEnv;
 use hexabase_sagas::driver::local::LocalDriver;
 use hexabase_sagas::driver::unavailable::Unavailable;
 use hexabase_sagas::driver::vcluster::VclusterDriver;
 use hexabase_sagas::driver::ClusterDriver;
 use hexabase_sagas::engine::{ensure_task_stream, Registry, Runner, Triggers};
-use hexabase_sagas::workspace::{self, Env, WorkspaceTriggers};
+use hexabase_sagas::triggers::{self, ControlPlaneTriggers};
+use hexabase_sagas::workspace::Env;
+use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -80,8 +84,39 @@ pub fn saga_env(app: &App, driver: Arc<dyn ClusterDriver>) -> anyhow::Result<Env
         issuer_ca,
         ready_timeout: Duration::from_secs(settings.provisioning.ready_timeout_secs),
         layout: settings.workspace.clone(),
+        js: app.js.clone(),
+        billing: billing_env(settings)?,
     };
     Ok(env)
+}
+
+/// What billing's sagas work with, from `billing.*` and the plan catalogue.
+pub fn billing_env(settings: &Settings) -> anyhow::Result<BillingEnv> {
+    let billing = &settings.billing;
+    let stripe = billing
+        .secret_key
+        .as_ref()
+        .map(|key| Stripe::new(key.expose_secret(), &billing.api_url))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("billing: {e}"))?;
+    Ok(BillingEnv {
+        stripe,
+        grace: chrono::Duration::seconds(
+            i64::try_from(billing.grace_period_secs).unwrap_or(i64::MAX / 1000),
+        ),
+        plans_by_price: settings
+            .plans
+            .iter()
+            .filter_map(|(id, plan)| plan.price_id.clone().map(|price| (price, id.clone())))
+            .collect(),
+        notification_stream: billing.notification_stream.clone(),
+        subject_prefix: settings.sagas.subject_prefix.clone(),
+    })
+}
+
+/// Which events start which sagas, under these settings.
+pub fn saga_triggers(settings: &Settings) -> ControlPlaneTriggers {
+    ControlPlaneTriggers::new(settings.billing.enabled())
 }
 
 /// The runner of `registry`'s sagas, on `driver`.
@@ -95,7 +130,7 @@ pub fn saga_runner(
         app.js.clone(),
         Arc::new(saga_env(app, driver)?),
         registry,
-        Arc::new(WorkspaceTriggers),
+        Arc::new(saga_triggers(&app.settings)),
         app.settings.sagas.clone(),
     ))
 }
@@ -104,7 +139,7 @@ pub fn saga_runner(
 /// `shutdown`.
 pub async fn run_worker(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let driver = driver(&app.settings).await;
-    let runner = saga_runner(&app, driver.clone(), workspace::registry())?;
+    let runner = saga_runner(&app, driver.clone(), triggers::registry())?;
     let mut tasks = JoinSet::new();
     let token = shutdown.clone();
     tasks.spawn(async move {
@@ -131,8 +166,9 @@ pub async fn run_pipeline(app: Arc<App>, shutdown: CancellationToken) -> anyhow:
     ensure_task_stream(&app.js, &app.settings.sagas).await?;
     let mut tasks = JoinSet::new();
     let sagas = app.settings.sagas.clone();
+    let route_triggers = saga_triggers(&app.settings);
     let route: TaskRoute = Arc::new(move |event| {
-        WorkspaceTriggers
+        route_triggers
             .subject_for(event)
             .map(|subject| sagas.subject(&subject))
     });

@@ -33,6 +33,10 @@ enum Answer {
     /// Missing or invalid bearer token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// The organization's subscription does not pay for this; `Link` names the checkout
+    /// endpoint to start one.
+    #[oai(status = 402)]
+    PaymentRequired(Json<ErrorBody>, #[oai(header = "Link")] String),
     /// The caller may see this resource but not do this.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -86,6 +90,10 @@ impl From<Error> for Answer {
             Error::Invalid { field, .. } => {
                 Self::Unprocessable(body("validation_failed", message, Some(field)))
             }
+            Error::PaymentRequired { checkout, .. } => Self::PaymentRequired(
+                body("payment_required", message, Some("plan".into())),
+                format!("<{checkout}>; rel=\"payment\""),
+            ),
             Error::TooManyRequests { retry_after } => {
                 Self::TooManyRequests(body("rate_limited", message, None), retry_after)
             }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod billing;
 mod context;
 pub mod error;
 mod groups;
@@ -22,6 +23,7 @@ mod roles;
 mod security;
 mod tasks;
 mod text;
+mod webhooks;
 mod workspaces;
 mod written;
 
@@ -44,6 +46,7 @@ pub type Apis = (
     OrganizationsApi,
     audit::AuditApi,
     plans::PlansApi,
+    billing::BillingApi,
     workspaces::WorkspacesApi,
     groups::GroupsApi,
     projects::ProjectsApi,
@@ -60,6 +63,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             OrganizationsApi,
             audit::AuditApi,
             plans::PlansApi,
+            billing::BillingApi,
             workspaces::WorkspacesApi,
             groups::GroupsApi,
             projects::ProjectsApi,
@@ -216,6 +220,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
     Route::new()
         .nest("/", api.around(idempotency::idempotency))
         .at("/openapi.json", get(spec_json))
+        .at("/webhooks/stripe", poem::post(webhooks::stripe))
         .nest("/docs", docs)
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))

@@ -46,8 +46,8 @@ impl From<&QuotaSettings> for Quota {
 pub struct Plan {
     pub id: String,
     pub name: String,
-    /// The Stripe price organizations on this plan are billed with.
-    pub price_id: String,
+    /// The Stripe price organizations on this plan are billed with; absent for a free plan.
+    pub price_id: Option<String>,
     /// Projects (namespaces) a workspace on this plan may have.
     pub max_projects: u32,
     /// Whether workspaces on this plan may have nodes of their own.

@@ -8,6 +8,7 @@
 
 mod audit;
 mod authz;
+mod billing;
 mod consistency;
 mod groups;
 mod nodes;
@@ -46,8 +47,13 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::config::{DriverKind, Settings};
+use hexabase_command::stripe_event::StripeEvent;
+use hexabase_sagas::billing::stripe::{Stripe, StripeFailure};
 
+use crate::config::{DriverKind, Settings};
+use crate::stripe_signature::Verifier;
+
+pub use billing::{BillingView, CheckoutStarted, WebhookReceipt};
 pub use organizations::OrganizationDetail;
 pub use workspaces::AcceptedWorkspace;
 
@@ -103,6 +109,12 @@ pub struct App {
     /// tokens.
     pub workspace_states: store::StateCache<Workspace>,
     pub organization_states: store::StateCache<Organization>,
+    /// Stripe, when billing is configured (`billing.secret_key`).
+    pub stripe: Option<Stripe>,
+    /// Stripe's webhook deliveries: one new aggregate per Stripe event.
+    pub stripe_events: store::Store<StripeEvent>,
+    /// The webhook endpoint's signing secrets.
+    pub webhook_verifier: Verifier,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +135,8 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("billing: {0}")]
+    Billing(#[from] StripeFailure),
 }
 
 impl App {
@@ -178,7 +192,24 @@ impl App {
                 "this control plane's `local` cluster driver has no host nodes to dedicate".into(),
             ),
         };
+        let stripe = settings
+            .billing
+            .secret_key
+            .as_ref()
+            .map(|key| Stripe::new(key.expose_secret(), &settings.billing.api_url))
+            .transpose()?;
+        let webhook_verifier = Verifier::new(
+            settings
+                .billing
+                .webhook_secrets
+                .iter()
+                .map(|s| s.expose_secret()),
+            settings.billing.webhook_tolerance_secs,
+        );
         Ok(Arc::new(Self {
+            stripe,
+            stripe_events: store::store(pool.clone()),
+            webhook_verifier,
             node_pool,
             organizations: store::cqrs(pool.clone(), ()),
             new_organizations: store::store(pool.clone()),

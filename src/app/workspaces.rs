@@ -38,6 +38,7 @@ impl App {
         plan: &str,
     ) -> Result<AcceptedWorkspace> {
         let plan = self.available_plan(plan)?;
+        self.require_paid_for(op, org, &plan).await?;
         let ws = WorkspaceId::generate();
         let attach = OrganizationCommand::AttachWorkspace {
             workspace_id: ws.clone(),
@@ -141,6 +142,9 @@ impl App {
         }
         self.authorize_workspace_of(org, ws, op.user(), WorkspaceAction::Update)
             .await?;
+        if let Some(plan) = &plan {
+            self.require_paid_for(op, org, plan).await?;
+        }
         let mut position = None;
         if let Some(name) = name {
             let command = WorkspaceCommand::RenameWorkspace { name };
@@ -211,6 +215,9 @@ impl App {
         org: &OrganizationId,
         ws: &WorkspaceId,
     ) -> Result<AcceptedWorkspace> {
+        self.authorize_workspace_of(org, ws, op.user(), WorkspaceAction::Suspend)
+            .await?;
+        self.require_not_billing_suspended(org).await?;
         let command = WorkspaceCommand::RequestResumption {
             actor: Some(op.user().clone()),
         };
