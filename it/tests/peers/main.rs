@@ -1,5 +1,6 @@
 //! Smoke tests proving each test peer is the real program.
 
+mod billing;
 mod common;
 mod crash;
 mod hnc;

@@ -24,7 +24,7 @@ use super::common::{hexabase_binary, https_app_configured, https_app_with_option
 
 /// Until `status` is reached (or `Failed`, which stops the wait); returns the last view and
 /// the provisioning steps seen on the way.
-async fn wait_for_status(
+pub async fn wait_for_status(
     app: &TestApp,
     link: &str,
     token: &str,
@@ -53,7 +53,7 @@ async fn wait_for_status(
 }
 
 /// A HOME for kubectl with `kubeconfig` and the control plane's CA.
-fn home(kubeconfig: &str, ca_pem: &str) -> PathBuf {
+pub fn home(kubeconfig: &str, ca_pem: &str) -> PathBuf {
     let home = std::env::temp_dir().join(format!("hxb-ws-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(home.join("kubeconfig"), kubeconfig).unwrap();
@@ -63,7 +63,7 @@ fn home(kubeconfig: &str, ca_pem: &str) -> PathBuf {
 
 /// kubectl with that HOME, the credential plugin on PATH and `token` (a control-plane access
 /// token) for it to get workspace tokens with.
-async fn kubectl(home: &Path, token: &str, args: &[&str]) -> (bool, String) {
+pub async fn kubectl(home: &Path, token: &str, args: &[&str]) -> (bool, String) {
     let hexabase = hexabase_binary();
     let path = format!(
         "{}:{}",
@@ -122,7 +122,7 @@ async fn eventually_can_i(
     }
 }
 
-fn port_answers(server: &str) -> bool {
+pub fn port_answers(server: &str) -> bool {
     let port: u16 = server.rsplit(':').next().unwrap().parse().unwrap();
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }

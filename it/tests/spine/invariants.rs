@@ -661,6 +661,48 @@ async fn replay_rebuilds_read_models_equal_to_the_live_ones() {
             .await
             .unwrap();
     }
+    // Billing, as its sagas record it from Stripe: a customer, a subscription, a failed payment.
+    {
+        use hexabase_command::organization::{
+            OrganizationCommand, PaymentState, SubscriptionState,
+        };
+        let now = chrono::Utc::now();
+        for command in [
+            OrganizationCommand::RecordBillingCustomer {
+                customer_id: "cus_replay".into(),
+            },
+            OrganizationCommand::SyncSubscription {
+                subscription: SubscriptionState {
+                    id: "sub_replay".into(),
+                    plan: Some("starter".into()),
+                    price_id: Some("price_starter_monthly".into()),
+                    status: "active".into(),
+                    current_period_end: Some(now.timestamp() + 86_400),
+                    cancel_at_period_end: false,
+                    as_of: now.timestamp() - 10,
+                },
+                deleted: false,
+                now,
+            },
+            OrganizationCommand::RecordPayment {
+                payment: PaymentState {
+                    invoice_id: "in_replay".into(),
+                    succeeded: false,
+                    as_of: now.timestamp(),
+                },
+                subscription_id: Some("sub_replay".into()),
+                grace_until: now + chrono::Duration::days(7),
+            },
+        ] {
+            let metadata =
+                hexabase_command::CommandMetadata::for_saga_caused_by("evt_replay", None);
+            app.state
+                .organizations
+                .execute_with_metadata(&acme, command, metadata)
+                .await
+                .unwrap();
+        }
+    }
     // The workspace's sagas (its provisioning fails here: the issuer is not https) have ended,
     // so no event is written while the read models are compared.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -179,6 +179,12 @@ fn matrix() -> Vec<Entry> {
         Entry::session("delete", "/api/v1/organizations/{org_id}",                    [200, 403, 403, 403, 404, 401])
             .fresh(Org),
         Entry::session("get", "/api/v1/organizations/{org_id}/events",                [200, 403, 403, 403, 404, 401]),
+        // Billing is organization admins' (this control plane has no Stripe: the admin learns
+        // that billing is not configured).
+        Entry::session("get", "/api/v1/organizations/{org_id}/billing",               [200, 403, 403, 403, 404, 401]),
+        Entry::session("post", "/api/v1/organizations/{org_id}/billing/checkout",     [404, 403, 403, 403, 404, 401])
+            .body(|_, _| json!({ "plan": "team" })),
+        Entry::session("post", "/api/v1/organizations/{org_id}/billing/portal",       [404, 403, 403, 403, 404, 401]),
 
         Entry::session("get", "/api/v1/organizations/{org_id}/users",                 [200, 200, 200, 200, 404, 401]),
         Entry::session("post", "/api/v1/organizations/{org_id}/users",                [201, 403, 403, 403, 404, 401])
