@@ -17,10 +17,9 @@
 //!   its quota).
 
 mod enforce;
+pub mod env;
 pub mod stripe;
 mod webhook;
-
-use std::collections::BTreeMap;
 
 use cqrs_es::Aggregate;
 use hexabase_command::organization::{Organization, OrganizationEvent};
@@ -30,6 +29,7 @@ use hexabase_command::OrganizationId;
 use serde_json::{json, Value};
 
 pub use enforce::{ApplyPlan, CreateCustomer, NotifyAdmins, ResumeWorkspaces, SuspendWorkspaces};
+pub use env::{BillingEnv, NOTIFICATION_SUBJECT};
 pub use webhook::{ApplyStripeEvent, HANDLED};
 
 use crate::engine::log::NewSaga;
@@ -47,35 +47,6 @@ pub const PLAN: &str = "billing.plan";
 pub const WEBHOOK_SUBJECT: &str = "stripe.webhook.";
 /// The subject prefix of the organizations' billing tasks (with their other sagas).
 const ORGANIZATION_SUBJECT: &str = "vcluster.provisioning.";
-/// Where the admins' notifications are published: `user.notification.<user>`.
-pub const NOTIFICATION_SUBJECT: &str = "user.notification.";
-
-/// What billing's sagas work with.
-#[derive(Clone, Default)]
-pub struct BillingEnv {
-    /// Stripe, when billing is configured.
-    pub stripe: Option<stripe::Stripe>,
-    /// How long after a failed payment the workspaces are suspended.
-    pub grace: chrono::Duration,
-    /// The plan each Stripe price pays for.
-    pub plans_by_price: BTreeMap<String, String>,
-    /// The JetStream stream notifications are kept in, and the prefix of their subjects
-    /// (empty: `user.notification.<user>` as the spec names it).
-    pub notification_stream: String,
-    pub subject_prefix: String,
-}
-
-impl BillingEnv {
-    /// The subject of `user`'s notifications.
-    pub fn notification_subject(&self, user: &str) -> String {
-        if self.subject_prefix.is_empty() {
-            format!("{NOTIFICATION_SUBJECT}{user}")
-        } else {
-            format!("{}.{NOTIFICATION_SUBJECT}{user}", self.subject_prefix)
-        }
-    }
-}
-
 /// Billing's part of the triggers (`enabled`: billing is configured, so organizations get
 /// Stripe customers).
 #[derive(Debug, Clone, Copy)]

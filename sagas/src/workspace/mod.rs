@@ -62,7 +62,7 @@ pub struct Env {
     /// JetStream, for what sagas publish (the admins' notifications).
     pub js: async_nats::jetstream::Context,
     /// Stripe and the billing rules.
-    pub billing: crate::billing::BillingEnv,
+    pub billing: crate::billing::env::BillingEnv,
 }
 
 pub const PROVISION: &str = "workspace.provision";
