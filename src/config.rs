@@ -249,6 +249,9 @@ pub struct HttpSettings {
     pub tls_cert_file: Option<PathBuf>,
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
+    /// Serve the web console's static build (`web/out`) from this directory at `/console/`.
+    #[serde(default)]
+    pub console_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -214,10 +214,36 @@ fn tokens_body(issued: Issued, position: Option<i64>, with_tokens: bool) -> Sess
     }
 }
 
+/// An identity provider people can sign in with.
+#[derive(Debug, Object)]
+pub struct Provider {
+    /// The name in `/auth/login/{provider}`.
+    pub name: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ProviderList {
+    pub items: Vec<Provider>,
+}
+
 pub struct AuthApi;
 
 #[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
+    /// The identity providers configured for signing in, by name.
+    #[oai(path = "/providers", method = "get", operation_id = "listProviders")]
+    async fn providers(&self, ctx: Ctx) -> Json<ProviderList> {
+        let items = ctx
+            .app
+            .logins
+            .provider_names()
+            .map(|name| Provider {
+                name: name.to_owned(),
+            })
+            .collect();
+        Json(ProviderList { items })
+    }
+
     /// Start signing in with a configured identity provider: answers the URL to send the
     /// browser to (authorization code flow with PKCE, `state` and `nonce`).
     #[oai(

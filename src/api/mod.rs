@@ -217,14 +217,25 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
     crate::telemetry::metrics();
     let api = openapi();
     let docs = api.swagger_ui();
-    Route::new()
+    let mut route = Route::new()
         .nest("/", api.around(idempotency::idempotency))
         .at("/openapi.json", get(spec_json))
         .at("/webhooks/stripe", poem::post(webhooks::stripe))
         .nest("/docs", docs)
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
-        .at("/metrics", get(ops::prometheus))
+        .at("/metrics", get(ops::prometheus));
+    if let Some(dir) = &app.settings.http.console_dir {
+        // The console's static export: one `index.html` per page, same origin as the API, so
+        // its session cookies and CSRF header work as they do for any browser.
+        route = route.nest(
+            "/console",
+            poem::endpoint::StaticFilesEndpoint::new(dir)
+                .index_file("index.html")
+                .redirect_to_slash_directory(),
+        );
+    }
+    route
         .around(ratelimit::limit)
         .around(oauth::oauth_pages)
         .with(AddData::new(app))

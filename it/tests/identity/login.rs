@@ -70,6 +70,13 @@ async fn the_authorization_url_carries_pkce_state_and_nonce() {
 #[tokio::test]
 async fn an_unknown_provider_is_404() {
     let w = world().await;
+    // The sign-in page's list names the configured providers, and only them.
+    let listed = w
+        .app
+        .request(Method::GET, "/auth/providers", None, None)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    assert_eq!(listed.body["items"], serde_json::json!([{ "name": "dex" }]));
     let reply = w
         .app
         .request(Method::POST, "/auth/login/myspace", None, None)

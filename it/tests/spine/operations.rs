@@ -68,3 +68,63 @@ async fn health_readiness_metrics_and_docs_are_served() {
     .await;
     assert_eq!(echoed.headers["x-request-id"], "abc-123");
 }
+
+#[tokio::test]
+async fn the_console_is_served_from_its_directory_and_nothing_outside_it() {
+    let dir = std::env::temp_dir().join(format!("hxb-console-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(dir.join("org")).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>start</h1>").unwrap();
+    std::fs::write(dir.join("org/index.html"), "<h1>organization</h1>").unwrap();
+    std::fs::write(dir.parent().unwrap().join("hxb-outside.txt"), "secret").unwrap();
+    let console = dir.clone();
+    let server = hexabase::server::HttpServer::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let app = TestApp::spawn_on(server, Default::default(), move |s| {
+        s.http.console_dir = Some(console)
+    })
+    .await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", app.base);
+        let client = app.client.clone();
+        async move { TestApp::read(client.get(url).send().await.unwrap()).await }
+    };
+    let start = get("/console/").await;
+    assert_eq!(start.status, StatusCode::OK);
+    assert_eq!(start.text, "<h1>start</h1>");
+    assert!(start.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(
+        get("/console/org/?org=x").await.text,
+        "<h1>organization</h1>"
+    );
+    let bare = get("/console/org").await;
+    assert!(bare.status.is_redirection(), "{}", bare.status);
+    for outside in [
+        "/console/../hxb-outside.txt",
+        "/console/%2e%2e/hxb-outside.txt",
+    ] {
+        let reply = get(outside).await;
+        assert!(!reply.text.contains("secret"), "{outside} is served");
+    }
+    assert_eq!(
+        get("/console/nothing-here/").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Without `http.console_dir` there is no console.
+    let plain = TestApp::spawn().await;
+    let reply = TestApp::read(
+        plain
+            .client
+            .get(format!("{}/console/", plain.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    std::fs::remove_dir_all(dir).unwrap();
+}
