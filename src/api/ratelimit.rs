@@ -25,13 +25,19 @@ const FALLBACK_KEYS: usize = 10_000;
 enum Class {
     /// Sign-in and token endpoints: stricter, per client IP.
     Auth,
-    /// The resource API: per client IP and per signed-in user.
+    /// The resource API, and the reads a page makes on every view (who am I, which providers):
+    /// per client IP and per signed-in user.
     Api,
 }
 
+/// Reads under `/auth/` that sign nobody in and issue nothing.
+const AUTH_READS: [&str; 2] = ["/auth/me", "/auth/providers"];
+
 impl Class {
     fn of(path: &str) -> Option<Self> {
-        if path.starts_with("/auth/") || path.starts_with("/oauth/") {
+        if AUTH_READS.contains(&path) {
+            Some(Self::Api)
+        } else if path.starts_with("/auth/") || path.starts_with("/oauth/") {
             Some(Self::Auth)
         } else if path.starts_with("/api/") {
             Some(Self::Api)
@@ -190,6 +196,9 @@ mod tests {
         assert_eq!(Class::of("/auth/login/github"), Some(Class::Auth));
         assert_eq!(Class::of("/auth/nothing-here"), Some(Class::Auth));
         assert_eq!(Class::of("/oauth/token"), Some(Class::Auth));
+        assert_eq!(Class::of("/auth/me"), Some(Class::Api));
+        assert_eq!(Class::of("/auth/providers"), Some(Class::Api));
+        assert_eq!(Class::of("/auth/me/x"), Some(Class::Auth));
         assert_eq!(Class::of("/api/v1/organizations"), Some(Class::Api));
         for path in [
             "/healthz",

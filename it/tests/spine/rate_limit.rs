@@ -180,6 +180,10 @@ async fn auth_endpoints_have_a_stricter_limit_per_ip() {
     let (_, token) = a.user();
     let api = get(&a, "/api/v1/organizations", Some(&token), None).await;
     assert_eq!(api.status, StatusCode::OK, "{}", api.text);
+    // The reads a page makes on every view count as API requests, not sign-ins.
+    for path in ["/auth/providers", "/auth/me", "/auth/providers"] {
+        assert_not_limited(&get(&b, path, Some(&token), None).await);
+    }
 }
 
 fn redis_down_api_limit_3(settings: &mut Settings) {
