@@ -1,0 +1,238 @@
+// The console in a real browser (Debian's chromium, headless, driven by playwright-core) against
+// `scripts/dev` and its identity provider: the demo user signs in, creates an organization and a
+// workspace, watches it reach Ready, creates a project, a group and role assignments, downloads
+// the kubeconfig, reads the audit history and signs out; a user of another organization sees
+// none of it. Every page is scanned with axe-core (no serious or critical violations) and kept
+// as a screenshot at 1280 px and at a phone's width in e2e/artifacts/.
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { startDev } from "./dev.mjs";
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const artifacts = new URL("./artifacts/", import.meta.url).pathname;
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+const suffix = Date.now().toString(36);
+
+let dev;
+let browser;
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  dev = await startDev();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  dev?.stop();
+});
+
+/** A browser of its own (cookies and all); the dev CA is not in chromium's trust store. */
+async function person() {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: DESKTOP, acceptDownloads: true });
+  context.setDefaultTimeout(30_000);
+  return { context, page: await context.newPage() };
+}
+
+async function settled(page) {
+  await page.waitForLoadState("networkidle");
+  await page.getByRole("status").filter({ hasText: /^Loading/ }).first().waitFor({ state: "detached", timeout: 30_000 }).catch(() => {});
+}
+
+/** Scan `page` with axe-core and keep screenshots at both widths. */
+async function capture(page, name) {
+  await settled(page);
+  for (const [size, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await page.setViewportSize(viewport);
+    await page.addScriptTag({ content: axeSource });
+    const result = await page.evaluate(() =>
+      globalThis.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+    );
+    const serious = result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    assert.deepEqual(serious, [], `accessibility of ${name} (${size})`);
+    await page.screenshot({ path: `${artifacts}${name}-${size}.png`, fullPage: true });
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
+async function signIn(page, user) {
+  await page.goto(`${dev.server}/console/`);
+  await page.getByRole("heading", { name: "Sign in to Hexabase" }).waitFor();
+  await page.getByRole("link", { name: "Sign in with local" }).click();
+  // dex's own sign-in form.
+  await page.locator('input[name="login"]').fill(`${user}@hexabase.local`);
+  await page.locator('input[name="password"]').fill(dev.password(user));
+  await page.locator('button[type="submit"]').click();
+  await page.waitForURL(`${dev.server}/console/`);
+  await page.getByRole("heading", { name: "Organizations", level: 1 }).waitFor();
+}
+
+const shared = {};
+
+test("the demo user runs an organization from the console", { timeout: 25 * 60_000 }, async () => {
+  const { context, page } = await person();
+  await page.goto(`${dev.server}/console/`);
+  await capture(page, "signin");
+  await signIn(page, "demo");
+  await page.getByText("You belong to no organization yet").waitFor();
+  await capture(page, "organizations");
+
+  // The API's words next to the field it names, and nothing created.
+  const orgName = page.getByLabel("Organization name");
+  await orgName.fill("");
+  await page.getByRole("button", { name: "Create organization" }).click();
+  await page.locator('[aria-invalid="true"]').waitFor();
+  assert.equal(await orgName.getAttribute("aria-invalid"), "true");
+  const said = await page.locator(`#${await orgName.getAttribute("aria-describedby")}`).innerText();
+  assert.ok(said.length > 0, "the error is shown under the field");
+  await page.getByText("You belong to no organization yet").waitFor();
+
+  // Keyboard only: Tab to the field, type, Enter.
+  for (let i = 0; i < 30 && !(await orgName.evaluate((el) => el === document.activeElement)); i++) {
+    await page.keyboard.press("Tab");
+  }
+  assert.ok(await orgName.evaluate((el) => el === document.activeElement), "the form is reachable by Tab");
+  const org = `acme-${suffix}`;
+  await page.keyboard.type(org);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/console\/org\/\?org=/);
+  await page.getByRole("heading", { name: org, level: 1 }).waitFor();
+  shared.orgUrl = page.url();
+  await page.getByText("No workspaces yet").waitFor();
+
+  await page.getByLabel("Workspace name").fill("dev");
+  await page.getByLabel("Plan", { exact: true }).selectOption("starter");
+  await capture(page, "organization");
+  await page.getByRole("button", { name: "Create workspace" }).click();
+  await page.waitForURL(/\/console\/workspace\/\?org=.*&ws=/);
+  shared.wsUrl = page.url();
+  // Live status: it goes through its provisioning steps to Ready by itself.
+  await page.locator(".facts .status", { hasText: "Ready" }).waitFor({ timeout: 10 * 60_000 });
+  await page.getByRole("heading", { name: "provision: done" }).waitFor();
+  await page.getByRole("button", { name: "Download kubeconfig" }).waitFor();
+  await capture(page, "workspace");
+
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Download kubeconfig" }).click(),
+  ]);
+  const kubeconfig = JSON.parse(readFileSync(await download.path(), "utf8"));
+  assert.equal(kubeconfig.kind, "Config");
+  assert.match(kubeconfig.clusters[0].cluster.server, /^https:\/\//);
+  assert.ok(JSON.stringify(kubeconfig.users[0].user.exec).includes("kubectl-credential"), "kubectl signs in with the credential plugin");
+  assert.match(await page.getByLabel("Commands").innerText(), new RegExp(`hexabase workspace kubeconfig ${org} dev > kubeconfig`));
+
+  // A project and a sub-project: a tree.
+  await page.getByRole("link", { name: "Projects" }).click();
+  await page.getByText("No projects yet").waitFor();
+  await page.getByLabel("Project name").fill("web");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await page.getByRole("navigation", { name: "Projects" }).getByRole("link", { name: "web", exact: true }).waitFor();
+  await page.getByLabel("Project name").fill("web-api");
+  await page.getByLabel("Parent project").selectOption({ label: "web" });
+  await page.getByRole("button", { name: "Create project" }).click();
+  await page.locator(".tree .tree").getByRole("link", { name: "web-api" }).waitFor();
+  await capture(page, "projects");
+
+  // A group with the demo user in it.
+  await page.getByRole("link", { name: "Groups" }).click();
+  await page.getByLabel("Group name").fill("developers");
+  await page.getByRole("button", { name: "Create group" }).click();
+  const developers = page.getByRole("navigation", { name: "Groups" }).getByRole("button", { name: "developers", exact: true });
+  await developers.click();
+  await page.getByRole("button", { name: "Add member" }).click();
+  await page.getByRole("button", { name: "Remove demo@hexabase.local from developers" }).waitFor();
+  await capture(page, "groups");
+
+  // The group gets `edit` in project web, and `view` across the workspace.
+  await page.getByRole("link", { name: "Projects" }).click();
+  await page.getByRole("navigation", { name: "Projects" }).getByRole("link", { name: "web", exact: true }).click();
+  await page.getByRole("heading", { name: "Project web" }).waitFor();
+  await page.getByText("No group has a role in this project yet").waitFor();
+  await page.getByLabel("Group", { exact: true }).selectOption({ label: "developers" });
+  await page.getByLabel("Role", { exact: true }).selectOption("edit");
+  await page.getByRole("button", { name: "Assign role" }).click();
+  await page.getByRole("button", { name: "Remove edit from developers" }).waitFor();
+  const createRole = page.getByRole("form", { name: "Create a custom role" });
+  await createRole.getByLabel("Role name").fill("log-reader");
+  await createRole.getByLabel("Verbs").fill("get, list");
+  await createRole.getByLabel("Resources").fill("pods, pods/log");
+  await createRole.getByRole("button", { name: "Create role" }).click();
+  await page.getByRole("button", { name: "Delete role log-reader" }).waitFor();
+  const addRule = page.getByRole("form", { name: "Add a rule to log-reader" });
+  await addRule.getByLabel("Verbs").fill("get");
+  await addRule.getByLabel("Resources").fill("deployments");
+  await addRule.getByLabel("API groups").fill("apps");
+  await addRule.getByRole("button", { name: "Add rule to log-reader" }).click();
+  await page.getByRole("button", { name: "Remove rule get on deployments in apps from log-reader" }).waitFor();
+  assert.ok(await page.getByText("get,list on pods,pods/log in core", { exact: true }).isVisible());
+  await capture(page, "project");
+
+  await page.goto(`${shared.wsUrl}&tab=access`);
+  await page.getByLabel("Group", { exact: true }).selectOption({ label: "developers" });
+  await page.getByLabel("Cluster role", { exact: true }).selectOption("view");
+  await page.getByRole("button", { name: "Assign cluster role" }).click();
+  await page.getByRole("button", { name: "Remove view from developers" }).waitFor();
+  await capture(page, "cluster-roles");
+
+  // Members and an invitation; billing (not configured here).
+  await page.goto(`${shared.orgUrl}&tab=members`);
+  await page.getByRole("cell", { name: /demo@hexabase.local/ }).first().waitFor();
+  await page.getByLabel("Email", { exact: true }).fill(`someone-${suffix}@example.com`);
+  await page.getByRole("button", { name: "Send invitation" }).click();
+  await page.getByText(`someone-${suffix}@example.com as member`).waitFor();
+  await capture(page, "members");
+  await page.goto(`${shared.orgUrl}&tab=billing`);
+  await page.getByText("Billing is not configured").waitFor();
+  await capture(page, "billing");
+
+  // The audit history lists what was done, filtered by resource type.
+  await page.goto(`${shared.orgUrl}&tab=audit`);
+  const history = page.locator("table.audit");
+  for (const event of ["OrganizationCreated", "WorkspaceRequested", "WorkspaceProvisioned", "ProjectCreated", "GroupCreated", "GroupMemberAdded", "RoleAssigned", "ClusterRoleAssigned"]) {
+    await history.getByRole("cell", { name: event, exact: true }).first().waitFor();
+  }
+  await capture(page, "audit");
+  await page.getByLabel("Resource type", { exact: true }).selectOption("Organization");
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  await history.getByRole("cell", { name: "ProjectCreated", exact: true }).waitFor({ state: "detached" });
+  await history.getByRole("cell", { name: "OrganizationCreated", exact: true }).waitFor();
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in to Hexabase" }).waitFor();
+  await page.goto(shared.wsUrl);
+  await page.getByRole("heading", { name: "Sign in to Hexabase" }).waitFor();
+  await context.close();
+});
+
+test("a user of another organization sees none of it", { timeout: 5 * 60_000 }, async () => {
+  assert.ok(shared.orgUrl && shared.wsUrl, "the first test made an organization and a workspace");
+  const { context, page } = await person();
+  await signIn(page, "other");
+  await page.getByText("You belong to no organization yet").waitFor();
+  await page.getByLabel("Organization name").fill(`other-${suffix}`);
+  await page.getByRole("button", { name: "Create organization" }).click();
+  await page.waitForURL(/\/console\/org\/\?org=/);
+  await page.goto(`${dev.server}/console/`);
+  await page.getByRole("link", { name: `other-${suffix}` }).waitFor();
+  assert.equal(await page.getByRole("link", { name: `acme-${suffix}` }).count(), 0);
+
+  for (const url of [shared.orgUrl, `${shared.orgUrl}&tab=audit`, shared.wsUrl, `${shared.wsUrl}&tab=projects`]) {
+    await page.goto(url);
+    await page.getByRole("heading", { name: "Not found" }).waitFor();
+    assert.equal(await page.getByText(`acme-${suffix}`).count(), 0, url);
+  }
+  await capture(page, "not-found");
+  await context.close();
+});
