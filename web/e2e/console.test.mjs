@@ -189,9 +189,9 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   // Members and an invitation; billing (not configured here).
   await page.goto(`${shared.orgUrl}&tab=members`);
   await page.getByRole("cell", { name: /demo@hexabase.local/ }).first().waitFor();
-  await page.getByLabel("Email", { exact: true }).fill(`someone-${suffix}@example.com`);
+  await page.getByLabel("Email", { exact: true }).fill("guest@hexabase.local");
   await page.getByRole("button", { name: "Send invitation" }).click();
-  await page.getByText(`someone-${suffix}@example.com as member`).waitFor();
+  await page.getByText("guest@hexabase.local as member").waitFor();
   await capture(page, "members");
   await page.goto(`${shared.orgUrl}&tab=billing`);
   await page.getByText("Billing is not configured").waitFor();
@@ -208,6 +208,19 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   await page.getByRole("button", { name: "Apply filter" }).click();
   await history.getByRole("cell", { name: "ProjectCreated", exact: true }).waitFor({ state: "detached" });
   await history.getByRole("cell", { name: "OrganizationCreated", exact: true }).waitFor();
+
+  // Rename, change the plan, then delete the workspace.
+  page.on("dialog", (dialog) => void dialog.accept());
+  await page.goto(shared.wsUrl);
+  await page.getByLabel("New name").fill("dev-renamed");
+  await page.getByRole("button", { name: "Rename workspace" }).click();
+  await page.getByRole("heading", { name: "dev-renamed", level: 1 }).waitFor();
+  await page.getByLabel("Plan", { exact: true }).selectOption("team");
+  await page.getByRole("button", { name: "Change plan" }).click();
+  await page.locator(".facts dd", { hasText: /^team$/ }).waitFor();
+  await page.getByRole("button", { name: "Delete workspace" }).click();
+  await page.locator(".facts .status", { hasText: /Deleting|Deleted/ }).waitFor();
+  await page.locator(".facts .status", { hasText: "Deleted" }).waitFor({ timeout: 5 * 60_000 });
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to Hexabase" }).waitFor();
@@ -234,5 +247,23 @@ test("a user of another organization sees none of it", { timeout: 5 * 60_000 }, 
     assert.equal(await page.getByText(`acme-${suffix}`).count(), 0, url);
   }
   await capture(page, "not-found");
+  await context.close();
+});
+
+test("an invited user accepts the invitation and sees the organization", { timeout: 5 * 60_000 }, async () => {
+  assert.ok(shared.orgUrl, "the first test made an organization and invited guest@hexabase.local");
+  const { context, page } = await person();
+  await signIn(page, "guest");
+  await page.getByRole("heading", { name: "Invitations for you" }).waitFor();
+  await capture(page, "invitation");
+  await page.getByRole("button", { name: `Accept invitation to acme-${suffix}` }).click();
+  await page.waitForURL(/\/console\/org\/\?org=/);
+  assert.equal(page.url(), shared.orgUrl);
+  await page.getByRole("heading", { name: `acme-${suffix}`, level: 1 }).waitFor();
+  // A member, not an admin: the workspace list without the create form.
+  await page.getByRole("heading", { name: "Workspaces" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Create workspace" }).count(), 0);
+  await page.goto(`${shared.orgUrl}&tab=members`);
+  await page.getByRole("cell", { name: /guest@hexabase.local/ }).waitFor();
   await context.close();
 });

@@ -1,5 +1,5 @@
 // `scripts/dev` for the browser tests: its own directory, ports, database and streams (so it
-// runs beside a developer's and the other tests), the demo user and a second user `other`.
+// runs beside a developer's and the other tests), the demo user and two more: `other` and `guest`.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -35,7 +35,7 @@ export async function startDev() {
       HEXABASE_DEV_DEX_PORT: String(await freePort()),
       HEXABASE_DEV_DATABASE: `hxb_test_console_${id}`,
       HEXABASE_DEV_STREAM: `HXBT_CONSOLE_${id}`,
-      HEXABASE_DEV_USERS: "demo other",
+      HEXABASE_DEV_USERS: "demo other guest",
     },
   });
   let log = "";
