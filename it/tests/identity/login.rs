@@ -70,13 +70,17 @@ async fn the_authorization_url_carries_pkce_state_and_nonce() {
 #[tokio::test]
 async fn an_unknown_provider_is_404() {
     let w = world().await;
-    // The sign-in page's list names the configured providers, and only them.
+    // The sign-in page's list names the configured providers (this world's three), and only
+    // them: `myspace` is not one.
     let listed = w
         .app
         .request(Method::GET, "/auth/providers", None, None)
         .await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
-    assert_eq!(listed.body["items"], serde_json::json!([{ "name": "dex" }]));
+    assert_eq!(
+        listed.body["items"],
+        serde_json::json!([{ "name": "dex" }, { "name": "github" }, { "name": "mallory" }])
+    );
     let reply = w
         .app
         .request(Method::POST, "/auth/login/myspace", None, None)
