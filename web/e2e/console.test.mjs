@@ -5,30 +5,19 @@
 // none of it. Every page is scanned with axe-core (no serious or critical violations) and kept
 // as a screenshot at 1280 px and at a phone's width in e2e/artifacts/.
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
+import { capture, launch, person, signIn } from "./browser.mjs";
 import { startDev } from "./dev.mjs";
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const artifacts = new URL("./artifacts/", import.meta.url).pathname;
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
 const suffix = Date.now().toString(36);
 
 let dev;
 let browser;
 
 before(async () => {
-  mkdirSync(artifacts, { recursive: true });
   dev = await startDev();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox"],
-  });
+  browser = await launch();
 });
 
 after(async () => {
@@ -36,55 +25,13 @@ after(async () => {
   dev?.stop();
 });
 
-/** A browser of its own (cookies and all); the dev CA is not in chromium's trust store. */
-async function person() {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: DESKTOP, acceptDownloads: true });
-  context.setDefaultTimeout(30_000);
-  return { context, page: await context.newPage() };
-}
-
-async function settled(page) {
-  await page.waitForLoadState("networkidle");
-  await page.getByRole("status").filter({ hasText: /^Loading/ }).first().waitFor({ state: "detached", timeout: 30_000 }).catch(() => {});
-}
-
-/** Scan `page` with axe-core and keep screenshots at both widths. */
-async function capture(page, name) {
-  await settled(page);
-  for (const [size, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
-    await page.setViewportSize(viewport);
-    await page.addScriptTag({ content: axeSource });
-    const result = await page.evaluate(() =>
-      globalThis.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
-    );
-    const serious = result.violations
-      .filter((v) => v.impact === "serious" || v.impact === "critical")
-      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-    assert.deepEqual(serious, [], `accessibility of ${name} (${size})`);
-    await page.screenshot({ path: `${artifacts}${name}-${size}.png`, fullPage: true });
-  }
-  await page.setViewportSize(DESKTOP);
-}
-
-async function signIn(page, user) {
-  await page.goto(`${dev.server}/console/`);
-  await page.getByRole("heading", { name: "Sign in to Hexabase" }).waitFor();
-  await page.getByRole("link", { name: "Sign in with local" }).click();
-  // dex's own sign-in form.
-  await page.locator('input[name="login"]').fill(`${user}@hexabase.local`);
-  await page.locator('input[name="password"]').fill(dev.password(user));
-  await page.locator('button[type="submit"]').click();
-  await page.waitForURL(`${dev.server}/console/`);
-  await page.getByRole("heading", { name: "Organizations", level: 1 }).waitFor();
-}
-
 const shared = {};
 
 test("the demo user runs an organization from the console", { timeout: 25 * 60_000 }, async () => {
-  const { context, page } = await person();
+  const { context, page } = await person(browser);
   await page.goto(`${dev.server}/console/`);
   await capture(page, "signin");
-  await signIn(page, "demo");
+  await signIn(page, dev, "demo");
   await page.getByText("You belong to no organization yet").waitFor();
   await capture(page, "organizations");
 
@@ -231,8 +178,8 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
 
 test("a user of another organization sees none of it", { timeout: 5 * 60_000 }, async () => {
   assert.ok(shared.orgUrl && shared.wsUrl, "the first test made an organization and a workspace");
-  const { context, page } = await person();
-  await signIn(page, "other");
+  const { context, page } = await person(browser);
+  await signIn(page, dev, "other");
   await page.getByText("You belong to no organization yet").waitFor();
   await page.getByLabel("Organization name").fill(`other-${suffix}`);
   await page.getByRole("button", { name: "Create organization" }).click();
@@ -252,8 +199,8 @@ test("a user of another organization sees none of it", { timeout: 5 * 60_000 }, 
 
 test("an invited user accepts the invitation and sees the organization", { timeout: 5 * 60_000 }, async () => {
   assert.ok(shared.orgUrl, "the first test made an organization and invited guest@hexabase.local");
-  const { context, page } = await person();
-  await signIn(page, "guest");
+  const { context, page } = await person(browser);
+  await signIn(page, dev, "guest");
   await page.getByRole("heading", { name: "Invitations for you" }).waitFor();
   await capture(page, "invitation");
   await page.getByRole("button", { name: `Accept invitation to acme-${suffix}` }).click();

@@ -20,7 +20,8 @@ function freePort() {
   });
 }
 
-export async function startDev() {
+/** `scripts/dev`, with `env` added to its environment (e.g. `HEXABASE_BILLING__…`). */
+export async function startDev(env = {}) {
   const dir = mkdtempSync(join(tmpdir(), "hxb-console-"));
   const port = await freePort();
   const id = `${process.pid}_${Date.now()}`;
@@ -36,6 +37,7 @@ export async function startDev() {
       HEXABASE_DEV_DATABASE: `hxb_test_console_${id}`,
       HEXABASE_DEV_STREAM: `HXBT_CONSOLE_${id}`,
       HEXABASE_DEV_USERS: "demo other guest",
+      ...env,
     },
   });
   let log = "";
@@ -70,4 +72,36 @@ export async function startDev() {
   await http.dispose();
   const password = (user) => readFileSync(join(dir, `${user}-password`), "utf8").trim();
   return { server, dir, password, stop, log: () => log };
+}
+
+/** A test peer `scripts/peers` built: its path, from the peers' manifest. */
+export function peer(name) {
+  const dir = process.env.HEXABASE_PEERS_DIR ?? "/var/cache/hexabase/peers";
+  const line = readFileSync(join(dir, "manifest.txt"), "utf8")
+    .split("\n")
+    .map((l) => l.split(" "))
+    .find(([n]) => n === name);
+  if (!line) throw new Error(`${name} is not in ${dir}/manifest.txt: run scripts/peers`);
+  return line[2];
+}
+
+/** stripe-mock (Stripe's API from its OpenAPI document) on a free port. */
+export async function startStripeMock() {
+  const port = await freePort();
+  const child = spawn(peer("stripe-mock"), ["-http-addr", `127.0.0.1:${port}`, "-https-addr", `127.0.0.1:${await freePort()}`], {
+    stdio: "ignore",
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const http = await request.newContext();
+  for (let i = 0; ; i++) {
+    try {
+      await http.get(`${url}/v1/customers`, { timeout: 1000 });
+      break;
+    } catch (error) {
+      if (i > 100 || child.exitCode !== null) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  await http.dispose();
+  return { url, stop: () => child.kill() };
 }
