@@ -54,7 +54,7 @@ test("an organization admin is sent to Stripe's checkout and portal", { timeout:
 
   await page.goto(`${orgUrl}&tab=billing`);
   await page.getByText("Subscription", { exact: true }).waitFor();
-  await capture(page, "billing");
+  await capture(page, "billing-subscription");
   // The Stripe customer is made by a saga just after the organization: until then the API
   // answers 503 `billing_pending`, shown above the button; a later click goes through.
   for (let i = 0; !page.url().startsWith("https://checkout.stripe.com/"); i++) {

@@ -142,7 +142,7 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   await capture(page, "members");
   await page.goto(`${shared.orgUrl}&tab=billing`);
   await page.getByText("Billing is not configured").waitFor();
-  await capture(page, "billing");
+  await capture(page, "billing-off");
 
   // The audit history lists what was done, filtered by resource type.
   await page.goto(`${shared.orgUrl}&tab=audit`);
