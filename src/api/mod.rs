@@ -30,7 +30,7 @@ mod written;
 use std::sync::Arc;
 
 use poem::middleware::AddData;
-use poem::{get, Endpoint, EndpointExt, Route};
+use poem::{get, Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::OpenApiService;
 
 use crate::app::App;
@@ -213,6 +213,18 @@ pub fn allowed_methods(path: &str) -> Option<String> {
         .map(|(_, methods)| methods.clone())
 }
 
+/// `GET /` in a browser goes to the console, when this server has one.
+async fn console_home<E: Endpoint>(
+    next: E,
+    req: poem::Request,
+    console: bool,
+) -> poem::Result<poem::Response> {
+    if console && req.method() == poem::http::Method::GET && req.uri().path() == "/" {
+        return Ok(poem::web::Redirect::see_other("/console/").into_response());
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
 pub fn routes(app: Arc<App>) -> impl Endpoint {
     crate::telemetry::metrics();
     let api = openapi();
@@ -225,6 +237,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::prometheus));
+    let console = app.settings.http.console_dir.is_some();
     if let Some(dir) = &app.settings.http.console_dir {
         // The console's static export: one `index.html` per page, same origin as the API, so
         // its session cookies and CSRF header work as they do for any browser.
@@ -236,6 +249,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         );
     }
     route
+        .around(move |next, req| console_home(next, req, console))
         .around(ratelimit::limit)
         .around(oauth::oauth_pages)
         .with(AddData::new(app))

@@ -70,5 +70,8 @@ test("an organization admin is sent to Stripe's checkout and portal", { timeout:
   await page.getByRole("button", { name: "Open the billing portal" }).click();
   await page.waitForURL((url) => url.hostname !== "127.0.0.1");
   assert.ok(!page.url().startsWith(dev.server), page.url());
+  // Where checkout sends the buyer back (scripts/dev's billing.success_url).
+  await page.goto(`${dev.server}/console/?billing=success&session_id=cs_test_1`);
+  await page.getByText("Payment received").waitFor();
   await context.close();
 });

@@ -113,6 +113,10 @@ async fn the_console_is_served_from_its_directory_and_nothing_outside_it() {
         get("/console/nothing-here/").await.status,
         StatusCode::NOT_FOUND
     );
+    // A browser opening the server's root is sent to the console.
+    let home = get("/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.headers["location"], "/console/");
 
     // Without `http.console_dir` there is no console.
     let plain = TestApp::spawn().await;
@@ -126,5 +130,7 @@ async fn the_console_is_served_from_its_directory_and_nothing_outside_it() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let home = TestApp::read(plain.client.get(format!("{}/", plain.base)).send().await.unwrap()).await;
+    assert_eq!(home.status, StatusCode::NOT_FOUND);
     std::fs::remove_dir_all(dir).unwrap();
 }

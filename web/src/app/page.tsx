@@ -1,7 +1,8 @@
 "use client";
 // The start page: the caller's organizations, creating one, and invitations waiting for them.
 import Link from "next/link";
-import { useRouter } from "next/navigation";
+import { useRouter, useSearchParams } from "next/navigation";
+import { Suspense } from "react";
 import { api, call, position } from "@/api/client";
 import { Console } from "@/components/console";
 import { ActionButton, Empty, Form, Show, useLoad, When } from "@/components/ui";
@@ -55,12 +56,27 @@ function Organizations({ reloadMe }: { reloadMe: () => void }) {
   );
 }
 
+/** Where Stripe's checkout sends the buyer back (`billing.success_url`, `billing.cancel_url`). */
+function BillingNotice() {
+  const billing = useSearchParams().get("billing");
+  if (billing === "success") {
+    return <p className="ok" role="status">Payment received. The subscription shows on the organization&apos;s Billing page once Stripe confirms it.</p>;
+  }
+  if (billing === "canceled") {
+    return <p className="muted" role="status">Checkout was canceled: nothing was charged.</p>;
+  }
+  return null;
+}
+
 export default function Home() {
   const router = useRouter();
   return (
     <Console title="Organizations">
       {(me, reloadMe) => (
         <>
+          <Suspense>
+            <BillingNotice />
+          </Suspense>
           {me.invitations.length > 0 && (
             <section aria-labelledby="invitations">
               <h2 id="invitations">Invitations for you</h2>
