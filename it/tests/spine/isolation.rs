@@ -156,6 +156,8 @@ fn matrix() -> Vec<Entry> {
     use Fresh::*;
     vec![
         // Signing in. No provider is configured: login, link and callback answer 404.
+        // The sign-in page's list of providers (none here), before anyone has a session.
+        Entry::public("get", "/auth/providers",                                       [200, 200, 200, 200, 200, 200]),
         Entry::public("post", "/auth/login/{provider}",                               [404, 404, 404, 404, 404, 404]),
         Entry::public("get", "/auth/login/{provider}/browser",                        [404, 404, 404, 404, 404, 404]),
         Entry::public("get", "/auth/callback/{provider}",                             [404, 404, 404, 404, 404, 404])

@@ -12,6 +12,8 @@ fn the_committed_openapi_document_matches_the_code() {
 
 /// Operations anyone may call: they are how a session starts.
 const PUBLIC: &[(&str, &str)] = &[
+    // The sign-in page lists the providers to sign in with.
+    ("get", "/auth/providers"),
     ("post", "/auth/login/{provider}"),
     ("get", "/auth/login/{provider}/browser"),
     ("get", "/auth/callback/{provider}"),

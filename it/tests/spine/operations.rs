@@ -130,7 +130,15 @@ async fn the_console_is_served_from_its_directory_and_nothing_outside_it() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let home = TestApp::read(plain.client.get(format!("{}/", plain.base)).send().await.unwrap()).await;
+    let home = TestApp::read(
+        plain
+            .client
+            .get(format!("{}/", plain.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(home.status, StatusCode::NOT_FOUND);
     std::fs::remove_dir_all(dir).unwrap();
 }
