@@ -121,8 +121,30 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A loopback port free right now (bound and released; the child binds it moments later).
+/// A loopback port for a child to listen on, free right now (bound and released; the child
+/// binds it moments later, and again after every restart).
+///
+/// It is picked below the kernel's ephemeral range (`ip_local_port_range`), where the kernel
+/// never puts the local end of an outgoing connection: a port from that range, left unbound
+/// while a child restarts, can be taken for long by any process's connection (a client's to
+/// etcd), and the child then cannot listen on it again. Falls back to an ephemeral port when
+/// the range below is too small or full.
 pub fn free_port() -> io::Result<u16> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const LOW: u16 = 10_000;
+    if ephemeral_low > LOW + 1_000 {
+        let span = u128::from(ephemeral_low - LOW);
+        for _ in 0..64 {
+            let offset = uuid::Uuid::new_v4().as_u128() % span;
+            let port = LOW + u16::try_from(offset).unwrap_or(0);
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -152,4 +174,25 @@ pub fn write_replace(path: &Path, contents: &[u8]) -> io::Result<()> {
     let temp = PathBuf::from(temp);
     std::fs::write(&temp, contents)?;
     std::fs::rename(&temp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_ports_come_from_below_the_ephemeral_range_and_are_free() {
+        let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ports: Vec<u16> = (0..20).map(|_| free_port().unwrap()).collect();
+        for port in &ports {
+            assert!((10_000..low).contains(port), "{port} is not below {low}");
+            std::net::TcpListener::bind(("127.0.0.1", *port)).expect("a free port");
+        }
+    }
 }
