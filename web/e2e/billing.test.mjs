@@ -49,8 +49,10 @@ test("an organization admin is sent to Stripe's checkout and portal", { timeout:
   await page.locator('select[aria-invalid="true"]').waitFor();
   const said = await page.locator(`#${await plan.getAttribute("aria-describedby")}`).innerText();
   assert.match(said, /checkout/i, said);
-  await page.getByText("No workspaces yet").waitFor();
   await capture(page, "payment-required");
+  // Nothing was created.
+  await page.reload();
+  await page.getByText("No workspaces yet").waitFor();
 
   await page.goto(`${orgUrl}&tab=billing`);
   await page.getByText("Subscription", { exact: true }).waitFor();

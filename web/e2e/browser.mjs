@@ -29,7 +29,8 @@ export async function person(browser) {
 
 async function settled(page) {
   await page.waitForLoadState("networkidle");
-  await page.getByRole("status").filter({ hasText: /^Loading/ }).first().waitFor({ state: "detached", timeout: 30_000 }).catch(() => {});
+  // Nothing still loading: a page stuck on "Loading…" fails here rather than being scanned.
+  await page.getByRole("status").filter({ hasText: /^Loading/ }).first().waitFor({ state: "detached", timeout: 30_000 });
 }
 
 /** Scan `page` with axe-core (WCAG 2.1 A and AA: nothing serious or critical) and keep

@@ -43,6 +43,8 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   assert.equal(await orgName.getAttribute("aria-invalid"), "true");
   const said = await page.locator(`#${await orgName.getAttribute("aria-describedby")}`).innerText();
   assert.ok(said.length > 0, "the error is shown under the field");
+  // Nothing was created: a fresh load still lists no organization.
+  await page.reload();
   await page.getByText("You belong to no organization yet").waitFor();
 
   // Keyboard only: Tab to the field, type, Enter.
@@ -85,7 +87,7 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   await page.getByText("No projects yet").waitFor();
   await page.getByLabel("Project name").fill("web");
   await page.getByRole("button", { name: "Create project" }).click();
-  await page.getByRole("navigation", { name: "Projects" }).getByRole("link", { name: "web", exact: true }).waitFor();
+  await page.getByRole("group", { name: "Projects" }).getByRole("link", { name: "web", exact: true }).waitFor();
   await page.getByLabel("Project name").fill("web-api");
   await page.getByLabel("Parent project").selectOption({ label: "web" });
   await page.getByRole("button", { name: "Create project" }).click();
@@ -96,7 +98,7 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   await page.getByRole("link", { name: "Groups" }).click();
   await page.getByLabel("Group name").fill("developers");
   await page.getByRole("button", { name: "Create group" }).click();
-  const developers = page.getByRole("navigation", { name: "Groups" }).getByRole("button", { name: "developers", exact: true });
+  const developers = page.getByRole("group", { name: "Groups" }).getByRole("button", { name: "developers", exact: true });
   await developers.click();
   await page.getByRole("button", { name: "Add member" }).click();
   await page.getByRole("button", { name: "Remove demo@hexabase.local from developers" }).waitFor();
@@ -104,7 +106,7 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
 
   // The group gets `edit` in project web, and `view` across the workspace.
   await page.getByRole("link", { name: "Projects" }).click();
-  await page.getByRole("navigation", { name: "Projects" }).getByRole("link", { name: "web", exact: true }).click();
+  await page.getByRole("group", { name: "Projects" }).getByRole("link", { name: "web", exact: true }).click();
   await page.getByRole("heading", { name: "Project web" }).waitFor();
   await page.getByText("No group has a role in this project yet").waitFor();
   await page.getByLabel("Group", { exact: true }).selectOption({ label: "developers" });
@@ -155,6 +157,10 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   await page.getByRole("button", { name: "Apply filter" }).click();
   await history.getByRole("cell", { name: "ProjectCreated", exact: true }).waitFor({ state: "detached" });
   await history.getByRole("cell", { name: "OrganizationCreated", exact: true }).waitFor();
+  assert.equal(await page.getByLabel("Resource type", { exact: true }).inputValue(), "Organization", "the filter stays shown");
+  const resources = await history.locator("tbody tr td:nth-child(3)").allInnerTexts();
+  assert.ok(resources.length > 0 && resources.every((r) => r.startsWith("Organization")), resources.join(" | "));
+  assert.equal(await history.getByRole("cell", { name: "ProjectCreated", exact: true }).count(), 0);
 
   // Rename, change the plan, then delete the workspace.
   page.on("dialog", (dialog) => void dialog.accept());
@@ -165,9 +171,11 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   await page.getByLabel("Plan", { exact: true }).selectOption("team");
   await page.getByRole("button", { name: "Change plan" }).click();
   await page.locator(".facts dd", { hasText: /^team$/ }).waitFor();
+  assert.equal(await page.getByLabel("Plan", { exact: true }).inputValue(), "team", "the form shows the new plan");
   await page.getByRole("button", { name: "Delete workspace" }).click();
   await page.locator(".facts .status", { hasText: /Deleting|Deleted/ }).waitFor();
   await page.locator(".facts .status", { hasText: "Deleted" }).waitFor({ timeout: 5 * 60_000 });
+  await page.getByRole("heading", { name: "delete: done" }).waitFor();
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to Hexabase" }).waitFor();
@@ -192,6 +200,18 @@ test("a user of another organization sees none of it", { timeout: 5 * 60_000 }, 
     await page.goto(url);
     await page.getByRole("heading", { name: "Not found" }).waitFor();
     assert.equal(await page.getByText(`acme-${suffix}`).count(), 0, url);
+  }
+  // What those pages would call, with this browser's session: nothing of it answers.
+  const { org, ws } = Object.fromEntries(new URL(shared.wsUrl).searchParams);
+  for (const path of [
+    `/api/v1/organizations/${org}`,
+    `/api/v1/organizations/${org}/events`,
+    `/api/v1/organizations/${org}/workspaces/${ws}`,
+    `/api/v1/workspaces/${ws}/projects`,
+    `/api/v1/workspaces/${ws}/groups`,
+  ]) {
+    const response = await page.request.get(`${dev.server}${path}`);
+    assert.equal(response.status(), 404, `${path}: ${await response.text()}`);
   }
   await capture(page, "not-found");
   await context.close();

@@ -56,11 +56,17 @@ type Outcome<T> = { data?: T; error?: unknown; response: Response };
 
 let refreshing: Promise<boolean> | undefined;
 
-/** Renew the session from the refresh cookie; one renewal at a time for the whole page. */
+/** What a page hears when the session is gone for good (signed out elsewhere, expired). */
+export const SIGNED_OUT = "hxb:signed-out";
+
+/**
+ * Renew the session from the refresh cookie; one renewal at a time for the whole page. A 409
+ * means another tab renewed it a moment ago: its new cookies are this tab's too.
+ */
 async function refresh(): Promise<boolean> {
   refreshing ??= api
     .POST("/auth/refresh", { body: {} })
-    .then(({ response }) => response.ok)
+    .then(({ response }) => response.ok || response.status === 409)
     .catch(() => false)
     .finally(() => {
       refreshing = undefined;
@@ -79,6 +85,9 @@ export async function call<T>(run: () => Promise<Outcome<T>>): Promise<Result<T>
   try {
     outcome = await run();
     if (outcome.response.status === 401 && (await refresh())) outcome = await run();
+    if (outcome.response.status === 401 && typeof window !== "undefined") {
+      window.dispatchEvent(new Event(SIGNED_OUT));
+    }
   } catch {
     return { ok: false, error: failure(undefined, undefined), status: 0 };
   }

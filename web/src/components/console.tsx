@@ -2,8 +2,8 @@
 // Every page's frame: who is signed in (`/auth/me`), the header with sign-out, and the sign-in
 // page for a browser without a session.
 import Link from "next/link";
-import { useState, type ReactNode } from "react";
-import { api, call, position, type Schemas } from "@/api/client";
+import { useEffect, useState, type ReactNode } from "react";
+import { api, call, position, SIGNED_OUT, type Schemas } from "@/api/client";
 import { Show, useLoad } from "./ui";
 
 export type Me = Schemas["Me"];
@@ -13,6 +13,7 @@ function SignIn() {
   const here = typeof window === "undefined" ? "/console/" : window.location.pathname + window.location.search;
   return (
     <main id="main" className="signin">
+      <title>Sign in · Hexabase</title>
       <h1>Sign in to Hexabase</h1>
       <p>Hexabase runs your organization&apos;s Kubernetes workspaces. Sign in with your identity provider.</p>
       <Show loaded={providers} what="identity providers">
@@ -61,9 +62,17 @@ export function Console({ title, crumbs = [], children }: {
   children: (me: Me, reloadMe: () => void) => ReactNode;
 }) {
   const [me, reload] = useLoad(() => call(() => api.GET("/auth/me", { params: { query: { position: position() } } })), []);
-  if (me.state === "failed" && me.status === 401) return <SignIn />;
+  // Any call that finds the session gone (and could not renew it) brings the sign-in back.
+  const [signedOut, setSignedOut] = useState(false);
+  useEffect(() => {
+    const gone = () => setSignedOut(true);
+    window.addEventListener(SIGNED_OUT, gone);
+    return () => window.removeEventListener(SIGNED_OUT, gone);
+  }, []);
+  if (signedOut || (me.state === "failed" && me.status === 401)) return <SignIn />;
   return (
     <>
+      <title>{`${title} · Hexabase`}</title>
       <a className="skip" href="#main">Skip to content</a>
       <header className="top">
         <Link href="/" className="brand">Hexabase</Link>

@@ -6,33 +6,62 @@ import type { ApiError, Result } from "@/api/client";
 
 export type Loaded<T> =
   | { state: "loading" }
-  | { state: "ready"; data: T }
+  /** `stale`: the last refresh failed, and this is what the one before it answered. */
+  | { state: "ready"; data: T; stale?: ApiError }
   | { state: "failed"; error: ApiError; status: number };
 
-/** Load with `fetch` now, again when `deps` change, and whenever `reload` is called. */
+/**
+ * Load with `fetch` now, again when `deps` change, and whenever `reload` is called. One load
+ * runs at a time: a reload asked for meanwhile runs once it is done. A refresh that fails
+ * after data was shown keeps the data (marked `stale`), unless the thing is gone (404, 403).
+ */
 export function useLoad<T>(fetch: () => Promise<Result<T>>, deps: readonly unknown[]) {
   const key = JSON.stringify(deps);
   const [held, setHeld] = useState<{ key: string; loaded: Loaded<T> } | undefined>();
   const latest = useRef(fetch);
+  const current = useRef(key);
+  const run = useRef({ running: false, again: false });
   useEffect(() => {
     latest.current = fetch;
   });
-  const generation = useRef(0);
-  const load = useCallback(async (forKey: string) => {
-    const mine = ++generation.current;
-    const result = await latest.current();
-    if (mine !== generation.current) return;
-    setHeld({ key: forKey, loaded: result.ok ? { state: "ready", data: result.data } : { state: "failed", ...result } });
+  const load = useCallback(async () => {
+    if (run.current.running) {
+      run.current.again = true;
+      return;
+    }
+    run.current.running = true;
+    try {
+      do {
+        run.current.again = false;
+        const forKey = current.current;
+        const result = await latest.current();
+        if (forKey !== current.current) {
+          // The page moved on while this ran: load what it shows now.
+          run.current.again = true;
+          continue;
+        }
+        setHeld((before) => {
+          if (result.ok) return { key: forKey, loaded: { state: "ready", data: result.data } };
+          const shown = before?.key === forKey && before.loaded.state === "ready" ? before.loaded : undefined;
+          if (shown && result.status !== 404 && result.status !== 403) {
+            return { key: forKey, loaded: { ...shown, stale: result.error } };
+          }
+          return { key: forKey, loaded: { state: "failed", error: result.error, status: result.status } };
+        });
+      } while (run.current.again);
+    } finally {
+      run.current.running = false;
+    }
   }, []);
   useEffect(() => {
     latest.current = fetch;
-    void load(key);
+    current.current = key;
+    void load();
     // `key` stands for `deps`, what the fetch depends on.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key, load]);
-  const reload = useCallback(() => load(key), [key, load]);
   const loaded: Loaded<T> = held && held.key === key ? held.loaded : { state: "loading" };
-  return [loaded, reload] as const;
+  return [loaded, load] as const;
 }
 
 /** Call `tick` every `ms` while `active`. */
@@ -68,7 +97,12 @@ export function Show<T>({ loaded, what, children }: {
     }
     return <p className="error" role="alert">{loaded.error.message}</p>;
   }
-  return <>{children(loaded.data)}</>;
+  return (
+    <>
+      {loaded.stale && <p className="error" role="alert">Could not refresh {what}: {loaded.stale.message}</p>}
+      {children(loaded.data)}
+    </>
+  );
 }
 
 export function Empty({ children }: { children: ReactNode }) {
@@ -90,13 +124,15 @@ type FieldSpec = {
  * A form: its fields, a submit button, and the API's error under the field it names (or above
  * the button when it names none). `submit` gets the values by field name.
  */
-export function Form({ title, fields, action, submit, done, compact }: {
+export function Form({ title, fields, action, submit, done, compact, keep }: {
   title: string;
   fields: FieldSpec[];
   action: string;
   submit: (values: Record<string, string>) => Promise<Result<unknown>>;
   done?: () => void;
   compact?: boolean;
+  /** Keep what was entered after a success (a filter), instead of emptying the form. */
+  keep?: boolean;
 }) {
   const id = useId();
   const [error, setError] = useState<ApiError | undefined>();
@@ -115,8 +151,10 @@ export function Form({ title, fields, action, submit, done, compact }: {
     setBusy(false);
     if (result.ok) {
       setError(undefined);
-      setMessage(`${action}: done.`);
-      form.reset();
+      if (!keep) {
+        setMessage(`${action}: done.`);
+        form.reset();
+      }
       done?.();
     } else {
       setError(result.error);
@@ -224,7 +262,7 @@ export function Tree<T extends TreeItem>({ items, render, label }: {
       </ul>
     );
   };
-  return <nav aria-label={label}>{level(undefined)}</nav>;
+  return <div role="group" aria-label={label}>{level(undefined)}</div>;
 }
 
 export function When({ at }: { at?: string | null }) {

@@ -78,7 +78,8 @@ function Workspaces({ org }: { org: Org }) {
   );
 }
 
-function Members({ org, reloadOrg }: { org: Org; reloadOrg: () => void }) {
+function Members({ org, me, reloadOrg }: { org: Org; me: string; reloadOrg: () => void }) {
+  const router = useRouter();
   const [list, reload] = useLoad(
     () => call(() => api.GET("/api/v1/organizations/{org_id}/users", {
       params: { path: { org_id: org.id }, query: { limit: 100, position: position() } },
@@ -109,7 +110,10 @@ function Members({ org, reloadOrg }: { org: Org; reloadOrg: () => void }) {
                             params: { path: { org_id: org.id, user_id: m.user_id } },
                             body: { role: m.role === "admin" ? "member" : "admin" },
                           }))}
-                          done={() => void reload()}
+                          done={() => {
+                            void reload();
+                            reloadOrg();
+                          }}
                         />{" "}
                         <ActionButton
                           label={`Remove ${m.email ?? m.user_id}`}
@@ -118,7 +122,7 @@ function Members({ org, reloadOrg }: { org: Org; reloadOrg: () => void }) {
                           run={() => call(() => api.DELETE("/api/v1/organizations/{org_id}/users/{user_id}", {
                             params: { path: { org_id: org.id, user_id: m.user_id } },
                           }))}
-                          done={() => void reload()}
+                          done={() => (m.user_id === me ? router.push("/") : void reload())}
                         />
                       </td>
                     )}
@@ -239,6 +243,7 @@ function Audit({ org }: { org: Org }) {
         title="Filter"
         action="Apply filter"
         compact
+        keep
         fields={[
           { name: "aggregate_type", label: "Resource type", type: "select", options: TYPES.map((t) => ({ value: t, label: t || "any" })) },
           { name: "aggregate_id", label: "Resource id", placeholder: "hxb-ws-…" },
@@ -295,6 +300,7 @@ function Settings({ org, reloadOrg }: { org: Org; reloadOrg: () => void }) {
       <Form
         title="Rename"
         action="Rename organization"
+        key={org.name}
         fields={[{ name: "name", label: "New name", required: true, defaultValue: org.name }]}
         submit={({ name }) => call(() => api.PATCH("/api/v1/organizations/{org_id}", { params: { path: { org_id: org.id } }, body: { name: name ?? "" } }))}
         done={reloadOrg}
@@ -325,7 +331,7 @@ function OrgPage() {
   const name = org.state === "ready" ? org.data.name : "Organization";
   return (
     <Console title={name} crumbs={[{ label: name }]}>
-      {() => (
+      {(me) => (
         <Show loaded={org} what="organization">
           {(data) => (
             <>
@@ -335,7 +341,7 @@ function OrgPage() {
                 tabs={[["workspaces", "Workspaces"], ["members", "Members"], ["billing", "Billing"], ["audit", "Audit history"], ["settings", "Settings"]]}
               />
               {tab === "workspaces" && <Workspaces org={data} />}
-              {tab === "members" && <Members org={data} reloadOrg={() => void reload()} />}
+              {tab === "members" && <Members org={data} me={me.id} reloadOrg={() => void reload()} />}
               {tab === "billing" && <Billing org={data} />}
               {tab === "audit" && <Audit org={data} />}
               {tab === "settings" && <Settings org={data} reloadOrg={() => void reload()} />}

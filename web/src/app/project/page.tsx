@@ -65,7 +65,7 @@ function ProjectView({ ws, project }: { ws: string; project: Schemas["Project"] 
     [id],
   );
   const [groups] = useLoad(
-    () => call(() => api.GET("/api/v1/workspaces/{ws_id}/groups", { params: { path: { ws_id: ws }, query: { limit: 100 } } })),
+    () => call(() => api.GET("/api/v1/workspaces/{ws_id}/groups", { params: { path: { ws_id: ws }, query: { limit: 100, position: position() } } })),
     [ws],
   );
   const changeRules = (role: string, rules: Rule[]) =>
@@ -151,8 +151,8 @@ function ProjectPage() {
   const orgId = params.get("org") ?? "";
   const wsId = params.get("ws") ?? "";
   const projectId = params.get("project") ?? "";
-  const [org] = useLoad(() => call(() => api.GET("/api/v1/organizations/{org_id}", { params: { path: { org_id: orgId } } })), [orgId]);
-  const [ws] = useLoad(() => call(() => api.GET("/api/v1/organizations/{org_id}/workspaces/{ws_id}", { params: { path: { org_id: orgId, ws_id: wsId } } })), [orgId, wsId]);
+  const [org] = useLoad(() => call(() => api.GET("/api/v1/organizations/{org_id}", { params: { path: { org_id: orgId }, query: { position: position() } } })), [orgId]);
+  const [ws] = useLoad(() => call(() => api.GET("/api/v1/organizations/{org_id}/workspaces/{ws_id}", { params: { path: { org_id: orgId, ws_id: wsId }, query: { position: position() } } })), [orgId, wsId]);
   const [project] = useLoad(
     () => call(() => api.GET("/api/v1/workspaces/{ws_id}/projects/{project_id}", { params: { path: { ws_id: wsId, project_id: projectId }, query: { position: position() } } })),
     [wsId, projectId],

@@ -13,14 +13,26 @@ import { ActionButton, Empty, Form, Show, Tree, useEvery, useLoad, When } from "
 type Ws = Schemas["WorkspaceView"];
 type Org = Schemas["OrganizationDetail"];
 
+/** The workspace's tasks, newest first: the list pages oldest first, so this follows it to its
+ * end (at most 20 pages of 100) and keeps the last 20. */
+async function newestTasks(ws: string): Promise<Result<Schemas["Task"][]>> {
+  let cursor: string | undefined;
+  let last: Schemas["Task"][] = [];
+  for (let page = 0; page < 20; page++) {
+    const result = await call(() => api.GET("/api/v1/workspaces/{ws_id}/tasks", { params: { path: { ws_id: ws }, query: { limit: 100, cursor } } }));
+    if (!result.ok) return result;
+    last = [...last, ...result.data.items].slice(-20);
+    if (!result.data.next_cursor) break;
+    cursor = result.data.next_cursor;
+  }
+  return { ok: true, data: last.reverse() };
+}
+
 /** The steps of the workspace's latest lifecycle task (provision, suspend, resume, delete), and
  * its recent tasks: what the control plane did to its cluster. */
 function Steps({ ws }: { ws: Ws }) {
-  const [tasks, reload] = useLoad(
-    () => call(() => api.GET("/api/v1/workspaces/{ws_id}/tasks", { params: { path: { ws_id: ws.id }, query: { limit: 20 } } })),
-    [ws.id],
-  );
-  const recent = tasks.state === "ready" ? tasks.data.items : [];
+  const [tasks, reload] = useLoad(() => newestTasks(ws.id), [ws.id]);
+  const recent = tasks.state === "ready" ? tasks.data : [];
   const lifecycle = recent.find((t) => t.kind !== "workspace.reconcile") ?? recent[0];
   const [task, reloadTask] = useLoad(
     async (): Promise<Result<Schemas["TaskView"] | undefined>> =>
@@ -127,16 +139,20 @@ function Overview({ org, ws, reload, plans }: { org: Org; ws: Ws; reload: () => 
       </dl>
       <Steps ws={ws} />
       <Access org={org} ws={ws} />
-      {admin && (
+      {admin && ws.status !== "Deleting" && ws.status !== "Deleted" && (
         <div className="columns">
           <Form
+            key={`name-${ws.name}`}
             title="Rename"
             action="Rename workspace"
             fields={[{ name: "name", label: "New name", required: true, defaultValue: ws.name }]}
             submit={({ name }) => call(() => api.PATCH("/api/v1/organizations/{org_id}/workspaces/{ws_id}", { params: { path: { org_id: org.id, ws_id: ws.id } }, body: { name } }))}
             done={reload}
           />
+          {/* Drawn once the plans are known, again when the plan changes: a select takes its
+              default only when it first appears. */}
           <Form
+            key={`plan-${ws.plan}-${plans.length}`}
             title="Change the plan"
             action="Change plan"
             fields={[{ name: "plan", label: "Plan", type: "select", defaultValue: ws.plan, options: plans.map((p) => ({ value: p.id, label: p.name })) }]}
@@ -146,9 +162,10 @@ function Overview({ org, ws, reload, plans }: { org: Org; ws: Ws; reload: () => 
           <section aria-labelledby="lifecycle">
             <h3 id="lifecycle">Lifecycle</h3>
             <p>Suspending stops the API server and keeps the data.</p>
-            {ws.status === "Suspended" ? (
+            {ws.status === "Suspended" && (
               <ActionButton label="Resume workspace" run={() => call(() => api.POST("/api/v1/organizations/{org_id}/workspaces/{ws_id}/resume", { params: { path: { org_id: org.id, ws_id: ws.id } } }))} done={reload} />
-            ) : (
+            )}
+            {ws.status === "Ready" && (
               <ActionButton label="Suspend workspace" run={() => call(() => api.POST("/api/v1/organizations/{org_id}/workspaces/{ws_id}/suspend", { params: { path: { org_id: org.id, ws_id: ws.id } }, body: {} }))} done={reload} />
             )}{" "}
             <ActionButton
@@ -250,7 +267,7 @@ function useGroups(ws: Ws) {
 function Groups({ org, ws }: { org: Org; ws: Ws }) {
   const [list, reload] = useGroups(ws);
   const [people] = useLoad(
-    () => call(() => api.GET("/api/v1/organizations/{org_id}/users", { params: { path: { org_id: org.id }, query: { limit: 100 } } })),
+    () => call(() => api.GET("/api/v1/organizations/{org_id}/users", { params: { path: { org_id: org.id }, query: { limit: 100, position: position() } } })),
     [org.id],
   );
   const [open, setOpen] = useState<string | undefined>();
