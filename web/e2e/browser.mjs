@@ -47,6 +47,9 @@ export async function capture(page, name) {
       .filter((v) => v.impact === "serious" || v.impact === "critical")
       .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
     assert.deepEqual(serious, [], `accessibility of ${name} (${size})`);
+    // Nothing wider than the screen: no sideways scrolling, at either width.
+    const [wide, screen] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(wide <= screen, `${name} (${size}) is ${wide} px wide on a ${screen} px screen`);
     await page.screenshot({ path: `${artifacts}${name}-${size}.png`, fullPage: true });
   }
   await page.setViewportSize(DESKTOP);

@@ -141,6 +141,9 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   await page.getByLabel("Email", { exact: true }).fill("guest@hexabase.local");
   await page.getByRole("button", { name: "Send invitation" }).click();
   await page.getByText("guest@hexabase.local as member").waitFor();
+  // The only admin cannot step down: the API's refusal is shown by the button.
+  await page.getByRole("button", { name: "Make demo@hexabase.local a member" }).click();
+  await page.getByRole("alert").filter({ hasText: "the last admin" }).waitFor();
   await capture(page, "members");
   await page.goto(`${shared.orgUrl}&tab=billing`);
   await page.getByText("Billing is not configured").waitFor();
@@ -161,6 +164,17 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   const resources = await history.locator("tbody tr td:nth-child(3)").allInnerTexts();
   assert.ok(resources.length > 0 && resources.every((r) => r.startsWith("Organization")), resources.join(" | "));
   assert.equal(await history.getByRole("cell", { name: "ProjectCreated", exact: true }).count(), 0);
+  // A time range in the future has nothing.
+  await page.getByLabel("From", { exact: true }).fill("2099-01-01T00:00");
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  await page.getByText("No events match").waitFor();
+
+  // Rename the organization (Settings).
+  await page.goto(`${shared.orgUrl}&tab=settings`);
+  shared.orgName = `${org}-renamed`;
+  await page.getByLabel("New name").fill(shared.orgName);
+  await page.getByRole("button", { name: "Rename organization" }).click();
+  await page.getByRole("heading", { name: shared.orgName, level: 1 }).waitFor();
 
   // Rename, change the plan, then delete the workspace.
   page.on("dialog", (dialog) => void dialog.accept());
@@ -223,10 +237,10 @@ test("an invited user accepts the invitation and sees the organization", { timeo
   await signIn(page, dev, "guest");
   await page.getByRole("heading", { name: "Invitations for you" }).waitFor();
   await capture(page, "invitation");
-  await page.getByRole("button", { name: `Accept invitation to acme-${suffix}` }).click();
+  await page.getByRole("button", { name: `Accept invitation to ${shared.orgName}`, exact: true }).click();
   await page.waitForURL(/\/console\/org\/\?org=/);
   assert.equal(page.url(), shared.orgUrl);
-  await page.getByRole("heading", { name: `acme-${suffix}`, level: 1 }).waitFor();
+  await page.getByRole("heading", { name: shared.orgName, level: 1, exact: true }).waitFor();
   // A member, not an admin: the workspace list without the create form.
   await page.getByRole("heading", { name: "Workspaces" }).waitFor();
   assert.equal(await page.getByRole("button", { name: "Create workspace" }).count(), 0);
