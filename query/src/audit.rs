@@ -27,9 +27,16 @@ pub struct AuditFilter {
     pub aggregate_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Newest first (the cursor then pages back in time); oldest first otherwise.
+    pub newest_first: bool,
 }
 
-/// An organization's history, oldest first, after the `after` position.
+const HISTORY_COLUMNS: &str = "SELECT position, aggregate_type, aggregate_id, sequence, \
+    event_type, event_version, payload, actor, request_id, correlation_id, causation_id, \
+    occurred_at FROM rm_audit_events";
+
+/// An organization's history after the `after` position, oldest first; or, with
+/// `filter.newest_first`, before it, newest first.
 pub async fn history(
     pool: &PgPool,
     org: &OrganizationId,
@@ -37,25 +44,31 @@ pub async fn history(
     after: Option<i64>,
     limit: u32,
 ) -> sqlx::Result<Page<AuditEventRow>> {
-    let rows = sqlx::query_as::<_, AuditEventRow>(
-        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                payload, actor, request_id, correlation_id, causation_id, occurred_at \
-         FROM rm_audit_events \
-         WHERE org_id = $1 AND position > $2 \
+    let (from, order) = if filter.newest_first {
+        ("position < $2", "DESC")
+    } else {
+        ("position > $2", "ASC")
+    };
+    // Only the direction varies, between two fixed texts; every value is a bound parameter.
+    let sql = format!(
+        "{HISTORY_COLUMNS} \
+         WHERE org_id = $1 AND {from} \
            AND ($3::text IS NULL OR aggregate_type = $3) \
            AND ($4::text IS NULL OR aggregate_id = $4) \
            AND ($5::timestamptz IS NULL OR occurred_at >= $5) \
            AND ($6::timestamptz IS NULL OR occurred_at < $6) \
-         ORDER BY position LIMIT $7",
-    )
-    .bind(org.as_str())
-    .bind(after.unwrap_or(0))
-    .bind(filter.aggregate_type.as_deref())
-    .bind(filter.aggregate_id.as_deref())
-    .bind(filter.since)
-    .bind(filter.until)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await?;
+         ORDER BY position {order} LIMIT $7"
+    );
+    let start = after.unwrap_or(if filter.newest_first { i64::MAX } else { 0 });
+    let rows = sqlx::query_as::<_, AuditEventRow>(&sql)
+        .bind(org.as_str())
+        .bind(start)
+        .bind(filter.aggregate_type.as_deref())
+        .bind(filter.aggregate_id.as_deref())
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await?;
     Ok(paginate(rows, limit, |row| row.position.to_string()))
 }

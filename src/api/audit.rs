@@ -5,7 +5,7 @@ use hexabase_command::OrganizationId;
 use hexabase_query::audit::{AuditEventRow, AuditFilter};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi, Tags};
+use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 use super::context::Ctx;
 use super::error::ApiResult;
@@ -56,11 +56,22 @@ impl From<AuditEventRow> for AuditEvent {
     }
 }
 
+/// Which end of the history a page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Order {
+    /// The order the events were written in (the default).
+    Oldest,
+    /// The latest first; `next_cursor` then pages back in time.
+    Newest,
+}
+
 pub struct AuditApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Audit")]
 impl AuditApi {
-    /// The organization's event history, oldest first (admins).
+    /// The organization's event history, oldest first or, with `order=newest`, newest first
+    /// (admins).
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/organizations/:org_id/events",
@@ -88,6 +99,8 @@ impl AuditApi {
         since: Query<Option<DateTime<Utc>>>,
         /// Only events that occurred before this time.
         until: Query<Option<DateTime<Utc>>>,
+        /// `oldest` (default) or `newest` first.
+        order: Query<Option<Order>>,
         /// Wait until the event at this position is reflected.
         #[oai(validator(minimum(value = "1")))]
         position: Query<Option<i64>>,
@@ -99,6 +112,7 @@ impl AuditApi {
             aggregate_id: page::text_filter("aggregate_id", aggregate_id.0)?,
             since: page::time_filter("since", since.0)?,
             until: page::time_filter("until", until.0)?,
+            newest_first: order.0 == Some(Order::Newest),
         };
         let rows = ctx
             .app

@@ -1,5 +1,5 @@
 //! An organization's event history, for auditors: every event of the organization and of its
-//! workspaces (with their groups, projects, roles and assignments), oldest first.
+//! workspaces (with their groups, projects, roles and assignments), oldest or newest first.
 
 use hexabase_command::policy::OrgAction;
 use hexabase_command::OrganizationId;
@@ -11,7 +11,8 @@ use super::{App, OpContext, PageRequest};
 use crate::error::Result;
 
 impl App {
-    /// The organization's history after position `page.after`, filtered (admins).
+    /// The organization's history from position `page.after` on (back, newest first), filtered
+    /// (admins).
     pub async fn history(
         &self,
         op: &OpContext,

@@ -155,6 +155,9 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   for (const event of ["OrganizationCreated", "WorkspaceRequested", "WorkspaceProvisioned", "ProjectCreated", "GroupCreated", "GroupMemberAdded", "RoleAssigned", "ClusterRoleAssigned"]) {
     await history.getByRole("cell", { name: event, exact: true }).first().waitFor();
   }
+  // Newest first by default: the invitation comes before the organization's creation.
+  const newestFirst = await history.locator("tbody tr td:nth-child(2)").allInnerTexts();
+  assert.ok(newestFirst.indexOf("UserInvited") < newestFirst.indexOf("OrganizationCreated"), newestFirst.join(" "));
   await capture(page, "audit");
   await page.getByLabel("Resource type", { exact: true }).selectOption("Organization");
   await page.getByRole("button", { name: "Apply filter" }).click();
@@ -164,6 +167,9 @@ test("the demo user runs an organization from the console", { timeout: 25 * 60_0
   const resources = await history.locator("tbody tr td:nth-child(3)").allInnerTexts();
   assert.ok(resources.length > 0 && resources.every((r) => r.startsWith("Organization")), resources.join(" | "));
   assert.equal(await history.getByRole("cell", { name: "ProjectCreated", exact: true }).count(), 0);
+  await page.getByLabel("Order", { exact: true }).selectOption("oldest");
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  await history.locator("tbody tr").first().locator("td", { hasText: "OrganizationCreated" }).waitFor();
   // A time range in the future has nothing.
   await page.getByLabel("From", { exact: true }).fill("2099-01-01T00:00");
   await page.getByRole("button", { name: "Apply filter" }).click();

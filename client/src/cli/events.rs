@@ -60,6 +60,8 @@ pub async fn run(api: &mut Api, args: EventsArgs, output: Output) -> Result<(), 
             kind,
             cursor.as_ref(),
             Some(PAGE),
+            // Oldest first: the table reads down in time, and --follow goes on from the end.
+            None,
             position,
             since,
             None,

@@ -311,6 +311,32 @@ async fn auditors_page_through_history_with_actor_and_time() {
     assert_eq!(kinds, ["UserInvited"]);
     assert!(rest.body["next_cursor"].is_null());
 
+    // Newest first, paged back in time: the same events the other way round.
+    let kinds_of = |reply: &hexabase_it::spine::Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let latest = app
+        .get(&format!("{events}?order=newest&limit=2"), &alice)
+        .await;
+    assert_eq!(latest.status, StatusCode::OK, "{}", latest.text);
+    assert_eq!(kinds_of(&latest), ["UserInvited", "OrganizationRenamed"]);
+    let cursor = latest.body["next_cursor"].as_str().unwrap();
+    let older = app
+        .get(
+            &format!("{events}?order=newest&limit=2&cursor={cursor}"),
+            &alice,
+        )
+        .await;
+    assert_eq!(kinds_of(&older), ["OrganizationCreated"]);
+    assert!(older.body["next_cursor"].is_null());
+    let unknown = app.get(&format!("{events}?order=sideways"), &alice).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.text);
+
     let filtered = app
         .get(&format!("{events}?aggregate_type=Workspace"), &alice)
         .await;

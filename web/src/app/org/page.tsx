@@ -227,7 +227,13 @@ function iso(local: string | undefined): string | undefined {
 }
 
 function Audit({ org }: { org: Org }) {
-  const [filter, setFilter] = useState<{ aggregate_type?: string; aggregate_id?: string; since?: string; until?: string }>({});
+  const [filter, setFilter] = useState<{
+    aggregate_type?: string;
+    aggregate_id?: string;
+    since?: string;
+    until?: string;
+    order: "newest" | "oldest";
+  }>({ order: "newest" });
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors[cursors.length - 1];
   const [page] = useLoad(
@@ -249,6 +255,7 @@ function Audit({ org }: { org: Org }) {
           { name: "aggregate_id", label: "Resource id", placeholder: "hxb-ws-…" },
           { name: "since", label: "From", type: "datetime-local" },
           { name: "until", label: "Until", type: "datetime-local" },
+          { name: "order", label: "Order", type: "select", options: [{ value: "newest", label: "newest first" }, { value: "oldest", label: "oldest first" }] },
         ]}
         submit={async (v) => {
           setFilter({
@@ -256,6 +263,7 @@ function Audit({ org }: { org: Org }) {
             aggregate_id: v.aggregate_id?.trim() || undefined,
             since: iso(v.since),
             until: iso(v.until),
+            order: v.order === "oldest" ? "oldest" : "newest",
           });
           setCursors([]);
           return { ok: true, data: null };
