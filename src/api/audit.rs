@@ -5,11 +5,11 @@ use hexabase_command::OrganizationId;
 use hexabase_query::audit::{AuditEventRow, AuditFilter};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi, Tags};
 
 use super::context::Ctx;
 use super::error::ApiResult;
-use super::page::{self, List};
+use super::page::{self, List, Order};
 use super::security::SignedIn;
 
 #[derive(Tags)]
@@ -54,16 +54,6 @@ impl From<AuditEventRow> for AuditEvent {
             occurred_at: row.occurred_at,
         }
     }
-}
-
-/// Which end of the history a page starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum Order {
-    /// The order the events were written in (the default).
-    Oldest,
-    /// The latest first; `next_cursor` then pages back in time.
-    Newest,
 }
 
 pub struct AuditApi;

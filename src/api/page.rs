@@ -87,3 +87,13 @@ pub fn time_filter(
         other => Ok(other),
     }
 }
+
+/// Which end of a list ordered in time a page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Order {
+    /// Oldest first (the default).
+    Oldest,
+    /// The latest first; `next_cursor` then pages back in time.
+    Newest,
+}

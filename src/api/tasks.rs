@@ -10,7 +10,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 
 use super::context::Ctx;
 use super::error::ApiResult;
-use super::page::{self, List};
+use super::page::{self, List, Order};
 use super::security::SignedIn;
 use crate::app::tasks::TaskDetail;
 
@@ -128,11 +128,16 @@ impl TasksApi {
         /// `next_cursor` of the previous page.
         #[oai(validator(pattern = r"^task-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
+        /// `oldest` (default) or `newest` first.
+        order: Query<Option<Order>>,
     ) -> ApiResult<Json<List<Task>>> {
         let ws = WorkspaceId::parse(&ws_id)?;
         let page = page::request(limit.0, cursor.0.as_deref(), TaskId::parse)?;
+        let newest_first = order.0 == Some(Order::Newest);
         Ok(List::of(
-            ctx.app.list_tasks(&ctx.op(&auth), &ws, page).await?,
+            ctx.app
+                .list_tasks(&ctx.op(&auth), &ws, page, newest_first)
+                .await?,
         ))
     }
 

@@ -25,17 +25,19 @@ pub struct Progress {
 }
 
 impl App {
-    /// The workspace's tasks, oldest first.
+    /// The workspace's tasks, oldest first (or newest first).
     pub async fn list_tasks(
         &self,
         op: &OpContext,
         ws: &WorkspaceId,
         page: PageRequest<TaskId>,
+        newest_first: bool,
     ) -> Result<Page<SagaRow>> {
         self.authorize_workspace(ws, op.user(), WorkspaceAction::Read)
             .await?;
         let after = page.after.as_ref().map(TaskId::as_str);
-        let mut rows = log::of_aggregate(&self.pool, ws.as_str(), after, page.limit).await?;
+        let mut rows =
+            log::of_aggregate(&self.pool, ws.as_str(), after, page.limit, newest_first).await?;
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         let next = if rows.len() > limit {
             rows.truncate(limit);

@@ -7,7 +7,7 @@ use hexabase::server::HttpServer;
 use hexabase_it::{TestApp, TestAppOptions};
 use hexabase_sagas::driver::unavailable::Unavailable;
 use hexabase_sagas::engine::{Action, Cx, Registry, Runner, Saga, Step, StepFuture};
-use hexabase_sagas::workspace::{Env, WorkspaceTriggers, PROVISION};
+use hexabase_sagas::workspace::{Env, WorkspaceTriggers, DELETE, PROVISION};
 use serde_json::Value;
 use tokio::sync::Barrier;
 use tokio_util::sync::CancellationToken;
@@ -65,11 +65,47 @@ async fn a_workspace_whose_task_message_was_lost_is_provisioned_all_the_same() {
         reason.as_str().unwrap_or_default().contains("https"),
         "{reason}"
     );
-    let tasks = tasks(&app, &ws, &admin).await;
-    let items = tasks["items"].as_array().expect("tasks");
-    assert_eq!(items.len(), 1, "{tasks}");
+    let tasks_now = tasks(&app, &ws, &admin).await;
+    let items = tasks_now["items"].as_array().expect("tasks");
+    assert_eq!(items.len(), 1, "{tasks_now}");
     assert_eq!(items[0]["kind"], PROVISION);
     assert_eq!(items[0]["state"], "failed");
+
+    // Deleted, it has a second task: newest first, that one leads, and paging goes back.
+    let deleted = app.delete(&link, &admin).await;
+    assert!(deleted.status.is_success(), "{}", deleted.text);
+    let list = format!("/api/v1/workspaces/{ws}/tasks");
+    app.eventually("the delete task to be listed", || async {
+        tasks(&app, &ws, &admin).await["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == 2)
+    })
+    .await;
+    let kinds = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let oldest = app.get(&list, &admin).await.body;
+    assert_eq!(kinds(&oldest), [PROVISION, DELETE]);
+    let newest = app
+        .get(&format!("{list}?order=newest&limit=1"), &admin)
+        .await
+        .body;
+    assert_eq!(kinds(&newest), [DELETE]);
+    let cursor = newest["next_cursor"].as_str().expect("a second page");
+    let older = app
+        .get(
+            &format!("{list}?order=newest&limit=1&cursor={cursor}"),
+            &admin,
+        )
+        .await
+        .body;
+    assert_eq!(kinds(&older), [PROVISION]);
+    assert!(older["next_cursor"].is_null(), "{older}");
 }
 
 /// A provisioning saga whose one step ends only once the other workspace's has started too.

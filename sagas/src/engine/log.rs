@@ -368,16 +368,24 @@ pub async fn events_after(
         .collect()
 }
 
-/// An aggregate's sagas, oldest first, after the saga `after` (keyset paging by id).
+/// An aggregate's sagas, oldest first after the saga `after`, or with `newest_first` newest
+/// first before it (keyset paging by id, which is time-ordered).
 pub async fn of_aggregate(
     pool: &PgPool,
     aggregate_id: &str,
     after: Option<&str>,
     limit: u32,
+    newest_first: bool,
 ) -> sqlx::Result<Vec<SagaRow>> {
+    // Only the direction varies, between two fixed texts; every value is a bound parameter.
+    let (from, order) = if newest_first {
+        ("id < $2", "DESC")
+    } else {
+        ("id > $2", "ASC")
+    };
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM sagas WHERE aggregate_id = $1 AND ($2::text IS NULL OR id > $2) \
-         ORDER BY id LIMIT $3"
+        "SELECT {COLUMNS} FROM sagas WHERE aggregate_id = $1 AND ($2::text IS NULL OR {from}) \
+         ORDER BY id {order} LIMIT $3"
     ))
     .bind(aggregate_id)
     .bind(after)

@@ -13,19 +13,12 @@ import { ActionButton, Empty, Form, Show, Tree, useEvery, useLoad, When } from "
 type Ws = Schemas["WorkspaceView"];
 type Org = Schemas["OrganizationDetail"];
 
-/** The workspace's tasks, newest first: the list pages oldest first, so this follows it to its
- * end (at most 20 pages of 100) and keeps the last 20. */
-async function newestTasks(ws: string): Promise<Result<Schemas["Task"][]>> {
-  let cursor: string | undefined;
-  let last: Schemas["Task"][] = [];
-  for (let page = 0; page < 20; page++) {
-    const result = await call(() => api.GET("/api/v1/workspaces/{ws_id}/tasks", { params: { path: { ws_id: ws }, query: { limit: 100, cursor } } }));
-    if (!result.ok) return result;
-    last = [...last, ...result.data.items].slice(-20);
-    if (!result.data.next_cursor) break;
-    cursor = result.data.next_cursor;
-  }
-  return { ok: true, data: last.reverse() };
+/** The workspace's 20 most recent tasks, newest first. */
+function newestTasks(ws: string): Promise<Result<Schemas["Task"][]>> {
+  return call(async () => {
+    const outcome = await api.GET("/api/v1/workspaces/{ws_id}/tasks", { params: { path: { ws_id: ws }, query: { limit: 20, order: "newest" } } });
+    return { ...outcome, data: outcome.data?.items };
+  });
 }
 
 /** The steps of the workspace's latest lifecycle task (provision, suspend, resume, delete), and
