@@ -31,10 +31,6 @@ pub struct AuditFilter {
     pub newest_first: bool,
 }
 
-const HISTORY_COLUMNS: &str = "SELECT position, aggregate_type, aggregate_id, sequence, \
-    event_type, event_version, payload, actor, request_id, correlation_id, causation_id, \
-    occurred_at FROM rm_audit_events";
-
 /// An organization's history after the `after` position, oldest first; or, with
 /// `filter.newest_first`, before it, newest first.
 pub async fn history(
@@ -51,7 +47,9 @@ pub async fn history(
     };
     // Only the direction varies, between two fixed texts; every value is a bound parameter.
     let sql = format!(
-        "{HISTORY_COLUMNS} \
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                payload, actor, request_id, correlation_id, causation_id, occurred_at \
+         FROM rm_audit_events \
          WHERE org_id = $1 AND {from} \
            AND ($3::text IS NULL OR aggregate_type = $3) \
            AND ($4::text IS NULL OR aggregate_id = $4) \

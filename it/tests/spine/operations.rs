@@ -69,6 +69,16 @@ async fn health_readiness_metrics_and_docs_are_served() {
     assert_eq!(echoed.headers["x-request-id"], "abc-123");
 }
 
+/// A GET of `path` on `app`, unauthenticated and without following redirects.
+fn get_from(
+    app: &TestApp,
+    path: &str,
+) -> impl std::future::Future<Output = hexabase_it::spine::Reply> {
+    let url = format!("{}{path}", app.base);
+    let client = app.client.clone();
+    async move { TestApp::read(client.get(url).send().await.unwrap()).await }
+}
+
 #[tokio::test]
 async fn the_console_is_served_from_its_directory_and_nothing_outside_it() {
     let dir = std::env::temp_dir().join(format!("hxb-console-{}", uuid::Uuid::now_v7()));
@@ -84,11 +94,7 @@ async fn the_console_is_served_from_its_directory_and_nothing_outside_it() {
         s.http.console_dir = Some(console)
     })
     .await;
-    let get = |path: &str| {
-        let url = format!("{}{path}", app.base);
-        let client = app.client.clone();
-        async move { TestApp::read(client.get(url).send().await.unwrap()).await }
-    };
+    let get = |path: &str| get_from(&app, path);
     let start = get("/console/").await;
     assert_eq!(start.status, StatusCode::OK);
     assert_eq!(start.text, "<h1>start</h1>");
@@ -120,25 +126,9 @@ async fn the_console_is_served_from_its_directory_and_nothing_outside_it() {
 
     // Without `http.console_dir` there is no console.
     let plain = TestApp::spawn().await;
-    let reply = TestApp::read(
-        plain
-            .client
-            .get(format!("{}/console/", plain.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let reply = get_from(&plain, "/console/").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let home = TestApp::read(
-        plain
-            .client
-            .get(format!("{}/", plain.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let home = get_from(&plain, "/").await;
     assert_eq!(home.status, StatusCode::NOT_FOUND);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -53,12 +53,11 @@ export function useLoad<T>(fetch: () => Promise<Result<T>>, deps: readonly unkno
       run.current.running = false;
     }
   }, []);
+  // `key` stands for `deps`, what the fetch depends on (the effect above has made `latest`
+  // this render's fetch already).
   useEffect(() => {
-    latest.current = fetch;
     current.current = key;
     void load();
-    // `key` stands for `deps`, what the fetch depends on.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key, load]);
   const loaded: Loaded<T> = held && held.key === key ? held.loaded : { state: "loading" };
   return [loaded, load] as const;
